@@ -1,0 +1,92 @@
+# Swappart chat service. `make` builds both tiers into build/;
+# `make start` / `make stop` / `make run` drive a local stack;
+# `make test` is everything CI runs; `make bench` prints figures.
+
+CC      ?= gcc
+PKGS    := json-c libpq libjwt libzmq openssl
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Ishared -D_GNU_SOURCE \
+	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+PYTHON  := /usr/bin/python3
+
+SHARED_SRC := $(wildcard shared/*.c)
+REST_SRC   := $(wildcard rest-fcgi/*.c)
+WS_SRC     := $(wildcard ws-daemon/*.c)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+# A tier's main.c holds main(); the rest of the tier is unit-testable.
+REST_LIB   := $(filter-out rest-fcgi/main.c,$(REST_SRC))
+WS_LIB     := $(filter-out ws-daemon/main.c,$(WS_SRC))
+
+# Two flavours of every object: build/ (optimised) and build/asan/ (tests).
+define flavour
+$(1)/obj/%.o: %.c $$(wildcard shared/*.h rest-fcgi/*.h ws-daemon/*.h)
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(CFLAGS) $(2) -c $$< -o $$@
+
+$(1)/rest-fcgi: $$(patsubst %.c,$(1)/obj/%.o,$$(REST_SRC) $$(SHARED_SRC))
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lfcgi $$(LDLIBS)
+
+$(1)/ws-daemon: $$(patsubst %.c,$(1)/obj/%.o,$$(WS_SRC) $$(SHARED_SRC))
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lwebsockets $$(LDLIBS)
+
+$(1)/chat-token: $$(patsubst %.c,$(1)/obj/%.o,tools/chat-token.c $$(SHARED_SRC))
+	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ $$(LDLIBS)
+endef
+
+$(eval $(call flavour,build,))
+$(eval $(call flavour,build/asan,$(SAN)))
+
+PROGS := build/rest-fcgi build/ws-daemon build/chat-token
+UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/%,$(UNIT_SRC))
+
+all: $(PROGS)
+
+# Unit tests link the shared code and both tiers' non-main modules.
+build/asan/test_%: tests/unit/test_%.c $(patsubst %.c,build/asan/obj/%.o,$(SHARED_SRC) $(REST_LIB) $(WS_LIB))
+	$(CC) $(CFLAGS) $(SAN) -Irest-fcgi -Iws-daemon $^ -o $@ -lcmocka -lfcgi -lwebsockets $(LDLIBS)
+
+deps:
+	@tools/deps.sh build
+
+check: deps $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
+		ASAN_OPTIONS=detect_leaks=1 $$t; done
+
+asan: build/asan/rest-fcgi build/asan/ws-daemon build/asan/chat-token
+
+start: deps all
+	@tools/deps.sh run
+	@tools/stack.sh start
+
+stop:
+	@tools/stack.sh stop
+
+run: start
+	@trap 'tools/stack.sh stop' INT TERM; tools/stack.sh logs || true; tools/stack.sh stop
+
+token: build/chat-token
+	@build/chat-token $(if $(ADMIN),--admin) $(USER_ID)
+
+# Everything CI runs: unit tests, then the integration suite against a
+# real stack (ASan/UBSan builds) on free ports in a temporary directory.
+test: deps
+	@tools/deps.sh run test
+	$(MAKE) check asan all
+	CHAT_BIN_DIR=$(CURDIR)/build/asan $(PYTHON) -m pytest -p no:cacheprovider -q tests/integration
+
+bench: bench-rest bench-ws
+
+bench-rest: all
+	@tools/deps.sh run bench
+	tests/bench/rest.sh
+
+bench-ws: all build/ws-load
+	@tools/deps.sh run
+	tests/bench/ws.sh
+
+clean:
+	rm -rf build
+
+.PHONY: all deps check asan start stop run token test bench bench-rest bench-ws clean

@@ -1,0 +1,166 @@
+#include "cfg.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum cfg_kind { CFG_INT, CFG_STR, CFG_LEVEL };
+
+/* One row per variable: the single place that names, bounds and documents it. */
+struct cfg_var {
+	const char *name;
+	enum cfg_kind kind;
+	size_t off;
+	size_t size;		/* CFG_STR: buffer size */
+	long min, max;		/* CFG_INT bounds */
+	const char *def;
+	const char *help;
+};
+
+#define I(n, f, lo, hi, d, h) { n, CFG_INT, offsetof(struct cfg, f), 0, lo, hi, d, h }
+#define S(n, f, d, h) { n, CFG_STR, offsetof(struct cfg, f), sizeof(((struct cfg *)0)->f), 0, 0, d, h }
+
+static const struct cfg_var cfg_vars[] = {
+	I("CHAT_HTTP_PORT", http_port, 1, 65535, "8080", "nginx port: REST and websocket"),
+	I("CHAT_WS_PORT", ws_port, 1, 65535, "3030", "ws-daemon port (nginx proxies to it)"),
+	I("CHAT_PG_PORT", pg_port, 1, 65535, "5544", "port of the embedded Postgres"),
+	S("DATABASE_URL", db_url, "", "libpq URL of an external Postgres (default: the embedded one)"),
+	I("CHAT_DB_TIMEOUT_MS", db_timeout_ms, 100, 600000, "5000", "statement timeout, milliseconds"),
+	S("SUPABASE_JWT_SECRET", jwt_secret, "", "HS256 secret (default: the dev secret, unless a JWKS file is set)"),
+	S("SUPABASE_JWKS_FILE", jwks_file, "", "JWKS file with ES256/RS256 public keys"),
+	S("CHAT_JWT_AUD", jwt_aud, "authenticated", "required \"aud\" of tokens"),
+	I("CHAT_JWT_LEEWAY", jwt_leeway, 0, 30, "10", "seconds of clock skew allowed on exp/nbf"),
+	S("CHAT_EVT_ENDPOINTS", evt_endpoints, "tcp://127.0.0.1:5601", "ZeroMQ inboxes of the ws-daemons, comma separated, in CHAT_WS_ID order"),
+	I("CHAT_MAX_BODY", max_body, 256, 16777216, "65536", "largest REST request body, bytes"),
+	I("CHAT_HISTORY_CAP", history_cap, 1, 1000000, "1000", "most messages GET /rooms/:id returns"),
+	I("CHAT_WS_ID", ws_id, 0, 63, "0", "this daemon's index in CHAT_EVT_ENDPOINTS"),
+	I("CHAT_MSG_MAX_CHARS", msg_max_chars, 1, 1000000, "4000", "longest message, characters"),
+	I("CHAT_FRAME_MAX", frame_max, 256, 16777216, "65536", "largest websocket frame, bytes"),
+	I("CHAT_IDLE_TIMEOUT", idle_timeout, 0, 86400, "300", "close (4003) after this many seconds without a frame; 0 = off"),
+	I("CHAT_PING_INTERVAL", ping_interval, 0, 3600, "30", "seconds between server pings; 0 = off"),
+	I("CHAT_QUEUE_MAX", queue_max, 4, 1000000, "1024", "frames queued per connection before it is closed (4009)"),
+	S("CHAT_MODERATION_FILE", moderation_file, "", "file of banned terms, one per line"),
+	{ "CHAT_LOG_LEVEL", CFG_LEVEL, offsetof(struct cfg, log_level), 0, 0, 0, "info", "error, warn, info or debug" },
+};
+
+static int cfg_set_int(struct cfg *c, const struct cfg_var *v, const char *val,
+		       char *err, size_t errlen)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(val, &end, 10);
+	if (errno || end == val || *end || n < v->min || n > v->max) {
+		snprintf(err, errlen, "%s: '%.64s' is not a number from %ld to %ld",
+			 v->name, val, v->min, v->max);
+		return -1;
+	}
+	*(int *)((char *)c + v->off) = (int)n;
+	return 0;
+}
+
+static int cfg_set_str(struct cfg *c, const struct cfg_var *v, const char *val,
+		       char *err, size_t errlen)
+{
+	if (strlen(val) >= v->size) {
+		snprintf(err, errlen, "%s: value is longer than %zu bytes",
+			 v->name, v->size - 1);
+		return -1;
+	}
+	memcpy((char *)c + v->off, val, strlen(val) + 1);
+	return 0;
+}
+
+int cfg_load(struct cfg *c, char *err, size_t errlen)
+{
+	const char *val;
+	int level;
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < sizeof(cfg_vars) / sizeof(cfg_vars[0]); i++) {
+		const struct cfg_var *v = &cfg_vars[i];
+
+		val = getenv(v->name);
+		if (!val || !*val)
+			val = v->def;
+		if (v->kind == CFG_LEVEL) {
+			level = log_level_parse(val);
+			if (level < 0) {
+				snprintf(err, errlen, "%s: '%.32s' is not error, warn, info or debug",
+					 v->name, val);
+				return -1;
+			}
+			*(int *)((char *)c + v->off) = level;
+			continue;
+		}
+		if (v->kind == CFG_INT ? cfg_set_int(c, v, val, err, errlen)
+				       : cfg_set_str(c, v, val, err, errlen))
+			return -1;
+	}
+	if (!c->db_url[0])
+		snprintf(c->db_url, sizeof(c->db_url),
+			 "host=127.0.0.1 port=%d dbname=chat user=chat", c->pg_port);
+	if (!c->jwt_secret[0] && !c->jwks_file[0]) {
+		snprintf(c->jwt_secret, sizeof(c->jwt_secret), "%s", CFG_DEV_JWT_SECRET);
+		c->jwt_secret_is_dev = 1;
+	}
+	if (c->jwt_secret[0] && strlen(c->jwt_secret) < 32) {
+		snprintf(err, errlen, "SUPABASE_JWT_SECRET: shorter than 32 characters");
+		return -1;
+	}
+	if (!c->jwt_aud[0]) {
+		snprintf(err, errlen, "CHAT_JWT_AUD: must not be empty");
+		return -1;
+	}
+	if (c->ws_id >= cfg_evt_count(c)) {
+		snprintf(err, errlen, "CHAT_WS_ID: %d but CHAT_EVT_ENDPOINTS lists %d endpoint(s)",
+			 c->ws_id, cfg_evt_count(c));
+		return -1;
+	}
+	return 0;
+}
+
+int cfg_evt_count(const struct cfg *c)
+{
+	int n = 0;
+	const char *p = c->evt_endpoints;
+
+	if (!*p)
+		return 0;
+	for (n = 1; *p; p++)
+		if (*p == ',')
+			n++;
+	return n;
+}
+
+int cfg_evt_endpoint(const struct cfg *c, int i, char *buf, size_t len)
+{
+	const char *p = c->evt_endpoints, *e;
+
+	for (; i > 0 && p; i--) {
+		p = strchr(p, ',');
+		if (p)
+			p++;
+	}
+	if (!p || !*p)
+		return -1;
+	e = strchr(p, ',');
+	if (!e)
+		e = p + strlen(p);
+	if ((size_t)(e - p) >= len || e == p)
+		return -1;
+	memcpy(buf, p, e - p);
+	buf[e - p] = '\0';
+	return 0;
+}
+
+void cfg_usage(void)
+{
+	fprintf(stderr, "settings (environment variables):\n");
+	for (size_t i = 0; i < sizeof(cfg_vars) / sizeof(cfg_vars[0]); i++)
+		fprintf(stderr, "  %-22s default '%s': %s\n", cfg_vars[i].name,
+			cfg_vars[i].def, cfg_vars[i].help);
+}

@@ -1,0 +1,71 @@
+/*
+ * cfg - settings of both tiers, read from the environment and validated.
+ *
+ * Every setting has a default good for a laptop (DESIGN.md "Running it");
+ * the variables are listed, with their meaning, in the table in cfg.c and
+ * in README.md. cfg_load() refuses bad values with a message that names
+ * the variable and the value, so a tier fails at startup, not later.
+ */
+#ifndef CHAT_CFG_H
+#define CHAT_CFG_H
+
+#include <stddef.h>
+
+#define CFG_DEV_JWT_SECRET "swappart-dev-secret-change-me-0123456789abcdef"
+
+struct cfg {
+	/* ports of the local stack */
+	int http_port;		/* CHAT_HTTP_PORT, nginx */
+	int ws_port;		/* CHAT_WS_PORT, first ws-daemon */
+	int pg_port;		/* CHAT_PG_PORT, embedded Postgres */
+
+	/* database: DATABASE_URL, else the embedded Postgres on pg_port */
+	char db_url[1024];
+	int db_timeout_ms;	/* CHAT_DB_TIMEOUT_MS, statement timeout */
+
+	/* identity (SPEC.md section 1) */
+	char jwt_secret[512];	/* SUPABASE_JWT_SECRET; "" = no HS256 */
+	int jwt_secret_is_dev;	/* 1 when the documented dev secret is used */
+	char jwks_file[512];	/* SUPABASE_JWKS_FILE; "" = none */
+	char jwt_aud[128];	/* CHAT_JWT_AUD */
+	int jwt_leeway;		/* CHAT_JWT_LEEWAY, seconds, 0..30 */
+
+	/* events between the tiers (evt.h) */
+	char evt_endpoints[1024];	/* CHAT_EVT_ENDPOINTS, comma list */
+
+	/* REST tier */
+	int max_body;		/* CHAT_MAX_BODY, bytes */
+	int history_cap;	/* CHAT_HISTORY_CAP, messages per GET */
+
+	/* websocket tier */
+	int ws_id;		/* CHAT_WS_ID, index into evt_endpoints */
+	int msg_max_chars;	/* CHAT_MSG_MAX_CHARS */
+	int frame_max;		/* CHAT_FRAME_MAX, bytes */
+	int idle_timeout;	/* CHAT_IDLE_TIMEOUT, seconds, 0 = off */
+	int ping_interval;	/* CHAT_PING_INTERVAL, seconds, 0 = off */
+	int queue_max;		/* CHAT_QUEUE_MAX, frames per connection */
+	char moderation_file[512];	/* CHAT_MODERATION_FILE; "" = none */
+
+	int log_level;		/* CHAT_LOG_LEVEL: error|warn|info|debug */
+};
+
+/*
+ * Fill c from the environment. Returns 0, or -1 with a message in err
+ * naming the first bad variable, e.g.
+ * "CHAT_WS_PORT: 'x' is not a number from 1 to 65535".
+ */
+int cfg_load(struct cfg *c, char *err, size_t errlen);
+
+/* Print every variable with its default and meaning (for --help). */
+void cfg_usage(void);
+
+/*
+ * The endpoint at index i of the comma list in c->evt_endpoints, copied
+ * into buf. Returns 0, or -1 when there is no such entry.
+ */
+int cfg_evt_endpoint(const struct cfg *c, int i, char *buf, size_t len);
+
+/* Number of entries in c->evt_endpoints. */
+int cfg_evt_count(const struct cfg *c);
+
+#endif

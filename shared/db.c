@@ -1,0 +1,163 @@
+#include "db.h"
+#include "log.h"
+
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+void db_init(struct db *d, const char *conninfo, int timeout_ms,
+	     const struct db_stmt *stmts, int nstmts)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->conninfo, sizeof(d->conninfo), "%s", conninfo);
+	d->timeout_ms = timeout_ms;
+	d->stmts = stmts;
+	d->nstmts = nstmts;
+}
+
+void db_release(struct db *d)
+{
+	if (d->conn)
+		PQfinish(d->conn);
+	d->conn = NULL;
+}
+
+/* libpq messages end with a newline; keep log lines and errors one line. */
+static void db_errmsg(PGconn *c, const char *what, char *err, size_t errlen)
+{
+	char *nl;
+
+	snprintf(err, errlen, "%s: %s", what, c ? PQerrorMessage(c) : "out of memory");
+	while ((nl = strchr(err, '\n')))
+		*nl = ' ';
+	for (size_t n = strlen(err); n && err[n - 1] == ' '; n--)
+		err[n - 1] = '\0';
+}
+
+static int db_connect(struct db *d, char *err, size_t errlen)
+{
+	const char *keys[] = { "dbname", "connect_timeout", "options",
+			       "application_name", NULL };
+	char options[128];
+	const char *vals[5];
+	PGresult *r;
+
+	snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%d",
+		 d->timeout_ms);
+	/* dbname is expanded as the whole conninfo; later keys add to it. */
+	vals[0] = d->conninfo;
+	vals[1] = "2";
+	vals[2] = options;
+	vals[3] = "swappart-chat";
+	vals[4] = NULL;
+	d->conn = PQconnectdbParams(keys, vals, 1);
+	if (!d->conn || PQstatus(d->conn) != CONNECTION_OK) {
+		db_errmsg(d->conn, "database connection failed", err, errlen);
+		goto fail;
+	}
+	for (int i = 0; i < d->nstmts; i++) {
+		r = PQprepare(d->conn, d->stmts[i].name, d->stmts[i].sql, 0, NULL);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			char what[96];
+
+			snprintf(what, sizeof(what), "prepare '%s'", d->stmts[i].name);
+			db_errmsg(d->conn, what, err, errlen);
+			PQclear(r);
+			/* A bad statement is a bug, not an outage: say so loudly. */
+			log_error("%s", err);
+			goto fail;
+		}
+		PQclear(r);
+	}
+	return 0;
+fail:
+	if (d->conn)
+		PQfinish(d->conn);
+	d->conn = NULL;
+	d->fail = DB_DOWN;
+	return -1;
+}
+
+/*
+ * An idle connection whose server went away (restart, failover) has a
+ * readable socket: notice that before sending, so the first request after
+ * a Postgres restart reconnects instead of failing. One poll(2), no I/O
+ * when the connection is fine.
+ */
+static int db_idle_alive(struct db *d)
+{
+	struct pollfd p = { .fd = PQsocket(d->conn), .events = POLLIN };
+
+	if (p.fd < 0)
+		return 0;
+	if (poll(&p, 1, 0) > 0) {
+		if (!PQconsumeInput(d->conn))
+			return 0;
+		/* Notices are fine; anything else unexpected means trouble. */
+		while (!PQisBusy(d->conn)) {
+			PGresult *r = PQgetResult(d->conn);
+
+			if (!r)
+				break;
+			PQclear(r);
+		}
+	}
+	return PQstatus(d->conn) == CONNECTION_OK;
+}
+
+int db_ensure(struct db *d, char *err, size_t errlen)
+{
+	if (d->conn && db_idle_alive(d))
+		return 0;
+	if (d->conn) {
+		PQfinish(d->conn);
+		d->conn = NULL;
+		log_warn("database connection lost, reconnecting");
+	}
+	if (db_connect(d, err, errlen))
+		return -1;
+	log_info("database connected");
+	return 0;
+}
+
+static PGresult *db_check(struct db *d, PGresult *r, char *err, size_t errlen)
+{
+	ExecStatusType st = PQresultStatus(r);
+	const char *state;
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+		d->fail = DB_OK;
+		return r;
+	}
+	if (!r || PQstatus(d->conn) != CONNECTION_OK) {
+		db_errmsg(d->conn, "database connection lost", err, errlen);
+		d->fail = DB_DOWN;
+	} else {
+		state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		snprintf(d->sqlstate, sizeof(d->sqlstate), "%s", state ? state : "");
+		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
+		for (char *nl; (nl = strchr(err, '\n'));)
+			*nl = ' ';
+		/* Admin shutdown / crash recovery end the session as well. */
+		d->fail = !strncmp(d->sqlstate, "57P", 3) || !strncmp(d->sqlstate, "08", 2)
+			  ? DB_DOWN : DB_QUERY;
+	}
+	PQclear(r);
+	return NULL;
+}
+
+PGresult *db_exec(struct db *d, const char *name, int nparams,
+		  const char *const *values, char *err, size_t errlen)
+{
+	if (db_ensure(d, err, errlen))
+		return NULL;
+	return db_check(d, PQexecPrepared(d->conn, name, nparams, values, NULL, NULL, 0),
+			err, errlen);
+}
+
+PGresult *db_exec_sql(struct db *d, const char *sql, char *err, size_t errlen)
+{
+	if (db_ensure(d, err, errlen))
+		return NULL;
+	return db_check(d, PQexec(d->conn, sql), err, errlen);
+}

@@ -1,0 +1,66 @@
+/*
+ * db - one blocking Postgres connection that comes back by itself.
+ *
+ * A connection is opened lazily and re-opened whenever it is found broken,
+ * so a tier survives a Postgres restart without being restarted itself.
+ * Statements are prepared once per connection from a table the caller
+ * owns (so after a reconnect they are prepared again). Every session gets
+ * TimeZone=UTC and the configured statement timeout.
+ *
+ * Blocking: use it from a REST worker (one request at a time) or from a
+ * worker thread, never from the websocket service thread.
+ */
+#ifndef CHAT_DB_H
+#define CHAT_DB_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+struct db_stmt {
+	const char *name;
+	const char *sql;
+};
+
+enum db_fail {
+	DB_OK = 0,
+	DB_DOWN,	/* no connection: the caller answers 503 / "server error" */
+	DB_QUERY,	/* the statement failed: see sqlstate */
+};
+
+struct db {
+	PGconn *conn;			/* owned; NULL while down */
+	char conninfo[1024];
+	int timeout_ms;
+	const struct db_stmt *stmts;	/* borrowed, caller keeps it alive */
+	int nstmts;
+	enum db_fail fail;		/* why the last call failed */
+	char sqlstate[6];		/* of the last DB_QUERY failure */
+};
+
+/* No I/O: remember where and what to prepare. */
+void db_init(struct db *d, const char *conninfo, int timeout_ms,
+	     const struct db_stmt *stmts, int nstmts);
+
+/* Close the connection; the struct may be reused after db_init(). */
+void db_release(struct db *d);
+
+/*
+ * Make sure there is a working, prepared connection (connect timeout 2 s).
+ * Returns 0, or -1 with d->fail = DB_DOWN and a message in err.
+ */
+int db_ensure(struct db *d, char *err, size_t errlen);
+
+/*
+ * Run the prepared statement name with text parameters (NULL = SQL NULL).
+ * Returns a result with status COMMAND_OK or TUPLES_OK that the caller
+ * PQclear()s, or NULL with d->fail and a message in err. A statement sent
+ * on a connection found dead is not retried (it may have run): the caller
+ * gets DB_DOWN and the next call reconnects.
+ */
+PGresult *db_exec(struct db *d, const char *name, int nparams,
+		  const char *const *values, char *err, size_t errlen);
+
+/* Same for plain SQL without parameters (BEGIN, COMMIT, migrations). */
+PGresult *db_exec_sql(struct db *d, const char *sql, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,265 @@
+#include "evt.h"
+#include "jsonutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <zmq.h>
+
+static const char *const evt_names[] = { "room", "disconnect", "ban", "message", "connected" };
+
+#define EVT_NTYPES (sizeof(evt_names) / sizeof(evt_names[0]))
+#define EVT_MAX_USERS 100000	/* a room event lists at most this many ids */
+
+int64_t evt_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static json_object *evt_ids(char (*ids)[37], size_t n)
+{
+	json_object *a = json_object_new_array_ext((int)n);
+
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(a, json_object_new_string(ids[i]));
+	return a;
+}
+
+char *evt_encode(const struct evt *e, size_t *len)
+{
+	json_object *o = json_object_new_object();
+	char *out = NULL;
+	const char *s;
+
+	if (!o || (unsigned)e->type >= EVT_NTYPES)
+		goto out;
+	json_object_object_add(o, "v", json_object_new_int(1));
+	json_object_object_add(o, "type", json_object_new_string(evt_names[e->type]));
+	json_object_object_add(o, "at", json_object_new_int64(e->at_ms));
+	switch (e->type) {
+	case EVT_ROOM:
+		json_object_object_add(o, "room_id", json_object_new_int64(e->room_id));
+		json_object_object_add(o, "deleted", json_object_new_boolean(e->deleted));
+		json_object_object_add(o, "added", evt_ids(e->added, e->nadded));
+		json_object_object_add(o, "removed", evt_ids(e->removed, e->nremoved));
+		break;
+	case EVT_DISCONNECT:
+	case EVT_BAN:
+		json_object_object_add(o, "user", json_object_new_string(e->user));
+		break;
+	case EVT_MESSAGE:
+		json_object_object_add(o, "room_id", json_object_new_int64(e->room_id));
+		json_object_object_add(o, "id", json_object_new_int64(e->msg_id));
+		json_object_object_add(o, "sender_id", json_object_new_string(e->user));
+		json_object_object_add(o, "message", json_object_new_string(e->message ? e->message : ""));
+		json_object_object_add(o, "created_at", json_object_new_string(e->created_at ? e->created_at : ""));
+		json_object_object_add(o, "origin", json_object_new_int(e->origin));
+		break;
+	case EVT_CONNECTED:
+		json_object_object_add(o, "user", json_object_new_string(e->user));
+		json_object_object_add(o, "origin", json_object_new_int(e->origin));
+		json_object_object_add(o, "conn", json_object_new_uint64(e->conn));
+		break;
+	}
+	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	*len = strlen(s);
+	out = strdup(s);
+out:
+	json_object_put(o);
+	return out;
+}
+
+/* A required field: present and of the right type, else -1 naming it. */
+static int evt_need(int got, const char *key, char *err, size_t errlen)
+{
+	if (got == 1)
+		return 0;
+	if (got == 0)
+		snprintf(err, errlen, "event field '%s' is missing", key);
+	return -1;
+}
+
+static int evt_user(json_object *o, const char *key, char out[37], char *err, size_t errlen)
+{
+	const char *s = NULL;
+
+	if (evt_need(json_get_string(o, key, &s, err, errlen), key, err, errlen))
+		return -1;
+	if (json_uuid_norm(s, out)) {
+		snprintf(err, errlen, "event field '%s' is not a UUID", key);
+		return -1;
+	}
+	return 0;
+}
+
+int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t errlen)
+{
+	const char *type = NULL;
+	int64_t v = 0, n = 0;
+	json_object *b;
+	unsigned t;
+
+	memset(e, 0, sizeof(*e));
+	e->root = json_parse_object(buf, len, "event", err, errlen);
+	if (!e->root)
+		return -1;
+	if (evt_need(json_get_int64(e->root, "v", &v, err, errlen), "v", err, errlen))
+		goto fail;
+	if (v != 1) {
+		snprintf(err, errlen, "event version %lld is not 1", (long long)v);
+		goto fail;
+	}
+	if (evt_need(json_get_string(e->root, "type", &type, err, errlen), "type", err, errlen))
+		goto fail;
+	for (t = 0; t < EVT_NTYPES && strcmp(type, evt_names[t]); t++)
+		;
+	if (t == EVT_NTYPES) {
+		snprintf(err, errlen, "unknown event type '%.32s'", type);
+		goto fail;
+	}
+	e->type = t;
+	if (json_get_int64(e->root, "at", &e->at_ms, err, errlen) < 0)
+		goto fail;
+	switch (e->type) {
+	case EVT_ROOM:
+		if (evt_need(json_get_int64(e->root, "room_id", &e->room_id, err, errlen),
+			     "room_id", err, errlen))
+			goto fail;
+		if (json_object_object_get_ex(e->root, "deleted", &b))
+			e->deleted = json_object_get_boolean(b);
+		if (json_get_uuid_array(e->root, "added", &e->added, &e->nadded,
+					EVT_MAX_USERS, err, errlen) < 0 ||
+		    json_get_uuid_array(e->root, "removed", &e->removed, &e->nremoved,
+					EVT_MAX_USERS, err, errlen) < 0)
+			goto fail;
+		break;
+	case EVT_DISCONNECT:
+	case EVT_BAN:
+		if (evt_user(e->root, "user", e->user, err, errlen))
+			goto fail;
+		break;
+	case EVT_MESSAGE:
+		if (evt_need(json_get_int64(e->root, "room_id", &e->room_id, err, errlen),
+			     "room_id", err, errlen) ||
+		    evt_need(json_get_int64(e->root, "id", &e->msg_id, err, errlen),
+			     "id", err, errlen) ||
+		    evt_user(e->root, "sender_id", e->user, err, errlen) ||
+		    evt_need(json_get_string(e->root, "message", &e->message, err, errlen),
+			     "message", err, errlen) ||
+		    evt_need(json_get_string(e->root, "created_at", &e->created_at, err, errlen),
+			     "created_at", err, errlen) ||
+		    evt_need(json_get_int64(e->root, "origin", &n, err, errlen),
+			     "origin", err, errlen))
+			goto fail;
+		e->origin = (int)n;
+		break;
+	case EVT_CONNECTED:
+		if (evt_user(e->root, "user", e->user, err, errlen) ||
+		    evt_need(json_get_int64(e->root, "origin", &n, err, errlen),
+			     "origin", err, errlen))
+			goto fail;
+		e->origin = (int)n;
+		if (json_object_object_get_ex(e->root, "conn", &b))
+			e->conn = json_object_get_uint64(b);
+		break;
+	}
+	return 0;
+fail:
+	evt_release(e);
+	return -1;
+}
+
+void evt_release(struct evt *e)
+{
+	free(e->added);
+	free(e->removed);
+	json_object_put(e->root);
+	memset(e, 0, sizeof(*e));
+}
+
+int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
+		 char *err, size_t errlen)
+{
+	int hwm = 100000, linger = 0, n = cfg_evt_count(c);
+	char ep[256];
+
+	p->sock = zmq_socket(zctx, ZMQ_PUB);
+	if (!p->sock) {
+		snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+		return -1;
+	}
+	zmq_setsockopt(p->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	for (int i = 0; i < n; i++) {
+		if (i == skip)
+			continue;
+		if (cfg_evt_endpoint(c, i, ep, sizeof(ep)) ||
+		    zmq_connect(p->sock, ep) != 0) {
+			snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: cannot connect to entry %d '%s': %s",
+				 i, ep, zmq_strerror(errno));
+			evt_pub_close(p);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int evt_publish(struct evt_pub *p, const struct evt *e)
+{
+	size_t len;
+	char *buf = evt_encode(e, &len);
+	int rc;
+
+	if (!buf)
+		return -1;
+	rc = zmq_send(p->sock, buf, len, ZMQ_DONTWAIT) < 0 ? -1 : 0;
+	free(buf);
+	return rc;
+}
+
+void evt_pub_close(struct evt_pub *p)
+{
+	if (p->sock)
+		zmq_close(p->sock);
+	p->sock = NULL;
+}
+
+void *evt_sub_open(void *zctx, const char *endpoint, char *err, size_t errlen)
+{
+	void *s = zmq_socket(zctx, ZMQ_SUB);
+	int hwm = 1000000;
+
+	if (!s) {
+		snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
+		return NULL;
+	}
+	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	if (zmq_bind(s, endpoint) != 0) {
+		snprintf(err, errlen, "cannot bind event inbox '%s': %s", endpoint,
+			 zmq_strerror(errno));
+		zmq_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+int evt_sub_recv(void *sock, struct evt *e, char *err, size_t errlen)
+{
+	zmq_msg_t m;
+	int rc;
+
+	zmq_msg_init(&m);
+	if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+		zmq_msg_close(&m);
+		return 0;
+	}
+	rc = evt_decode(zmq_msg_data(&m), zmq_msg_size(&m), e, err, errlen) ? -1 : 1;
+	zmq_msg_close(&m);
+	return rc;
+}

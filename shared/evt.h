@@ -1,0 +1,114 @@
+/*
+ * evt - events between the tiers, over ZeroMQ.
+ *
+ * Topology. Every ws-daemon binds one SUB socket, its inbox, at its own
+ * entry of CHAT_EVT_ENDPOINTS (index CHAT_WS_ID). Every publisher - each
+ * REST worker process, and each daemon for its peers - holds one PUB
+ * socket connected to every inbox (a daemon skips its own). So there is
+ * no broker to run, and a daemon that restarts is reconnected to by ZeroMQ
+ * itself. Publishing never blocks: a full or absent peer drops the event.
+ *
+ * Events are hints on top of Postgres, which holds the truth: a daemon
+ * that missed events while down rebuilds its caches from Postgres when it
+ * starts, and a room event also makes a running daemon re-read that room.
+ *
+ * Wire format: one ZeroMQ frame holding one JSON object, version 1:
+ *   room       {"v":1,"type":"room","room_id":12,"deleted":false,
+ *               "added":[uuid..],"removed":[uuid..],"at":ms}
+ *              participants added / removed, or the room deleted
+ *              ("removed" then lists every former participant).
+ *   disconnect {"v":1,"type":"disconnect","user":uuid,"at":ms}
+ *              an administrator disconnected the user (close 4004).
+ *   ban        {"v":1,"type":"ban","user":uuid,"at":ms}
+ *              the user was banned (close 4005).
+ *   message    {"v":1,"type":"message","room_id":12,"id":345,
+ *               "sender_id":uuid,"message":"hi","created_at":iso,
+ *               "origin":0,"at":ms}
+ *              a daemon committed a message: peers deliver it to the
+ *              participants connected to them.
+ *   connected  {"v":1,"type":"connected","user":uuid,"origin":0,
+ *               "conn":n,"at":ms}
+ *              a user connected to daemon origin: peers close that
+ *              user's older connections (4008).
+ * "at" is the sender's clock in milliseconds since the epoch; unknown
+ * fields are ignored so that the format can grow.
+ */
+#ifndef CHAT_EVT_H
+#define CHAT_EVT_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg.h"
+
+enum evt_type { EVT_ROOM = 0, EVT_DISCONNECT, EVT_BAN, EVT_MESSAGE, EVT_CONNECTED };
+
+struct evt {
+	enum evt_type type;
+	int64_t at_ms;
+	int64_t room_id;		/* room, message */
+	int deleted;			/* room */
+	char (*added)[37];		/* room; decoded: owned */
+	size_t nadded;
+	char (*removed)[37];		/* room; decoded: owned */
+	size_t nremoved;
+	char user[37];			/* disconnect, ban, connected; message: sender */
+	int64_t msg_id;			/* message */
+	const char *message;		/* message; decoded: borrowed from root */
+	const char *created_at;		/* message; decoded: borrowed from root */
+	int origin;			/* message, connected: daemon index */
+	uint64_t conn;			/* connected: the daemon's connection serial */
+	json_object *root;		/* decoded: owned */
+};
+
+/* Milliseconds since the epoch, for at_ms. */
+int64_t evt_now_ms(void);
+
+/*
+ * Encode e (nothing in it is taken over). Returns a malloc'd string of
+ * *len bytes the caller frees, or NULL when out of memory.
+ */
+char *evt_encode(const struct evt *e, size_t *len);
+
+/*
+ * Decode one frame into e (zeroed first). Returns 0, or -1 with a message
+ * in err for anything that is not a version-1 event. On 0 the caller must
+ * evt_release(e).
+ */
+int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t errlen);
+
+/* Free what evt_decode() allocated. */
+void evt_release(struct evt *e);
+
+struct evt_pub {
+	void *sock;	/* owned ZeroMQ PUB socket */
+};
+
+/*
+ * Open a PUB socket on zctx (the caller's zmq context, which must outlive
+ * it) connected to every inbox of c->evt_endpoints but index skip (-1:
+ * none). Returns 0, or -1 with a message in err.
+ */
+int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
+		 char *err, size_t errlen);
+
+/* Send e without blocking. 0 when queued, -1 when dropped. */
+int evt_publish(struct evt_pub *p, const struct evt *e);
+
+void evt_pub_close(struct evt_pub *p);
+
+/*
+ * Bind a SUB inbox at endpoint, subscribed to everything. Returns the
+ * socket (close with zmq_close), or NULL with a message in err.
+ */
+void *evt_sub_open(void *zctx, const char *endpoint, char *err, size_t errlen);
+
+/*
+ * Take one event from a SUB socket without blocking. 1 = an event in e
+ * (evt_release it), 0 = nothing waiting, -1 = a bad frame was dropped
+ * (message in err).
+ */
+int evt_sub_recv(void *sock, struct evt *e, char *err, size_t errlen);
+
+#endif

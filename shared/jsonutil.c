@@ -1,0 +1,159 @@
+#include "jsonutil.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+char *json_envelope(const char *error_message, json_object *data)
+{
+	json_object *env = json_object_new_object();
+	char *out;
+
+	if (!env) {
+		json_object_put(data);
+		return NULL;
+	}
+	json_object_object_add(env, "error_message",
+			       error_message ? json_object_new_string(error_message) : NULL);
+	json_object_object_add(env, "data", data);
+	out = strdup(json_object_to_json_string_ext(env, JSON_C_TO_STRING_PLAIN |
+						    JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(env);
+	return out;
+}
+
+json_object *json_parse_object(const char *buf, size_t len, const char *what,
+			       char *err, size_t errlen)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *obj = NULL;
+	size_t used;
+
+	if (!tok) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	if (len == 0) {
+		snprintf(err, errlen, "%s is empty", what);
+		goto out;
+	}
+	obj = json_tokener_parse_ex(tok, buf, (int)len);
+	used = json_tokener_get_parse_end(tok);
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(obj);
+		obj = NULL;
+		snprintf(err, errlen, "%s is not valid JSON", what);
+		goto out;
+	}
+	for (; used < len; used++) {
+		if (!isspace((unsigned char)buf[used])) {
+			json_object_put(obj);
+			obj = NULL;
+			snprintf(err, errlen, "%s has data after the JSON value", what);
+			goto out;
+		}
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		obj = NULL;
+		snprintf(err, errlen, "%s must be a JSON object", what);
+	}
+out:
+	json_tokener_free(tok);
+	return obj;
+}
+
+int json_get_int64(json_object *obj, const char *key, int64_t *out,
+		   char *err, size_t errlen)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_int)) {
+		snprintf(err, errlen, "field '%s' must be an integer", key);
+		return -1;
+	}
+	*out = json_object_get_int64(v);
+	return 1;
+}
+
+int json_get_string(json_object *obj, const char *key, const char **out,
+		    char *err, size_t errlen)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_string)) {
+		snprintf(err, errlen, "field '%s' must be a string", key);
+		return -1;
+	}
+	*out = json_object_get_string(v);
+	return 1;
+}
+
+int json_uuid_norm(const char *s, char out[37])
+{
+	static const int dash[] = { 8, 13, 18, 23 };
+	size_t i;
+
+	if (!s || strlen(s) != 36)
+		return -1;
+	for (i = 0; i < 36; i++) {
+		int is_dash = (i == (size_t)dash[0] || i == (size_t)dash[1] ||
+			       i == (size_t)dash[2] || i == (size_t)dash[3]);
+
+		if (is_dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
+			return -1;
+		out[i] = (char)tolower((unsigned char)s[i]);
+	}
+	out[36] = '\0';
+	return 0;
+}
+
+int json_get_uuid_array(json_object *obj, const char *key, char (**out)[37],
+			size_t *n, size_t max, char *err, size_t errlen)
+{
+	json_object *v;
+	char (*ids)[37] = NULL;
+	size_t len, count = 0;
+
+	if (!json_object_object_get_ex(obj, key, &v) || !v)
+		return 0;
+	if (!json_object_is_type(v, json_type_array)) {
+		snprintf(err, errlen, "field '%s' must be an array of user ids", key);
+		return -1;
+	}
+	len = json_object_array_length(v);
+	if (len > max) {
+		snprintf(err, errlen, "field '%s' has more than %zu entries", key, max);
+		return -1;
+	}
+	ids = calloc(len ? len : 1, sizeof(*ids));
+	if (!ids) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		json_object *e = json_object_array_get_idx(v, i);
+		char id[37];
+		size_t j;
+
+		if (!json_object_is_type(e, json_type_string) ||
+		    json_uuid_norm(json_object_get_string(e), id)) {
+			snprintf(err, errlen, "field '%s'[%zu] is not a valid UUID", key, i);
+			free(ids);
+			return -1;
+		}
+		for (j = 0; j < count && strcmp(ids[j], id); j++)
+			;
+		if (j == count)
+			memcpy(ids[count++], id, sizeof(id));
+	}
+	*out = ids;
+	*n = count;
+	return 1;
+}

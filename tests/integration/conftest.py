@@ -1,0 +1,189 @@
+"""Integration tests: the real stack (Postgres, nginx, spawn-fcgi,
+rest-fcgi, ws-daemon) started by tools/stack.sh on free ports in a
+temporary directory, driven over HTTP and websocket as a client would.
+
+Fixtures:
+  stack   - the running stack (session-wide): urls, tokens, SQL, restarts.
+  user    - a fresh random user id (UUID string) per call of stack.new_user().
+"""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import psycopg
+import pytest
+import requests
+import websocket
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DEV_SECRET = "swappart-dev-secret-change-me-0123456789abcdef"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_port_run(n):
+    """n consecutive free ports (the daemons take CHAT_WS_PORT + i)."""
+    for _ in range(200):
+        base = free_port()
+        ok = True
+        for i in range(1, n):
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", base + i))
+                except OSError:
+                    ok = False
+                    break
+        if ok:
+            return base
+    raise RuntimeError("no run of free ports")
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def make_token(sub, secret=DEV_SECRET, alg="HS256", exp_in=3600, aud="authenticated",
+               role="authenticated", header_extra=None, **claims):
+    """An HS256 token signed in Python (independent of the C signer), or an
+    unsigned one for alg 'none'. Claims set to None are left out."""
+    now = int(time.time())
+    header = {"alg": alg, "typ": "JWT"}
+    header.update(header_extra or {})
+    payload = {"sub": sub, "aud": aud, "role": role, "iat": now,
+               "exp": now + exp_in if exp_in is not None else None}
+    payload.update(claims)
+    payload = {k: v for k, v in payload.items() if v is not None}
+    signing = b64url(json.dumps(header).encode()) + "." + b64url(json.dumps(payload).encode())
+    if alg == "none":
+        return signing + "."
+    key = secret.encode() if isinstance(secret, str) else secret
+    sig = hmac.new(key, signing.encode(), hashlib.sha256).digest()
+    return signing + "." + b64url(sig)
+
+
+class Stack:
+    def __init__(self):
+        self.run_dir = tempfile.mkdtemp(prefix="chat-it-")
+        os.chmod(self.run_dir, 0o755)
+        self.ws_count = 2
+        self.env = dict(os.environ)
+        self.env.update({
+            "RUN_DIR": self.run_dir,
+            "CHAT_HTTP_PORT": str(free_port()),
+            "CHAT_WS_PORT": str(free_port_run(self.ws_count)),
+            "CHAT_PG_PORT": str(free_port()),
+            "CHAT_WS_COUNT": str(self.ws_count),
+            "CHAT_REST_WORKERS": "3",
+            "CHAT_BIN_DIR": os.environ.get("CHAT_BIN_DIR", os.path.join(ROOT, "build")),
+            "CHAT_LOG_LEVEL": "info",
+            "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+        })
+        self.env.pop("DATABASE_URL", None)
+        self.http = "http://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
+        self.ws = "ws://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
+        self.dsn = "postgresql://chat@127.0.0.1:%s/chat" % self.env["CHAT_PG_PORT"]
+
+    def tool(self, *args, check=True):
+        return subprocess.run([os.path.join(ROOT, "tools", "stack.sh"), *args], env=self.env,
+                              check=check, capture_output=True, text=True, timeout=180)
+
+    def start(self):
+        r = self.tool("start", check=False)
+        if r.returncode != 0:
+            raise RuntimeError("stack start failed:\n%s\n%s\n%s" % (r.stdout, r.stderr, self.logs()))
+
+    def stop(self):
+        self.tool("stop", check=False)
+
+    def logs(self):
+        out = []
+        d = os.path.join(self.run_dir, "logs")
+        for f in sorted(os.listdir(d)) if os.path.isdir(d) else []:
+            with open(os.path.join(d, f), errors="replace") as fh:
+                out.append("==> %s\n%s" % (f, fh.read()[-4000:]))
+        return "\n".join(out)
+
+    # identities
+    @staticmethod
+    def new_user():
+        return str(uuid.uuid4())
+
+    @staticmethod
+    def token(sub, **kw):
+        return make_token(sub, **kw)
+
+    def admin_token(self):
+        return make_token(str(uuid.uuid4()), role="service_role")
+
+    # REST
+    def req(self, method, path, sub=None, token=None, **kw):
+        headers = kw.pop("headers", {})
+        if token is None and sub is not None:
+            token = make_token(sub)
+        if token is not None:
+            headers["Authorization"] = "Bearer " + token
+        return requests.request(method, self.http + path, headers=headers, timeout=15, **kw)
+
+    # websocket
+    def connect(self, sub=None, token=None, path="/", timeout=10):
+        if token is None and sub is not None:
+            token = make_token(sub)
+        url = self.ws + path + ("?token=" + token if token is not None else "")
+        ws = websocket.create_connection(url, timeout=timeout)
+        return ws
+
+    # SQL
+    def sql(self, query, params=()):
+        with psycopg.connect(self.dsn, autocommit=True) as c:
+            cur = c.execute(query, params)
+            return cur.fetchall() if cur.description else None
+
+
+def recv_json(ws, timeout=5):
+    """The next text frame as JSON (fails on a close or a timeout)."""
+    ws.settimeout(timeout)
+    op, data = ws.recv_data(control_frame=False)
+    assert op == websocket.ABNF.OPCODE_TEXT, "expected a text frame, got opcode %d" % op
+    return json.loads(data)
+
+
+def recv_close(ws, timeout=5):
+    """Read until the server's close frame; returns (code, reason) and the
+    JSON frames seen before it."""
+    ws.settimeout(timeout)
+    frames = []
+    while True:
+        op, data = ws.recv_data(control_frame=True)
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            code = int.from_bytes(data[:2], "big") if len(data) >= 2 else None
+            return code, data[2:].decode(errors="replace"), frames
+        if op == websocket.ABNF.OPCODE_TEXT:
+            frames.append(json.loads(data))
+
+
+@pytest.fixture(scope="session")
+def stack():
+    for tool in ("nginx", "spawn-fcgi", "psql"):
+        assert shutil.which(tool), "%s is not installed (tools/deps.sh run)" % tool
+    s = Stack()
+    try:
+        s.start()
+        yield s
+    finally:
+        s.stop()
+        if os.environ.get("CHAT_KEEP_RUN_DIR"):
+            print("run dir kept:", s.run_dir)
+        else:
+            shutil.rmtree(s.run_dir, ignore_errors=True)
