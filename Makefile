@@ -38,6 +38,11 @@ endef
 $(eval $(call flavour,build,))
 $(eval $(call flavour,build/asan,$(SAN)))
 
+# The websocket load generator of `make bench-ws` (tests/bench/).
+build/ws-load: $(wildcard tests/bench/ws-load*.c)
+	@mkdir -p build
+	$(CC) $(CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
+
 PROGS := build/rest-fcgi build/ws-daemon build/chat-token
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/%,$(UNIT_SRC))
 

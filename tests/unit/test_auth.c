@@ -65,10 +65,11 @@ static char *xasprintf(const char *fmt, ...)
 	return s;
 }
 
+static const char tab[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 static char *b64url(const unsigned char *p, size_t n)
 {
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	char *out = malloc(n / 3 * 4 + 5), *o = out;
 	size_t i;
 	uint32_t v;
@@ -131,8 +132,11 @@ static char *pem_public(EVP_PKEY *k)
 	return bio_string(bio);
 }
 
-/* A BIGNUM key parameter as base64url, left-padded to pad bytes if > 0. */
-static char *bn_param(EVP_PKEY *k, const char *name, int pad)
+/*
+ * A BIGNUM key parameter as base64url, left-padded to pad bytes if > 0;
+ * with its lowest bit cleared if even is set.
+ */
+static char *bn_param_x(EVP_PKEY *k, const char *name, int pad, int even)
 {
 	BIGNUM *bn = NULL;
 	unsigned char buf[1024];
@@ -140,11 +144,23 @@ static char *bn_param(EVP_PKEY *k, const char *name, int pad)
 	char *s;
 
 	assert_int_equal(EVP_PKEY_get_bn_param(k, name, &bn), 1);
+	if (even)
+		assert_int_equal(BN_clear_bit(bn, 0), 1);
 	n = pad ? BN_bn2binpad(bn, buf, pad) : BN_bn2bin(bn, buf);
 	assert_true(n > 0);
 	s = b64url(buf, (size_t)n);
 	BN_free(bn);
 	return s;
+}
+
+static char *bn_param(EVP_PKEY *k, const char *name, int pad)
+{
+	return bn_param_x(k, name, pad, 0);
+}
+
+static char *bn_param_even(EVP_PKEY *k, const char *name)
+{
+	return bn_param_x(k, name, 0, 1);
 }
 
 /* Standard claims for sub with expiry exp, plus extra JSON members. */
@@ -786,6 +802,7 @@ static void test_malformed(void **state)
 			      SECRET, strlen(SECRET), EVP_sha256());
 	char *t8 = craft_hmac("{\"alg\":\"HS256\"} x", p, SECRET,
 			      strlen(SECRET), EVP_sha256());
+	char *es;
 
 	(void)state;
 	expect_ok(good);
@@ -799,6 +816,16 @@ static void test_malformed(void **state)
 	expect_refused(arrhead, "header is not a json object");
 	expect_refused(t7, "payload is not a json object");
 	expect_refused(t8, "header is not a json object");
+	/*
+	 * The last character of a 64-byte ES256 signature carries 4 unused
+	 * bits; setting one gives the same bytes in another spelling, which
+	 * must not pass (tokens are not malleable).
+	 */
+	es = sign_es("ec-1", p);
+	expect_ok(es);
+	es[strlen(es) - 1] = tab[(strchr(tab, es[strlen(es) - 1]) - tab) | 1];
+	expect_refused(es, "not valid base64url");
+	free(es);
 	free(good);
 	free(two);
 	free(four);
@@ -899,7 +926,7 @@ static void temp_jwks(char *buf, size_t len, const char *text)
 
 static void test_init_errors(void **state)
 {
-	char path[64], *x, *y, *text;
+	char path[64], *x, *y, *text, *rn;
 	const char *missing = "/tmp/test_auth_no_such_dir/jwks.json";
 
 	(void)state;
@@ -952,6 +979,16 @@ static void test_init_errors(void **state)
 	expect_init_error(NULL, path, AUD, path, "appears twice");
 	unlink(path);
 	free(text);
+
+	/* an even RSA modulus: the right size, but no RSA key */
+	rn = bn_param_even(fx.rsa, OSSL_PKEY_PARAM_RSA_N);
+	text = xasprintf("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"even\","
+			 "\"n\":\"%s\",\"e\":\"AQAB\"}]}", rn);
+	temp_jwks(path, sizeof(path), text);
+	expect_init_error(NULL, path, AUD, path, "not a valid rsa public key");
+	unlink(path);
+	free(text);
+	free(rn);
 
 	/* a small RSA modulus */
 	temp_jwks(path, sizeof(path),
