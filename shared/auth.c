@@ -33,7 +33,6 @@
 #define AUTH_MAX_JWKS (1024 * 1024)	/* a JWKS is a few KB; refuse junk */
 #define AUTH_MAX_SECRET 4096
 #define AUTH_MIN_RSA_BITS 2048
-#define AUTH_MAX_TTL (10L * 366 * 24 * 3600)	/* keeps now + ttl sane */
 
 enum auth_kty {
 	AUTH_KTY_EC = 1,
@@ -514,18 +513,19 @@ int auth_init(struct auth *a, const char *secret, const char *jwks_path,
 	      const char *audience, int leeway, char *err, size_t errlen)
 {
 	size_t len;
+	int ret = -1;
 
 	memset(a, 0, sizeof(*a));
 	if (!secret && !jwks_path) {
 		seterr(err, errlen,
 		       "no jwt secret and no jwks file: nothing to verify tokens with");
-		return -1;
+		goto out;
 	}
 	if (!audience || !*audience ||
 	    strlen(audience) >= sizeof(a->audience)) {
 		seterr(err, errlen, "jwt audience must be 1 to %zu characters",
 		       sizeof(a->audience) - 1);
-		return -1;
+		goto out;
 	}
 	snprintf(a->audience, sizeof(a->audience), "%s", audience);
 	a->leeway = leeway < 0 ? 0 : leeway > 30 ? 30 : leeway;
@@ -536,22 +536,23 @@ int auth_init(struct auth *a, const char *secret, const char *jwks_path,
 			seterr(err, errlen,
 			       "jwt secret must be 1 to %d bytes long",
 			       AUTH_MAX_SECRET);
-			goto fail;
+			goto out;
 		}
 		a->secret = malloc(len);
 		if (!a->secret) {
 			seterr(err, errlen, "out of memory");
-			goto fail;
+			goto out;
 		}
 		memcpy(a->secret, secret, len);
 		a->secret_len = len;
 	}
 	if (jwks_path && load_jwks(a, jwks_path, err, errlen))
-		goto fail;
-	return 0;
-fail:
-	auth_release(a);
-	return -1;
+		goto out;
+	ret = 0;
+out:
+	if (ret)
+		auth_release(a);	/* leaves a safe to release again */
+	return ret;
 }
 
 void auth_release(struct auth *a)

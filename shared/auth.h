@@ -26,6 +26,7 @@
 #define AUTH_MAX_TOKEN 8192	/* longer tokens are refused unparsed */
 #define AUTH_UUID_LEN 36
 #define AUTH_DEFAULT_AUDIENCE "authenticated"
+#define AUTH_MAX_TTL (10L * 366 * 24 * 3600)	/* longest auth_mint_hs256 ttl */
 /* The documented dev secret (SUPABASE_JWT_SECRET when unset); never in prod. */
 #define CHAT_DEV_JWT_SECRET "swappart-dev-secret-change-me-0123456789abcdef"
 
@@ -74,8 +75,8 @@ int auth_is_uuid(const char *s);
 /*
  * Mint an HS256 token for sub (dev tool and tests): aud = audience,
  * role = "service_role" when admin else "authenticated", iat = now,
- * exp = now + ttl. Returns a malloc'd string the caller frees, or NULL
- * with a message in err.
+ * exp = now + ttl (1..AUTH_MAX_TTL). sub is lowercased. Returns a malloc'd
+ * string the caller frees, or NULL with a message in err.
  */
 char *auth_mint_hs256(const char *secret, const char *sub, const char *audience,
 		      int admin, long ttl, time_t now, char *err, size_t errlen);

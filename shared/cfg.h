@@ -11,7 +11,10 @@
 
 #include <stddef.h>
 
-#define CFG_DEV_JWT_SECRET "swappart-dev-secret-change-me-0123456789abcdef"
+#include "auth.h"
+
+/* The documented dev secret (auth.h), used when nothing else is configured. */
+#define CFG_DEV_JWT_SECRET CHAT_DEV_JWT_SECRET
 
 struct cfg {
 	/* ports of the local stack */

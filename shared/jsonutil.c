@@ -23,12 +23,31 @@ char *json_envelope(const char *error_message, json_object *data)
 	return out;
 }
 
+/*
+ * json-c accepts 'single-quoted' strings even in strict mode; JSON does
+ * not. 1 when buf has a single quote outside a double-quoted string.
+ */
+static int json_has_single_quote(const char *buf, size_t len)
+{
+	int in_str = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (in_str && buf[i] == '\\')
+			i++;
+		else if (buf[i] == '"')
+			in_str = !in_str;
+		else if (!in_str && buf[i] == '\'')
+			return 1;
+	}
+	return 0;
+}
+
 json_object *json_parse_object(const char *buf, size_t len, const char *what,
 			       char *err, size_t errlen)
 {
 	struct json_tokener *tok = json_tokener_new();
 	json_object *obj = NULL;
-	size_t used;
+	size_t end;
 
 	if (!tok) {
 		snprintf(err, errlen, "out of memory");
@@ -40,20 +59,15 @@ json_object *json_parse_object(const char *buf, size_t len, const char *what,
 		goto out;
 	}
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
-	used = json_tokener_get_parse_end(tok);
-	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+	end = json_tokener_get_parse_end(tok);
+	while (end < len && isspace((unsigned char)buf[end]))
+		end++;
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success || end < len ||
+	    json_has_single_quote(buf, len)) {
 		json_object_put(obj);
 		obj = NULL;
 		snprintf(err, errlen, "%s is not valid JSON", what);
 		goto out;
-	}
-	for (; used < len; used++) {
-		if (!isspace((unsigned char)buf[used])) {
-			json_object_put(obj);
-			obj = NULL;
-			snprintf(err, errlen, "%s has data after the JSON value", what);
-			goto out;
-		}
 	}
 	if (!json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);

@@ -6,7 +6,9 @@
  * Tokens are signed with libjwt (as a third party would sign them) or, for
  * the shapes libjwt will not produce, assembled by hand.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE	/* vasprintf */
+#endif
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -646,19 +648,24 @@ static void test_nbf(void **state)
 	char *p1 = claims(UID, NOW + 3600, "\"nbf\":1700000060");
 	char *p2 = claims(UID, NOW + 3600, "\"nbf\":1700000005");
 	char *p3 = claims(UID, NOW + 3600, "\"nbf\":\"soon\"");
+	/* a fraction past the leeway is past it (rounded up) */
+	char *p4 = claims(UID, NOW + 3600, "\"nbf\":1700000010.5");
 	char *t1 = sign_hs(SECRET, p1), *t2 = sign_hs(SECRET, p2);
-	char *t3 = sign_hs(SECRET, p3);
+	char *t3 = sign_hs(SECRET, p3), *t4 = sign_hs(SECRET, p4);
 
 	(void)state;
 	expect_refused(t1, "not valid yet");
 	expect_ok(t2);		/* within the leeway */
 	expect_refused(t3, "nbf is not a number");
+	expect_refused(t4, "not valid yet");
 	free(t1);
 	free(t2);
 	free(t3);
+	free(t4);
 	free(p1);
 	free(p2);
 	free(p3);
+	free(p4);
 }
 
 static void test_wrong_aud(void **state)
@@ -912,21 +919,36 @@ static void expect_init_error(const char *secret, const char *jwks,
 	auth_release(&a);	/* harmless after a failure */
 }
 
-/* A temporary JWKS file holding text; path in buf (caller unlinks). */
-static void temp_jwks(char *buf, size_t len, const char *text)
+/*
+ * auth_init on a JWKS file holding text must fail naming the file and
+ * saying want. The file is gone before anything is asserted, so that a
+ * failing check leaves nothing in /tmp.
+ */
+static void expect_jwks_error(const char *text, const char *want)
 {
-	int fd;
+	char path[64] = "/tmp/test_auth_bad.XXXXXX", err[512] = "";
+	struct auth a;
+	ssize_t n;
+	int fd, rc;
 
-	snprintf(buf, len, "/tmp/test_auth_bad.XXXXXX");
-	fd = mkstemp(buf);
+	fd = mkstemp(path);
 	assert_true(fd >= 0);
-	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	n = write(fd, text, strlen(text));
 	close(fd);
+	rc = auth_init(&a, NULL, path, AUD, 0, err, sizeof(err));
+	unlink(path);
+	if (rc == 0)
+		auth_release(&a);
+	assert_int_equal(n, (ssize_t)strlen(text));
+	assert_int_equal(rc, -1);
+	if (!strstr(err, path) || !strstr(err, want))
+		fail_msg("init error '%s' lacks the path or '%s'", err, want);
+	assert_null(a.keys);
 }
 
 static void test_init_errors(void **state)
 {
-	char path[64], *x, *y, *text, *rn;
+	char *x, *y, *text, *rn;
 	const char *missing = "/tmp/test_auth_no_such_dir/jwks.json";
 
 	(void)state;
@@ -937,20 +959,13 @@ static void test_init_errors(void **state)
 	expect_init_error(SECRET, missing, AUD, missing,
 			  "No such file or directory");
 
-	temp_jwks(path, sizeof(path), "{\"keys\": [ nope");
-	expect_init_error(SECRET, path, AUD, path, "not a json object");
-	unlink(path);
-
-	temp_jwks(path, sizeof(path), "{\"kid\":\"x\"}");
-	expect_init_error(NULL, path, AUD, path, "no \"keys\" array");
-	unlink(path);
-
-	temp_jwks(path, sizeof(path),
-		  "{\"keys\":[{\"kty\":\"oct\",\"kid\":\"h\",\"k\":\"AA\"},"
-		  "{\"kty\":\"RSA\",\"kid\":\"r\",\"use\":\"enc\","
-		  "\"n\":\"AQAB\",\"e\":\"AQAB\"}]}");
-	expect_init_error(NULL, path, AUD, path, "no es256");
-	unlink(path);
+	expect_jwks_error("{\"keys\": [ nope", "not a json object");
+	expect_jwks_error("{\"kid\":\"x\"}", "no \"keys\" array");
+	/* only keys we skip: an HMAC key and an encryption key */
+	expect_jwks_error("{\"keys\":[{\"kty\":\"oct\",\"kid\":\"h\","
+			  "\"k\":\"AA\"},{\"kty\":\"RSA\",\"kid\":\"r\","
+			  "\"use\":\"enc\",\"n\":\"AQAB\",\"e\":\"AQAB\"}]}",
+			  "no es256");
 
 	/* a point that is not on the curve (x and y swapped) */
 	x = bn_param(fx.ec, OSSL_PKEY_PARAM_EC_PUB_X, 32);
@@ -958,44 +973,34 @@ static void test_init_errors(void **state)
 	text = xasprintf("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
 			 "\"kid\":\"bad-point\",\"x\":\"%s\",\"y\":\"%s\"}]}",
 			 y, x);
-	temp_jwks(path, sizeof(path), text);
-	expect_init_error(NULL, path, AUD, path, "bad-point");
-	unlink(path);
+	expect_jwks_error(text, "bad-point");
 	free(text);
 
 	/* a usable key without a kid, and a kid used twice */
 	text = xasprintf("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
 			 "\"x\":\"%s\",\"y\":\"%s\"}]}", x, y);
-	temp_jwks(path, sizeof(path), text);
-	expect_init_error(NULL, path, AUD, path, "no usable \"kid\"");
-	unlink(path);
+	expect_jwks_error(text, "no usable \"kid\"");
 	free(text);
 	text = xasprintf("{\"keys\":[{\"kty\":\"EC\",\"crv\":\"P-256\","
 			 "\"kid\":\"k\",\"x\":\"%s\",\"y\":\"%s\"},"
 			 "{\"kty\":\"EC\",\"crv\":\"P-256\","
 			 "\"kid\":\"k\",\"x\":\"%s\",\"y\":\"%s\"}]}",
 			 x, y, x, y);
-	temp_jwks(path, sizeof(path), text);
-	expect_init_error(NULL, path, AUD, path, "appears twice");
-	unlink(path);
+	expect_jwks_error(text, "appears twice");
 	free(text);
 
 	/* an even RSA modulus: the right size, but no RSA key */
 	rn = bn_param_even(fx.rsa, OSSL_PKEY_PARAM_RSA_N);
 	text = xasprintf("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"even\","
 			 "\"n\":\"%s\",\"e\":\"AQAB\"}]}", rn);
-	temp_jwks(path, sizeof(path), text);
-	expect_init_error(NULL, path, AUD, path, "not a valid rsa public key");
-	unlink(path);
+	expect_jwks_error(text, "not a valid rsa public key");
 	free(text);
 	free(rn);
 
 	/* a small RSA modulus */
-	temp_jwks(path, sizeof(path),
-		  "{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"tiny\","
-		  "\"n\":\"0Z7Oaa1-r6sYqL3aV0K7Kw\",\"e\":\"AQAB\"}]}");
-	expect_init_error(NULL, path, AUD, path, "2048");
-	unlink(path);
+	expect_jwks_error("{\"keys\":[{\"kty\":\"RSA\",\"kid\":\"tiny\","
+			  "\"n\":\"0Z7Oaa1-r6sYqL3aV0K7Kw\",\"e\":\"AQAB\"}]}",
+			  "2048");
 	free(x);
 	free(y);
 }

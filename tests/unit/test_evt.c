@@ -1,0 +1,112 @@
+/* evt: every event type survives encode -> decode; bad frames are refused. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "evt.h"
+
+static void roundtrip(const struct evt *in, struct evt *out)
+{
+	char err[128];
+	size_t len;
+	char *buf = evt_encode(in, &len);
+
+	assert_non_null(buf);
+	assert_int_equal(evt_decode(buf, len, out, err, sizeof(err)), 0);
+	free(buf);
+	assert_int_equal(out->type, in->type);
+	assert_int_equal(out->at_ms, in->at_ms);
+}
+
+static void test_room(void **state)
+{
+	char added[2][37] = { "00000000-0000-0000-0000-00000000000a",
+			      "00000000-0000-0000-0000-00000000000b" };
+	char removed[1][37] = { "00000000-0000-0000-0000-00000000000c" };
+	struct evt e = { .type = EVT_ROOM, .at_ms = 1764000000123, .room_id = 77,
+			 .added = added, .nadded = 2, .removed = removed, .nremoved = 1 };
+	struct evt d;
+
+	(void)state;
+	roundtrip(&e, &d);
+	assert_int_equal(d.room_id, 77);
+	assert_int_equal(d.deleted, 0);
+	assert_int_equal(d.nadded, 2);
+	assert_string_equal(d.added[1], added[1]);
+	assert_int_equal(d.nremoved, 1);
+	assert_string_equal(d.removed[0], removed[0]);
+	evt_release(&d);
+	e.deleted = 1;
+	e.nadded = 0;
+	roundtrip(&e, &d);
+	assert_int_equal(d.deleted, 1);
+	assert_int_equal(d.nadded, 0);
+	evt_release(&d);
+}
+
+static void test_message_and_users(void **state)
+{
+	struct evt e = { .type = EVT_MESSAGE, .at_ms = 5, .room_id = 3, .msg_id = 9001,
+			 .user = "00000000-0000-0000-0000-0000000000ff",
+			 .message = "hi \"there\" / ünïcode", .created_at = "2026-11-25T17:55:15.123456+00:00",
+			 .origin = 1 };
+	struct evt d;
+
+	(void)state;
+	roundtrip(&e, &d);
+	assert_int_equal(d.msg_id, 9001);
+	assert_string_equal(d.message, e.message);
+	assert_string_equal(d.created_at, e.created_at);
+	assert_string_equal(d.user, e.user);
+	assert_int_equal(d.origin, 1);
+	evt_release(&d);
+
+	for (int t = EVT_DISCONNECT; t <= EVT_BAN; t++) {
+		struct evt u = { .type = t, .at_ms = 6, .user = "00000000-0000-0000-0000-000000000001" };
+
+		roundtrip(&u, &d);
+		assert_string_equal(d.user, u.user);
+		evt_release(&d);
+	}
+	e = (struct evt){ .type = EVT_CONNECTED, .at_ms = 7, .origin = 2, .conn = 1ULL << 40,
+			  .user = "00000000-0000-0000-0000-000000000002" };
+	roundtrip(&e, &d);
+	assert_int_equal(d.origin, 2);
+	assert_true(d.conn == 1ULL << 40);
+	evt_release(&d);
+}
+
+static void test_refusals(void **state)
+{
+	static const char *const bad[][2] = {
+		{ "not json", "event is not valid JSON" },
+		{ "{\"v\":2,\"type\":\"ban\"}", "event version 2 is not 1" },
+		{ "{\"type\":\"ban\"}", "event field 'v' is missing" },
+		{ "{\"v\":1,\"type\":\"party\"}", "unknown event type 'party'" },
+		{ "{\"v\":1,\"type\":\"ban\",\"user\":\"x\"}", "event field 'user' is not a UUID" },
+		{ "{\"v\":1,\"type\":\"room\"}", "event field 'room_id' is missing" },
+		{ "{\"v\":1,\"type\":\"room\",\"room_id\":1,\"added\":[\"x\"]}", "field 'added'[0] is not a valid UUID" },
+	};
+	struct evt d;
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(evt_decode(bad[i][0], strlen(bad[i][0]), &d, err, sizeof(err)), -1);
+		assert_string_equal(err, bad[i][1]);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_room),
+		cmocka_unit_test(test_message_and_users),
+		cmocka_unit_test(test_refusals),
+	};
+
+	return cmocka_run_group_tests_name("evt", tests, NULL, NULL);
+}

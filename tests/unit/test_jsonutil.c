@@ -1,0 +1,145 @@
+/* jsonutil: the REST envelope, strict parsing, typed getters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "jsonutil.h"
+
+static void test_envelope(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = json_envelope(NULL, json_object_new_int64(42));
+	assert_string_equal(s, "{\"error_message\":null,\"data\":42}");
+	free(s);
+	s = json_envelope("field 'users' must be an array of user ids", NULL);
+	assert_string_equal(s, "{\"error_message\":\"field 'users' must be an array of user ids\",\"data\":null}");
+	free(s);
+	/* Slashes stay as they are (timestamps, paths), quotes are escaped. */
+	s = json_envelope("a/b \"c\"", json_object_new_array());
+	assert_string_equal(s, "{\"error_message\":\"a/b \\\"c\\\"\",\"data\":[]}");
+	free(s);
+}
+
+struct parse_case { const char *in, *err; };
+
+static void test_parse(void **state)
+{
+	static const struct parse_case cases[] = {
+		{ "{\"a\":1}", NULL },
+		{ "  {\"a\":1}\n ", NULL },
+		{ "", "body is empty" },
+		{ "{\"a\":", "body is not valid JSON" },
+		{ "[1,2]", "body must be a JSON object" },
+		{ "\"x\"", "body must be a JSON object" },
+		{ "{\"a\":1} {\"b\":2}", "body is not valid JSON" },
+		{ "{'a':1}", "body is not valid JSON" },
+		{ "{\"a\":1,}", "body is not valid JSON" },
+		{ "{\"a\":\"it's \\\" fine\"}", NULL },
+	};
+	char err[128];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_object *o;
+
+		err[0] = '\0';
+		o = json_parse_object(cases[i].in, strlen(cases[i].in), "body", err, sizeof(err));
+		if (cases[i].err) {
+			assert_null(o);
+			assert_string_equal(err, cases[i].err);
+		} else {
+			assert_non_null(o);
+			json_object_put(o);
+		}
+	}
+}
+
+static void test_getters(void **state)
+{
+	const char *in = "{\"room_id\":12,\"bad\":\"12\",\"f\":1.5,\"s\":\"hi\",\"n\":null}";
+	json_object *o;
+	int64_t v = -1;
+	const char *s = NULL;
+	char err[128];
+
+	(void)state;
+	o = json_parse_object(in, strlen(in), "body", err, sizeof(err));
+	assert_non_null(o);
+	assert_int_equal(json_get_int64(o, "room_id", &v, err, sizeof(err)), 1);
+	assert_int_equal(v, 12);
+	assert_int_equal(json_get_int64(o, "missing", &v, err, sizeof(err)), 0);
+	assert_int_equal(json_get_int64(o, "n", &v, err, sizeof(err)), 0);
+	assert_int_equal(json_get_int64(o, "bad", &v, err, sizeof(err)), -1);
+	assert_string_equal(err, "field 'bad' must be an integer");
+	assert_int_equal(json_get_int64(o, "f", &v, err, sizeof(err)), -1);
+	assert_string_equal(err, "field 'f' must be an integer");
+	assert_int_equal(json_get_string(o, "s", &s, err, sizeof(err)), 1);
+	assert_string_equal(s, "hi");
+	assert_int_equal(json_get_string(o, "room_id", &s, err, sizeof(err)), -1);
+	assert_string_equal(err, "field 'room_id' must be a string");
+	json_object_put(o);
+}
+
+static void test_uuid_array(void **state)
+{
+	const char *in = "{\"users\":[\"A3BB189E-8BF9-3888-9912-ACE4E6543002\","
+			 "\"a3bb189e-8bf9-3888-9912-ace4e6543002\","
+			 "\"00000000-0000-0000-0000-000000000001\"],"
+			 "\"bad\":[\"00000000-0000-0000-0000-000000000001\",\"nope\"],"
+			 "\"notarr\":\"x\",\"nums\":[1]}";
+	char (*ids)[37] = NULL;
+	size_t n = 0;
+	json_object *o;
+	char err[128];
+
+	(void)state;
+	o = json_parse_object(in, strlen(in), "body", err, sizeof(err));
+	assert_non_null(o);
+	assert_int_equal(json_get_uuid_array(o, "users", &ids, &n, 100, err, sizeof(err)), 1);
+	assert_int_equal(n, 2);	/* duplicates, in any case, count once */
+	assert_string_equal(ids[0], "a3bb189e-8bf9-3888-9912-ace4e6543002");
+	assert_string_equal(ids[1], "00000000-0000-0000-0000-000000000001");
+	free(ids);
+	assert_int_equal(json_get_uuid_array(o, "bad", &ids, &n, 100, err, sizeof(err)), -1);
+	assert_string_equal(err, "field 'bad'[1] is not a valid UUID");
+	assert_int_equal(json_get_uuid_array(o, "nums", &ids, &n, 100, err, sizeof(err)), -1);
+	assert_string_equal(err, "field 'nums'[0] is not a valid UUID");
+	assert_int_equal(json_get_uuid_array(o, "notarr", &ids, &n, 100, err, sizeof(err)), -1);
+	assert_string_equal(err, "field 'notarr' must be an array of user ids");
+	assert_int_equal(json_get_uuid_array(o, "users", &ids, &n, 2, err, sizeof(err)), -1);
+	assert_string_equal(err, "field 'users' has more than 2 entries");
+	assert_int_equal(json_get_uuid_array(o, "absent", &ids, &n, 2, err, sizeof(err)), 0);
+	json_object_put(o);
+}
+
+static void test_uuid_norm(void **state)
+{
+	char out[37];
+
+	(void)state;
+	assert_int_equal(json_uuid_norm("A3BB189E-8BF9-3888-9912-ACE4E6543002", out), 0);
+	assert_string_equal(out, "a3bb189e-8bf9-3888-9912-ace4e6543002");
+	assert_int_equal(json_uuid_norm("a3bb189e8bf93888-9912-ace4e6543002xx", out), -1);
+	assert_int_equal(json_uuid_norm("g3bb189e-8bf9-3888-9912-ace4e6543002", out), -1);
+	assert_int_equal(json_uuid_norm("a3bb189e-8bf9-3888-9912-ace4e654300", out), -1);
+	assert_int_equal(json_uuid_norm("", out), -1);
+	assert_int_equal(json_uuid_norm(NULL, out), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_envelope),
+		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_getters),
+		cmocka_unit_test(test_uuid_array),
+		cmocka_unit_test(test_uuid_norm),
+	};
+
+	return cmocka_run_group_tests_name("jsonutil", tests, NULL, NULL);
+}
