@@ -46,12 +46,28 @@ say() { echo "stack: $*"; }
 
 # Postgres refuses to run as root: as root, run its commands as "postgres".
 as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+	if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+# Where the embedded Postgres keeps its data. As root, Postgres runs as the
+# "postgres" user, which may not be able to enter a checkout under /root:
+# then the data lives under /var/tmp, one folder per run directory.
+pg_home() {
+	if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -w "$RUN_DIR" 2>/dev/null; then
+		local d=/var/tmp/swappart-chat/$(echo "$RUN_DIR" | md5sum | cut -c1-12)
+		mkdir -p "$d"; chown postgres: "$d"; chmod 755 /var/tmp/swappart-chat 2>/dev/null || true
+		echo "$d"
+	else
+		[ "$(id -u)" -ne 0 ] || chmod o+rx "$RUN_DIR"
+		echo "$RUN_DIR"
+	fi
 }
 
 pg_start() {
 	[ "$embedded_pg" = 1 ] || return 0
-	local data=$RUN_DIR/pg
+	local home data
+	home=$(pg_home)
+	data=$home/pg
 	if [ ! -s "$data/PG_VERSION" ]; then
 		mkdir -p "$data"
 		[ "$(id -u)" -ne 0 ] || chown postgres: "$data"
@@ -73,8 +89,9 @@ pg_start() {
 	if as_pg "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
 		say "Postgres already running"
 	else
-		touch "$logs/postgres.log"; [ "$(id -u)" -ne 0 ] || chown postgres: "$logs/postgres.log"
-		as_pg "$pgbin/pg_ctl" -D "$data" -l "$logs/postgres.log" -w -t 60 \
+		touch "$home/postgres.log"; [ "$(id -u)" -ne 0 ] || chown postgres: "$home/postgres.log"
+		[ "$home" = "$RUN_DIR" ] || ln -sf "$home/postgres.log" "$logs/postgres.log"
+		as_pg "$pgbin/pg_ctl" -D "$data" -l "$home/postgres.log" -w -t 60 \
 			-o "-p $CHAT_PG_PORT" start >/dev/null
 	fi
 	if ! psql -X -q -h 127.0.0.1 -p "$CHAT_PG_PORT" -U postgres -d postgres -tA \
@@ -85,8 +102,11 @@ pg_start() {
 }
 
 pg_stop() {
-	[ "$embedded_pg" = 1 ] && [ -s "$RUN_DIR/pg/PG_VERSION" ] || return 0
-	as_pg "$pgbin/pg_ctl" -D "$RUN_DIR/pg" -m fast -w stop >/dev/null 2>&1 || true
+	[ "$embedded_pg" = 1 ] || return 0
+	local data
+	data=$(pg_home)/pg
+	[ -s "$data/PG_VERSION" ] || return 0
+	as_pg "$pgbin/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
 # Stop the processes listed in a pid file, waiting for them to exit.
