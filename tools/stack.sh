@@ -3,6 +3,7 @@
 # ws-daemon(s) and nginx, all under one run directory.
 #
 # usage: tools/stack.sh start|stop|status|restart-rest|restart-ws [N]|reload-nginx|logs|psql
+#        (and stop-rest, start-rest, stop-pg, start-pg, used by the fault tests)
 #
 # Settings (environment; defaults good for a laptop):
 #   RUN_DIR            where state, sockets and logs go     (.run)
@@ -231,6 +232,8 @@ case ${1:-} in
 start) start ;;
 stop) stop ;;
 restart-rest) rest_stop; rest_start; say "rest-fcgi restarted" ;;
+stop-rest) rest_stop ;;
+start-rest) rest_start ;;
 restart-ws)
 	ids=${2:-$(seq 0 $((CHAT_WS_COUNT - 1)))}
 	for i in $ids; do ws_stop_one "$i"; ws_start_one "$i"; wait_port $((CHAT_WS_PORT + i)) "ws-daemon $i"; done
@@ -248,5 +251,5 @@ status)
 	done ;;
 logs) tail -n 50 -F "$logs"/*.log ;;
 psql) exec psql "$DATABASE_URL" ;;
-*) echo "usage: $0 start|stop|status|restart-rest|restart-ws [N]|stop-pg|start-pg|reload-nginx|logs|psql" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-pg|start-pg|reload-nginx|logs|psql" >&2; exit 2 ;;
 esac

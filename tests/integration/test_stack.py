@@ -2,6 +2,7 @@
 documented, and no token reaches a log."""
 import os
 import subprocess
+import time
 
 import websocket
 
@@ -68,3 +69,22 @@ def test_websocket_upgrade_through_nginx(stack):
     ws = stack.connect(sub=stack.new_user())
     assert ws.connected
     ws.close()
+
+
+def test_rest_tier_down_gives_json_503(stack):
+    stack.tool("stop-rest")
+    try:
+        r = stack.req("GET", "/rooms", sub=stack.new_user())
+        assert r.status_code == 503
+        assert r.headers["Content-Type"].startswith("application/json")
+        assert r.json() == {"error_message": "service unavailable, try again shortly", "data": None}
+        r = stack.req("GET", "/chat/rooms", sub=stack.new_user())
+        assert r.status_code == 503 and r.json()["data"] is None
+    finally:
+        stack.tool("start-rest")
+    for _ in range(100):
+        if stack.req("GET", "/health").status_code == 200:
+            break
+        time.sleep(0.05)
+    assert stack.req("GET", "/health").status_code == 200
+
