@@ -30,12 +30,12 @@
 /* The documented dev secret (SUPABASE_JWT_SECRET when unset); never in prod. */
 #define CHAT_DEV_JWT_SECRET "swappart-dev-secret-change-me-0123456789abcdef"
 
-struct auth_key;		/* one public key from the JWKS; private */
+struct jwks_key;		/* a JWKS public key, see jwks.h */
 
 struct auth {
 	unsigned char *secret;	/* HS256 secret, owned, or NULL */
 	size_t secret_len;
-	struct auth_key *keys;	/* JWKS keys, owned, linked list */
+	struct jwks_key *keys;	/* JWKS keys, owned (jwks_load), or NULL */
 	char audience[128];	/* required "aud" */
 	int leeway;		/* seconds allowed on exp/nbf, 0..30 */
 };
@@ -69,7 +69,10 @@ void auth_release(struct auth *a);
 int auth_verify(const struct auth *a, const char *token, time_t now,
 		struct auth_claims *out, char *err, size_t errlen);
 
-/* 1 if s is a UUID in the 8-4-4-4-12 hex form (either case), else 0. */
+/*
+ * 1 if s is a UUID in the 8-4-4-4-12 hex form (either case), else 0.
+ * The same test as json_uuid_norm() (jsonutil.h); kept for chat-token.
+ */
 int auth_is_uuid(const char *s);
 
 /*
