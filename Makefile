@@ -23,16 +23,20 @@ WS_LIB     := $(filter-out ws-daemon/main.c,$(WS_SRC))
 define flavour
 $(1)/obj/%.o: %.c $$(wildcard shared/*.h rest-fcgi/*.h ws-daemon/*.h)
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(CFLAGS) $(2) -c $$< -o $$@
+	@echo "  CC      $$@"
+	@$$(CC) $$(CFLAGS) $(2) -c $$< -o $$@
 
 $(1)/rest-fcgi: $$(patsubst %.c,$(1)/obj/%.o,$$(REST_SRC) $$(SHARED_SRC))
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lfcgi $$(LDLIBS)
+	@echo "  LD      $$@"
+	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lfcgi $$(LDLIBS)
 
 $(1)/ws-daemon: $$(patsubst %.c,$(1)/obj/%.o,$$(WS_SRC) $$(SHARED_SRC))
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lwebsockets $$(LDLIBS)
+	@echo "  LD      $$@"
+	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lwebsockets $$(LDLIBS)
 
 $(1)/chat-token: $$(patsubst %.c,$(1)/obj/%.o,tools/chat-token.c $$(SHARED_SRC))
-	$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ $$(LDLIBS)
+	@echo "  LD      $$@"
+	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ $$(LDLIBS)
 endef
 
 $(eval $(call flavour,build,))
@@ -50,7 +54,8 @@ all: $(PROGS)
 
 # Unit tests link the shared code and both tiers' non-main modules.
 build/asan/test_%: tests/unit/test_%.c $(patsubst %.c,build/asan/obj/%.o,$(SHARED_SRC) $(REST_LIB) $(WS_LIB))
-	$(CC) $(CFLAGS) $(SAN) -Irest-fcgi -Iws-daemon $^ -o $@ -lcmocka -lfcgi -lwebsockets $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(SAN) -Irest-fcgi -Iws-daemon $^ -o $@ -lcmocka -lfcgi -lwebsockets $(LDLIBS)
 
 deps:
 	@tools/deps.sh build
