@@ -1,42 +1,185 @@
 /*
  * rest-fcgi - the REST tier (SPEC.md sections 2 and 5), a FastCGI program
- * run by spawn-fcgi behind nginx. Placeholder main: /health only.
+ * run by spawn-fcgi behind nginx (several processes on one socket).
+ *
+ * Each process serves one request at a time: FCGX_Accept_r, turn the
+ * request into a struct req (req.h), router_handle() fills a struct resp,
+ * write it back. Per process: one Postgres connection (db.h, prepared
+ * statements of sql.h, reconnects by itself), one ZeroMQ PUB socket to
+ * every ws-daemon (evt.h), one token verifier (auth.h).
+ *
+ * SIGTERM/SIGINT: the request in flight is finished, then the process
+ * exits, so restarting the REST tier loses no answered request.
  */
+#include <errno.h>
 #include <fcgiapp.h>
-#include <stdlib.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
 
+#include "auth.h"
 #include "cfg.h"
 #include "db.h"
-#include "jsonutil.h"
+#include "evt.h"
 #include "log.h"
+#include "req.h"
+#include "router.h"
+#include "sql.h"
+#include "tokcache.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	/* Makes a blocked FCGX_Accept_r return instead of retrying accept. */
+	FCGX_ShutdownPending();
+}
+
+static const char *status_text(int s)
+{
+	switch (s) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Payload Too Large";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+/*
+ * Read the body into buf[0..max]. Returns its length; *too_large when
+ * CONTENT_LENGTH (or the bytes sent) exceed max: the rest is not read,
+ * libfcgi discards it at FCGX_Finish_r.
+ */
+static size_t read_body(FCGX_Request *rq, char *buf, int max, int *too_large)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", rq->envp);
+	long want = cl && *cl ? strtol(cl, NULL, 10) : -1;
+	size_t n = 0;
+	int got;
+
+	*too_large = 0;
+	if (want > max) {
+		*too_large = 1;
+		return 0;
+	}
+	if (want == 0)
+		return 0;
+	/* max + 1 so that a body without CONTENT_LENGTH still trips the limit. */
+	while (n < (size_t)max + 1 &&
+	       (got = FCGX_GetStr(buf + n, (int)((size_t)max + 1 - n), rq->in)) > 0)
+		n += got;
+	if (n > (size_t)max) {
+		*too_large = 1;
+		return 0;
+	}
+	return n;
+}
+
+static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
+{
+	const char *path = FCGX_GetParam("PATH_INFO", rq->envp);
+	const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
+	struct req q;
+	struct resp r;
+	char head[512];
+	int n;
+
+	memset(&q, 0, sizeof(q));
+	resp_init(&r);
+	if (!path || !*path)
+		path = FCGX_GetParam("DOCUMENT_URI", rq->envp);
+	q.method = req_method_parse(FCGX_GetParam("REQUEST_METHOD", rq->envp));
+	q.path = path ? path : "";
+	q.query = query ? query : "";
+	q.authorization = FCGX_GetParam("HTTP_AUTHORIZATION", rq->envp);
+	q.body = body_buf;
+	q.body_len = read_body(rq, body_buf, ctx->cfg->max_body, &q.body_too_large);
+
+	router_handle(ctx, &q, &r);
+
+	n = snprintf(head, sizeof(head),
+		     "Status: %d %s\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s%s%s%s%s\r\n",
+		     r.status, status_text(r.status), r.body ? r.body_len + 1 : 0,
+		     r.www_authenticate ? "WWW-Authenticate: " : "",
+		     r.www_authenticate ? r.www_authenticate : "",
+		     r.www_authenticate ? "\r\n" : "",
+		     r.allow[0] ? "Allow: " : "", r.allow, r.allow[0] ? "\r\n" : "");
+	FCGX_PutStr(head, n, rq->out);
+	if (r.body) {
+		FCGX_PutStr(r.body, (int)r.body_len, rq->out);
+		FCGX_PutChar('\n', rq->out);
+	}
+	if (r.status >= 500 || log_enabled(LOG_DEBUG))
+		log_msg(r.status >= 500 ? LOG_WARN : LOG_DEBUG, "%s %.200s -> %d",
+			req_method_name(q.method), q.path, r.status);
+	resp_release(&r);
+}
 
 int main(void)
 {
+	struct rest_ctx ctx;
+	struct sigaction sa;
+	struct evt_pub pub = { 0 };
 	FCGX_Request rq;
+	struct auth auth;
 	struct cfg cfg;
 	struct db db;
-	char err[512];
+	void *zctx;
+	char err[512], *body_buf;
 
 	if (cfg_load(&cfg, err, sizeof(err)))
 		die("config: %s", err);
 	log_init("rest-fcgi", cfg.log_level);
-	db_init(&db, cfg.db_url, cfg.db_timeout_ms, NULL, 0);
-	FCGX_Init();
-	FCGX_InitRequest(&rq, 0, 0);
-	while (FCGX_Accept_r(&rq) >= 0) {
-		int ok = db_ensure(&db, err, sizeof(err)) == 0;
-		json_object *d = json_object_new_object();
-		char *body;
+	if (auth_init(&auth, cfg.jwt_secret[0] ? cfg.jwt_secret : NULL,
+		      cfg.jwks_file[0] ? cfg.jwks_file : NULL, cfg.jwt_aud,
+		      cfg.jwt_leeway, err, sizeof(err)))
+		die("auth: %s", err);
+	body_buf = malloc((size_t)cfg.max_body + 1);
+	zctx = zmq_ctx_new();
+	if (!body_buf || !zctx)
+		die("out of memory");
+	/* Without events the REST tier still works; the daemons catch up from Postgres. */
+	if (evt_pub_open(&pub, zctx, &cfg, -1, err, sizeof(err)))
+		log_error("events disabled: %s", err);
+	db_init(&db, cfg.db_url, cfg.db_timeout_ms, sql_stmts, sql_nstmts);
+	if (db_ensure(&db, err, sizeof(err)))
+		log_warn("%s (will retry on each request)", err);
+	ctx = (struct rest_ctx){ .cfg = &cfg, .auth = &auth, .db = &db, .pub = &pub };
 
-		json_object_object_add(d, "database", json_object_new_string(ok ? "up" : "down"));
-		body = json_envelope(ok ? NULL : "database unavailable", d);
-		FCGX_FPrintF(rq.out, "Status: %d\r\nContent-Type: application/json\r\n\r\n%s\n",
-			     ok ? 200 : 503, body);
-		free(body);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;	/* no SA_RESTART: accept() must see EINTR */
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);	/* nginx may hang up while we write */
+
+	if (FCGX_Init())
+		die("FCGX_Init failed");
+	FCGX_InitRequest(&rq, 0, 0);
+	log_info("ready (pid %d)", (int)getpid());
+	while (!stopping && FCGX_Accept_r(&rq) >= 0) {
+		serve(&rq, &ctx, body_buf);
 		FCGX_Finish_r(&rq);
 	}
+	log_info("stopping");
+	FCGX_Free(&rq, 1);
 	db_release(&db);
+	evt_pub_close(&pub);
+	zmq_ctx_term(zctx);
+	tokcache_clear();
+	auth_release(&auth);
+	free(body_buf);
 	return 0;
 }

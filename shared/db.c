@@ -34,6 +34,29 @@ static void db_errmsg(PGconn *c, const char *what, char *err, size_t errlen)
 		err[n - 1] = '\0';
 }
 
+/*
+ * Notices and warnings go to our log instead of libpq's raw stderr lines.
+ * A FATAL that arrives while the session is idle (the server shutting
+ * down or restarting, an idle timeout, pg_terminate_backend) also comes
+ * here: libpq keeps the connection "OK" until it reads the EOF that
+ * follows, so remember it and reconnect before the next statement.
+ */
+static void db_notice(void *arg, const PGresult *r)
+{
+	struct db *d = arg;
+	const char *sev = PQresultErrorField(r, PG_DIAG_SEVERITY_NONLOCALIZED);
+	const char *msg = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+
+	if (sev && (!strcmp(sev, "FATAL") || !strcmp(sev, "PANIC"))) {
+		d->fatal_seen = 1;
+		log_warn("database: %s", msg ? msg : sev);
+	} else if (sev && !strcmp(sev, "WARNING")) {
+		log_warn("database: %s", msg ? msg : sev);
+	} else {
+		log_debug("database: %s", msg ? msg : "notice");
+	}
+}
+
 static int db_connect(struct db *d, char *err, size_t errlen)
 {
 	const char *keys[] = { "dbname", "connect_timeout", "options",
@@ -42,8 +65,9 @@ static int db_connect(struct db *d, char *err, size_t errlen)
 	const char *vals[5];
 	PGresult *r;
 
-	snprintf(options, sizeof(options), "-c TimeZone=UTC -c statement_timeout=%d",
-		 d->timeout_ms);
+	/* DateStyle ISO: the text form of timestamps that callers parse. */
+	snprintf(options, sizeof(options),
+		 "-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=%d", d->timeout_ms);
 	/* dbname is expanded as the whole conninfo; later keys add to it. */
 	vals[0] = d->conninfo;
 	vals[1] = "2";
@@ -55,6 +79,8 @@ static int db_connect(struct db *d, char *err, size_t errlen)
 		db_errmsg(d->conn, "database connection failed", err, errlen);
 		goto fail;
 	}
+	d->fatal_seen = 0;
+	PQsetNoticeReceiver(d->conn, db_notice, d);
 	for (int i = 0; i < d->nstmts; i++) {
 		r = PQprepare(d->conn, d->stmts[i].name, d->stmts[i].sql, 0, NULL);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
@@ -91,7 +117,7 @@ static int db_idle_alive(struct db *d)
 	if (p.fd < 0)
 		return 0;
 	if (poll(&p, 1, 0) > 0) {
-		if (!PQconsumeInput(d->conn))
+		if ((p.revents & (POLLHUP | POLLERR)) || !PQconsumeInput(d->conn))
 			return 0;
 		/* Notices are fine; anything else unexpected means trouble. */
 		while (!PQisBusy(d->conn)) {
@@ -102,7 +128,8 @@ static int db_idle_alive(struct db *d)
 			PQclear(r);
 		}
 	}
-	return PQstatus(d->conn) == CONNECTION_OK;
+	/* A FATAL read above (or during the last statement) ends the session. */
+	return !d->fatal_seen && PQstatus(d->conn) == CONNECTION_OK;
 }
 
 int db_ensure(struct db *d, char *err, size_t errlen)

@@ -5,7 +5,8 @@
  * so a tier survives a Postgres restart without being restarted itself.
  * Statements are prepared once per connection from a table the caller
  * owns (so after a reconnect they are prepared again). Every session gets
- * TimeZone=UTC and the configured statement timeout.
+ * TimeZone=UTC, DateStyle=ISO (timestamps as text look like
+ * "2026-11-25 17:55:15.123456+00") and the configured statement timeout.
  *
  * Blocking: use it from a REST worker (one request at a time) or from a
  * worker thread, never from the websocket service thread.
@@ -35,6 +36,7 @@ struct db {
 	int nstmts;
 	enum db_fail fail;		/* why the last call failed */
 	char sqlstate[6];		/* of the last DB_QUERY failure */
+	int fatal_seen;			/* the server sent FATAL: session is ending */
 };
 
 /* No I/O: remember where and what to prepare. */

@@ -2,7 +2,7 @@
 # The local stack: Postgres, the migrations, rest-fcgi under spawn-fcgi,
 # ws-daemon(s) and nginx, all under one run directory.
 #
-# usage: tools/stack.sh start|stop|status|restart-rest|restart-ws [N]|reload-nginx|logs|psql
+# usage: tools/stack.sh start|stop|purge|status|restart-rest|restart-ws [N]|reload-nginx|logs|psql
 #        (and stop-rest, start-rest, stop-pg, start-pg, used by the fault tests)
 #
 # Settings (environment; defaults good for a laptop):
@@ -54,7 +54,7 @@ as_pg() {
 # "postgres" user, which may not be able to enter a checkout under /root:
 # then the data lives under /var/tmp, one folder per run directory.
 pg_home() {
-	if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -w "$RUN_DIR" 2>/dev/null; then
+	if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$RUN_DIR" 2>/dev/null; then
 		local d=/var/tmp/swappart-chat/$(echo "$RUN_DIR" | md5sum | cut -c1-12)
 		mkdir -p "$d"; chown postgres: "$d"; chmod 755 /var/tmp/swappart-chat 2>/dev/null || true
 		echo "$d"
@@ -127,8 +127,11 @@ kill_pidfile() {
 rest_start() {
 	rm -f "$RUN_DIR/rest.sock"
 	# spawn-fcgi forks the workers; each writes its pid to the pid file.
+	# spawn-fcgi points the workers' stderr at /dev/null: a shell that
+	# execs (same pid) puts their log lines back into rest.log.
 	spawn-fcgi -s "$RUN_DIR/rest.sock" -M 0666 -F "$CHAT_REST_WORKERS" \
-		-P "$RUN_DIR/rest.pid" -- "$CHAT_BIN_DIR/rest-fcgi" \
+		-P "$RUN_DIR/rest.pid" -- /bin/sh -c 'exec "$0" 2>>"$1"' \
+		"$CHAT_BIN_DIR/rest-fcgi" "$logs/rest.log" \
 		>>"$logs/rest.log" 2>&1 </dev/null
 }
 
@@ -231,6 +234,15 @@ stop() {
 case ${1:-} in
 start) start ;;
 stop) stop ;;
+purge)
+	# stop, then delete the embedded Postgres data of this RUN_DIR, which
+	# may live under /var/tmp (pg_home): throw-away stacks (benchmarks)
+	# would otherwise leave it behind.
+	stop
+	if [ "$embedded_pg" = 1 ]; then
+		home=$(pg_home)
+		if [ "$home" = "$RUN_DIR" ]; then rm -rf "$home/pg"; else rm -rf "$home"; fi
+	fi ;;
 restart-rest) rest_stop; rest_start; say "rest-fcgi restarted" ;;
 stop-rest) rest_stop ;;
 start-rest) rest_start ;;
@@ -251,5 +263,5 @@ status)
 	done ;;
 logs) tail -n 50 -F "$logs"/*.log ;;
 psql) exec psql "$DATABASE_URL" ;;
-*) echo "usage: $0 start|stop|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-pg|start-pg|reload-nginx|logs|psql" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-pg|start-pg|reload-nginx|logs|psql" >&2; exit 2 ;;
 esac

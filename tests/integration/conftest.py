@@ -91,6 +91,14 @@ class Stack:
             "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
         })
         self.env.pop("DATABASE_URL", None)
+        # The daemons' event inboxes as tools/stack.sh would compute them
+        # (daemon i binds entry i, so they come first), plus one inbox no
+        # daemon binds: tests bind a ZeroMQ SUB socket there to see what
+        # the tiers publish (evt_inbox).
+        self.evt_test_endpoint = "ipc://%s/evt-test.sock" % self.run_dir
+        self.env["CHAT_EVT_ENDPOINTS"] = ",".join(
+            ["ipc://%s/evt-%d.sock" % (self.run_dir, i) for i in range(self.ws_count)]
+            + [self.evt_test_endpoint])
         self.http = "http://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
         self.ws = "ws://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
         self.dsn = "postgresql://chat@127.0.0.1:%s/chat" % self.env["CHAT_PG_PORT"]
@@ -187,3 +195,67 @@ def stack():
             print("run dir kept:", s.run_dir)
         else:
             shutil.rmtree(s.run_dir, ignore_errors=True)
+
+
+# ---- events (REST engineer): see what the tiers publish over ZeroMQ ----
+
+class EvtInbox:
+    """A SUB socket bound at the stack's extra event endpoint (no daemon
+    binds it), so a test sees every event rest-fcgi and the daemons
+    publish (shared/evt.h format, one JSON object per frame)."""
+
+    def __init__(self, endpoint):
+        import zmq
+        self.zmq = zmq
+        self.ctx = zmq.Context()
+        self.sock = self.ctx.socket(zmq.SUB)
+        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.bind(endpoint)
+
+    def wait(self, pred, timeout=5):
+        """The first event (a dict) for which pred(event) is true; fails
+        after timeout seconds."""
+        deadline = time.time() + timeout
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                raise AssertionError("no matching event within %ss" % timeout)
+            if self.sock.poll(int(left * 1000) + 1):
+                ev = json.loads(self.sock.recv())
+                if pred(ev):
+                    return ev
+
+    def collect(self, pred, quiet=0.5):
+        """Every matching event until none arrives for quiet seconds."""
+        out = []
+        while self.sock.poll(int(quiet * 1000)):
+            ev = json.loads(self.sock.recv())
+            if pred(ev):
+                out.append(ev)
+        return out
+
+    def close(self):
+        self.sock.close()
+        self.ctx.term()
+
+
+@pytest.fixture(scope="session")
+def evt_inbox(stack):
+    inbox = EvtInbox(stack.evt_test_endpoint)
+    # Publishers reconnect to a new inbox by themselves, and a PUB drops
+    # what it sends before the subscription reaches it: wait until several
+    # events in a row (of whichever REST workers answer) get through.
+    deadline, streak = time.time() + 15, 0
+    while streak < 8 and time.time() < deadline:
+        probe = str(uuid.uuid4())
+        stack.req("POST", "/admin/users/%s/disconnect" % probe, token=stack.admin_token())
+        try:
+            inbox.wait(lambda e: e.get("user") == probe, timeout=0.3)
+            streak += 1
+        except AssertionError:
+            streak = 0
+    try:
+        yield inbox
+    finally:
+        inbox.close()

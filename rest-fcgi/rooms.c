@@ -1,0 +1,523 @@
+#include "rooms.h"
+#include "jsonutil.h"
+#include "jsonw.h"
+#include "log.h"
+#include "sql.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char msg_banned[] = "user is banned";
+
+/* ---- parsing (no database) ---- */
+
+int rooms_parse_create(const char *body, size_t len, const char *caller,
+		       struct rooms_create_in *in, char *err, size_t errlen)
+{
+	json_object *o;
+	int64_t apt = 0;
+	int rc = -1, got;
+	size_t i;
+
+	memset(in, 0, sizeof(*in));
+	o = json_parse_object(body, len, "body", err, errlen);
+	if (!o)
+		return -1;
+	got = json_get_int64(o, "apartment_id", &apt, err, errlen);
+	if (got < 0)
+		goto out;
+	in->has_apartment = got;
+	in->apartment_id = apt;
+	got = json_get_uuid_array(o, "users", &in->users, &in->nusers, ROOMS_MAX_USERS,
+				  err, errlen);
+	if (got < 0)
+		goto out;
+	/* Room for the caller, who is a participant whether listed or not. */
+	for (i = 0; i < in->nusers && strcmp(in->users[i], caller); i++)
+		;
+	if (i == in->nusers) {
+		char (*u)[37] = realloc(in->users, (in->nusers + 1) * sizeof(*u));
+
+		if (!u) {
+			snprintf(err, errlen, "out of memory");
+			goto out;
+		}
+		in->users = u;
+		memcpy(in->users[in->nusers++], caller, 37);
+	}
+	rc = 0;
+out:
+	json_object_put(o);
+	if (rc)
+		rooms_create_in_release(in);
+	return rc;
+}
+
+void rooms_create_in_release(struct rooms_create_in *in)
+{
+	free(in->users);
+	memset(in, 0, sizeof(*in));
+}
+
+int rooms_parse_update(const char *body, size_t len, struct rooms_update_in *in,
+		       char *err, size_t errlen)
+{
+	json_object *o;
+	int64_t id = 0;
+	int rc = -1, got;
+
+	memset(in, 0, sizeof(*in));
+	o = json_parse_object(body, len, "body", err, errlen);
+	if (!o)
+		return -1;
+	got = json_get_int64(o, "room_id", &id, err, errlen);
+	if (got < 0)
+		goto out;
+	if (got == 0) {
+		snprintf(err, errlen, "field 'room_id' is required");
+		goto out;
+	}
+	if (id <= 0) {
+		snprintf(err, errlen, "field 'room_id' must be a positive integer");
+		goto out;
+	}
+	in->room_id = id;
+	if (json_get_uuid_array(o, "users_to_add", &in->add, &in->nadd, ROOMS_MAX_USERS,
+				err, errlen) < 0 ||
+	    json_get_uuid_array(o, "users_to_remove", &in->rm, &in->nrm, ROOMS_MAX_USERS,
+				err, errlen) < 0)
+		goto out;
+	for (size_t i = 0; i < in->nadd; i++) {
+		for (size_t j = 0; j < in->nrm; j++) {
+			if (!strcmp(in->add[i], in->rm[j])) {
+				snprintf(err, errlen, "user %s is in both 'users_to_add' and 'users_to_remove'",
+					 in->add[i]);
+				goto out;
+			}
+		}
+	}
+	rc = 0;
+out:
+	json_object_put(o);
+	if (rc)
+		rooms_update_in_release(in);
+	return rc;
+}
+
+void rooms_update_in_release(struct rooms_update_in *in)
+{
+	free(in->add);
+	free(in->rm);
+	memset(in, 0, sizeof(*in));
+}
+
+int rooms_parse_page(const struct req *q, int cap, struct rooms_page *pg,
+		     char *err, size_t errlen)
+{
+	char v[32];
+	long long n;
+	int got;
+
+	pg->before = 0;
+	pg->limit = cap;
+	got = req_query_get(q, "limit", v, sizeof(v));
+	if (got) {
+		if (got < 0 || req_parse_id(v, &n)) {
+			snprintf(err, errlen, "query parameter 'limit' must be a positive integer");
+			return -1;
+		}
+		pg->limit = n < cap ? (int)n : cap;
+	}
+	got = req_query_get(q, "before", v, sizeof(v));
+	if (got) {
+		if (got < 0 || req_parse_id(v, &n)) {
+			snprintf(err, errlen, "query parameter 'before' must be a positive message id");
+			return -1;
+		}
+		pg->before = n;
+	}
+	return 0;
+}
+
+int rooms_update_allowed(const char *caller, const char *owner, int member,
+			 const struct rooms_update_in *in, char *err, size_t errlen)
+{
+	int is_owner = owner && *owner && !strcmp(owner, caller);
+
+	if (!member) {
+		snprintf(err, errlen, "room %lld not found", in->room_id);
+		return 404;
+	}
+	if (!is_owner && in->nadd) {
+		snprintf(err, errlen, "only the owner of room %lld may add participants",
+			 in->room_id);
+		return 403;
+	}
+	for (size_t i = 0; i < in->nrm; i++) {
+		if (is_owner && !strcmp(in->rm[i], caller)) {
+			snprintf(err, errlen, "the owner cannot leave room %lld; delete the room instead",
+				 in->room_id);
+			return 403;
+		}
+		if (!is_owner && strcmp(in->rm[i], caller)) {
+			snprintf(err, errlen, "only the owner of room %lld may remove other participants",
+				 in->room_id);
+			return 403;
+		}
+	}
+	return 0;
+}
+
+/* ---- events ---- */
+
+/* After COMMIT only. Never fails the request: events are hints (evt.h). */
+static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
+			  char (*added)[37], size_t nadded,
+			  char (*removed)[37], size_t nremoved)
+{
+	struct evt e = {
+		.type = EVT_ROOM, .at_ms = evt_now_ms(), .room_id = room_id,
+		.deleted = deleted, .added = added, .nadded = nadded,
+		.removed = removed, .nremoved = nremoved,
+	};
+
+	if (!ctx->pub || !ctx->pub->sock)
+		return;
+	if (evt_publish(ctx->pub, &e))
+		log_warn("room %lld: event dropped (no memory or queue full)", room_id);
+}
+
+/* ---- handlers ---- */
+
+int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
+{
+	struct rooms_create_in in;
+	char err[512], apt[24], *arr = NULL;
+	const char *params[3];
+	PGresult *res = NULL;
+	int rc = 0;
+
+	if (rooms_parse_create(q->body, q->body_len, q->who.sub, &in, err, sizeof(err)))
+		return resp_error(r, 400, "%s", err);
+	arr = sql_uuid_array(in.users, in.nusers);
+	if (!arr) {
+		rc = -1;
+		goto out;
+	}
+	snprintf(apt, sizeof(apt), "%lld", in.apartment_id);
+	params[0] = q->who.sub;
+	params[1] = in.has_apartment ? apt : NULL;
+	params[2] = arr;
+	res = db_exec(ctx->db, SQL_ROOMS_CREATE, 3, params, err, sizeof(err));
+	if (!res) {
+		rc = rest_db_error(ctx, r, "create room", err);
+		goto out;
+	}
+	if (PQntuples(res) != 1) {
+		rc = resp_error(r, 403, msg_banned);
+		goto out;
+	}
+	rc = resp_data_text(r, 201, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
+	rooms_publish(ctx, strtoll(PQgetvalue(res, 0, 0), NULL, 10), 0,
+		      in.users, in.nusers, NULL, 0);
+out:
+	PQclear(res);
+	free(arr);
+	rooms_create_in_release(&in);
+	return rc;
+}
+
+/* The columns of SQL_ROOMS_LIST. */
+enum { L_BANNED, L_ID, L_APT, L_OWNER, L_AT, L_PARTS, L_MID, L_MTEXT, L_MSENDER, L_MAT };
+
+/* One room object of GET /rooms from row i. -1 on a malformed value. */
+static int rooms_list_row(struct jw *w, PGresult *res, int i)
+{
+	const char *id = PQgetvalue(res, i, L_ID), *parts = PQgetvalue(res, i, L_PARTS);
+
+	jw_lit(w, "{\"room_id\":");
+	jw_lit(w, id);
+	jw_lit(w, ",\"participants_id\":[");
+	/* UUIDs need no escaping: quote each of "a,b,c". */
+	for (const char *p = parts; *p;) {
+		const char *c = strchr(p, ',');
+		size_t n = c ? (size_t)(c - p) : strlen(p);
+
+		if (p != parts)
+			jw_raw(w, ",", 1);
+		jw_raw(w, "\"", 1);
+		jw_raw(w, p, n);
+		jw_raw(w, "\"", 1);
+		p += n + (c != NULL);
+	}
+	jw_lit(w, "],\"apartment_id\":");
+	jw_lit(w, PQgetisnull(res, i, L_APT) ? "null" : PQgetvalue(res, i, L_APT));
+	jw_lit(w, PQgetvalue(res, i, L_OWNER)[0] == 't' ? ",\"is_owner\":true,\"created_at\":"
+							 : ",\"is_owner\":false,\"created_at\":");
+	if (jw_pg_time(w, PQgetvalue(res, i, L_AT)))
+		return -1;
+	if (PQgetisnull(res, i, L_MID)) {
+		jw_lit(w, ",\"last_message\":null}");
+		return 0;
+	}
+	jw_lit(w, ",\"last_message\":{\"id\":");
+	jw_lit(w, PQgetvalue(res, i, L_MID));
+	jw_lit(w, ",\"room_id\":");
+	jw_lit(w, id);
+	jw_lit(w, ",\"message\":");
+	jw_str(w, PQgetvalue(res, i, L_MTEXT));
+	jw_lit(w, ",\"sender_id\":\"");
+	jw_lit(w, PQgetvalue(res, i, L_MSENDER));
+	jw_lit(w, "\",\"created_at\":");
+	if (jw_pg_time(w, PQgetvalue(res, i, L_MAT)))
+		return -1;
+	jw_lit(w, "}}");
+	return 0;
+}
+
+int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
+{
+	static const char head[] = "{\"error_message\":null,\"data\":[";
+	const char *params[1] = { q->who.sub };
+	PGresult *res;
+	struct jw w;
+	char err[512], *body;
+	size_t len;
+	int n, rc = 0;
+
+	res = db_exec(ctx->db, SQL_ROOMS_LIST, 1, params, err, sizeof(err));
+	if (!res)
+		return rest_db_error(ctx, r, "list rooms", err);
+	n = PQntuples(res);
+	if (n && PQgetvalue(res, 0, L_BANNED)[0] == 't') {
+		rc = resp_error(r, 403, msg_banned);
+		goto out;
+	}
+	/* The envelope is written here too: one buffer, no copy. */
+	jw_init(&w, 512 + (size_t)n * 400);
+	jw_raw(&w, head, sizeof(head) - 1);
+	for (int i = 0; i < n && !PQgetisnull(res, i, L_ID); i++) {
+		if (i)
+			jw_raw(&w, ",", 1);
+		if (rooms_list_row(&w, res, i)) {
+			log_error("list rooms: unexpected timestamp '%.40s' (DateStyle?)",
+				  PQgetvalue(res, i, L_AT));
+			jw_release(&w);
+			rc = -1;
+			goto out;
+		}
+	}
+	jw_raw(&w, "]}", 2);
+	body = jw_finish(&w, &len);
+	if (!body) {
+		rc = -1;
+		goto out;
+	}
+	resp_take_body(r, 200, body, len);
+out:
+	PQclear(res);
+	return rc;
+}
+
+int rooms_get(struct rest_ctx *ctx, struct req *q, struct resp *r)
+{
+	char err[512], id[24], before[24], limit[16];
+	struct rooms_page pg;
+	const char *params[4];
+	PGresult *res;
+	long long room;
+	int rc;
+
+	if (req_parse_id(q->param, &room))
+		return resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
+	if (rooms_parse_page(q, ctx->cfg->history_cap, &pg, err, sizeof(err)))
+		return resp_error(r, 400, "%s", err);
+	snprintf(id, sizeof(id), "%lld", room);
+	snprintf(before, sizeof(before), "%lld", pg.before);
+	snprintf(limit, sizeof(limit), "%d", pg.limit);
+	params[0] = q->who.sub;
+	params[1] = id;
+	params[2] = pg.before ? before : NULL;
+	params[3] = limit;
+	res = db_exec(ctx->db, SQL_ROOM_GET, 4, params, err, sizeof(err));
+	if (!res)
+		return rest_db_error(ctx, r, "get room", err);
+	if (PQgetvalue(res, 0, 0)[0] == 't')
+		rc = resp_error(r, 403, msg_banned);
+	else if (PQgetisnull(res, 0, 1))
+		rc = resp_error(r, 404, "room %lld not found", room);
+	else	/* SPEC.md: this one success is not wrapped in the envelope */
+		rc = resp_set(r, 200, PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1));
+	PQclear(res);
+	return rc;
+}
+
+/*
+ * BEGIN and lock room for caller. Returns 0 with the owner in owner[37]
+ * ("" if none) and *member set, or the HTTP status already written to r
+ * (403 banned, 404 no room, 503/500 database) with the transaction ended.
+ */
+static int rooms_lock(struct rest_ctx *ctx, struct resp *r, const char *caller,
+		      long long room, char owner[37], int *member)
+{
+	char err[512], id[24];
+	const char *params[2] = { caller, id };
+	PGresult *res;
+	int status = 0;
+
+	snprintf(id, sizeof(id), "%lld", room);
+	res = db_exec_sql(ctx->db, "BEGIN", err, sizeof(err));
+	if (!res) {
+		rest_db_error(ctx, r, "begin", err);
+		return r->status ? r->status : 500;
+	}
+	PQclear(res);
+	res = db_exec(ctx->db, SQL_ROOM_LOCK, 2, params, err, sizeof(err));
+	if (!res) {
+		rest_db_error(ctx, r, "lock room", err);
+		status = r->status ? r->status : 500;
+		goto out;
+	}
+	snprintf(owner, 37, "%s", PQgetvalue(res, 0, 1));
+	*member = PQgetvalue(res, 0, 2)[0] == 't';
+	if (PQgetvalue(res, 0, 0)[0] == 't') {
+		resp_error(r, 403, msg_banned);
+		status = 403;
+	} else if (!*member) {
+		resp_error(r, 404, "room %lld not found", room);
+		status = 404;
+	}
+out:
+	PQclear(res);
+	if (status)
+		PQclear(db_exec_sql(ctx->db, "ROLLBACK", err, sizeof(err)));
+	return status;
+}
+
+/* COMMIT; on failure the response says why and the change did not happen. */
+static int rooms_commit(struct rest_ctx *ctx, struct resp *r)
+{
+	char err[512];
+	PGresult *res = db_exec_sql(ctx->db, "COMMIT", err, sizeof(err));
+
+	if (!res) {
+		rest_db_error(ctx, r, "commit", err);
+		PQclear(db_exec_sql(ctx->db, "ROLLBACK", err, sizeof(err)));
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
+{
+	char err[512], owner[37], id[24], *add = NULL, *rm = NULL;
+	char (*added)[37] = NULL, (*removed)[37] = NULL;
+	size_t nadded = 0, nremoved = 0;
+	struct rooms_update_in in;
+	const char *params[3];
+	PGresult *res = NULL;
+	int member = 0, status, rc = 0, in_tx = 0;
+
+	if (rooms_parse_update(q->body, q->body_len, &in, err, sizeof(err)))
+		return resp_error(r, 400, "%s", err);
+	if (rooms_lock(ctx, r, q->who.sub, in.room_id, owner, &member))
+		goto out;
+	in_tx = 1;
+	status = rooms_update_allowed(q->who.sub, owner, member, &in, err, sizeof(err));
+	if (status) {
+		rc = resp_error(r, status, "%s", err);
+		goto out;
+	}
+	if (in.nadd || in.nrm) {
+		add = sql_uuid_array(in.add, in.nadd);
+		rm = sql_uuid_array(in.rm, in.nrm);
+		added = calloc(in.nadd + 1, sizeof(*added));
+		removed = calloc(in.nrm + 1, sizeof(*removed));
+		if (!add || !rm || !added || !removed) {
+			rc = -1;
+			goto out;
+		}
+		snprintf(id, sizeof(id), "%lld", in.room_id);
+		params[0] = id;
+		params[1] = add;
+		params[2] = rm;
+		res = db_exec(ctx->db, SQL_ROOM_CHANGE, 3, params, err, sizeof(err));
+		if (!res) {
+			rc = rest_db_error(ctx, r, "change participants", err);
+			goto out;
+		}
+		for (int i = 0; i < PQntuples(res); i++) {
+			int is_add = PQgetvalue(res, i, 0)[0] == 'a';
+			char *dst = is_add ? added[nadded++] : removed[nremoved++];
+
+			if ((is_add ? nadded > in.nadd : nremoved > in.nrm)) {
+				rc = -1;	/* cannot happen: rows come from the lists */
+				goto out;
+			}
+			snprintf(dst, 37, "%s", PQgetvalue(res, i, 1));
+		}
+	}
+	in_tx = 0;
+	if (rooms_commit(ctx, r))
+		goto out;
+	rc = resp_data_text(r, 200, NULL, 0);
+	if (nadded || nremoved)
+		rooms_publish(ctx, in.room_id, 0, added, nadded, removed, nremoved);
+out:
+	if (in_tx)
+		PQclear(db_exec_sql(ctx->db, "ROLLBACK", err, sizeof(err)));
+	PQclear(res);
+	free(add);
+	free(rm);
+	free(added);
+	free(removed);
+	rooms_update_in_release(&in);
+	return rc;
+}
+
+int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
+{
+	char err[512], owner[37], id[24];
+	char (*former)[37] = NULL;
+	const char *params[1] = { id };
+	PGresult *res = NULL;
+	int member = 0, rc = 0, in_tx = 0, n = 0;
+	long long room;
+
+	if (req_parse_id(q->param, &room))
+		return resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
+	if (rooms_lock(ctx, r, q->who.sub, room, owner, &member))
+		return 0;
+	in_tx = 1;
+	if (strcmp(owner, q->who.sub)) {
+		rc = resp_error(r, 403, "only the owner may delete room %lld", room);
+		goto out;
+	}
+	snprintf(id, sizeof(id), "%lld", room);
+	res = db_exec(ctx->db, SQL_ROOM_DELETE, 1, params, err, sizeof(err));
+	if (!res) {
+		rc = rest_db_error(ctx, r, "delete room", err);
+		goto out;
+	}
+	n = PQntuples(res);
+	former = calloc(n + 1, sizeof(*former));
+	if (!former) {
+		rc = -1;
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		snprintf(former[i], 37, "%s", PQgetvalue(res, i, 0));
+	in_tx = 0;
+	if (rooms_commit(ctx, r))
+		goto out;
+	rc = resp_data_text(r, 200, NULL, 0);
+	rooms_publish(ctx, room, 1, NULL, 0, former, n);
+out:
+	if (in_tx)
+		PQclear(db_exec_sql(ctx->db, "ROLLBACK", err, sizeof(err)));
+	PQclear(res);
+	free(former);
+	return rc;
+}

@@ -1,0 +1,78 @@
+/*
+ * rooms - the /rooms endpoints of SPEC.md section 2.
+ *
+ * Handlers (route_fn, see router.h) run after the router has verified the
+ * token (req->who). Access rules beyond the token:
+ *   - a banned caller gets 403 on every endpoint;
+ *   - a room the caller is not in is reported as 404, as if it did not
+ *     exist (its existence is not leaked);
+ *   - in a room the caller is in, what only the owner may do is 403.
+ * Changes run in one transaction holding the room's row lock; their event
+ * (evt.h, EVT_ROOM) is published after COMMIT, never before.
+ *
+ * The body and query parsers are separate functions so that unit tests
+ * reach every 400 without a database.
+ */
+#ifndef REST_ROOMS_H
+#define REST_ROOMS_H
+
+#include <stddef.h>
+
+#include "router.h"
+
+#define ROOMS_MAX_USERS 1000	/* user ids in one request list */
+
+int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r);	/* POST /rooms */
+int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r);	/* GET /rooms */
+int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r);	/* PUT /rooms */
+int rooms_get(struct rest_ctx *ctx, struct req *q, struct resp *r);	/* GET /rooms/:id */
+int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r);	/* DELETE /rooms/:id */
+
+/* POST /rooms body. users always holds the caller (added when absent). */
+struct rooms_create_in {
+	char (*users)[37];	/* owned, de-duplicated, lowercase */
+	size_t nusers;
+	int has_apartment;	/* 0: apartment_id absent or null */
+	long long apartment_id;
+};
+
+/* PUT /rooms body. */
+struct rooms_update_in {
+	long long room_id;
+	char (*add)[37];	/* owned */
+	size_t nadd;
+	char (*rm)[37];		/* owned */
+	size_t nrm;
+};
+
+/* GET /rooms/:id paging: the limit newest messages with id < before. */
+struct rooms_page {
+	long long before;	/* 0: no bound */
+	int limit;		/* 1..cap */
+};
+
+/*
+ * Parse a body into *in (zeroed first). Returns 0, or -1 with a message
+ * naming the field in err (the caller answers 400). On 0 release *in with
+ * the matching _release().
+ */
+int rooms_parse_create(const char *body, size_t len, const char *caller,
+		       struct rooms_create_in *in, char *err, size_t errlen);
+void rooms_create_in_release(struct rooms_create_in *in);
+int rooms_parse_update(const char *body, size_t len, struct rooms_update_in *in,
+		       char *err, size_t errlen);
+void rooms_update_in_release(struct rooms_update_in *in);
+
+/* ?limit=&before= of q, limit clamped to cap. 0, or -1 naming the parameter. */
+int rooms_parse_page(const struct req *q, int cap, struct rooms_page *pg,
+		     char *err, size_t errlen);
+
+/*
+ * The PUT /rooms rules, given the room's owner ("" when unknown) and
+ * whether the caller is a participant. Returns 0 when allowed, else the
+ * HTTP status (404 or 403) with the reason in err.
+ */
+int rooms_update_allowed(const char *caller, const char *owner, int member,
+			 const struct rooms_update_in *in, char *err, size_t errlen);
+
+#endif

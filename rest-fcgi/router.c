@@ -1,0 +1,164 @@
+#include "router.h"
+#include "admin.h"
+#include "log.h"
+#include "rooms.h"
+#include "tokcache.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+const struct route rest_routes[] = {
+	{ REQ_GET, "/health", ROUTE_PUBLIC, admin_health },
+	{ REQ_GET, "/rooms", ROUTE_USER, rooms_list },
+	{ REQ_POST, "/rooms", ROUTE_USER, rooms_create },
+	{ REQ_PUT, "/rooms", ROUTE_USER, rooms_update },
+	{ REQ_GET, "/rooms/:id", ROUTE_USER, rooms_get },
+	{ REQ_DELETE, "/rooms/:id", ROUTE_USER, rooms_delete },
+	{ REQ_POST, "/admin/users/:id/disconnect", ROUTE_ADMIN, admin_disconnect },
+	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, admin_ban },
+	{ REQ_DELETE, "/admin/bans/:id", ROUTE_ADMIN, admin_unban },
+};
+const size_t rest_nroutes = sizeof(rest_routes) / sizeof(rest_routes[0]);
+
+/* RFC 6750: no error code when no token came, invalid_token otherwise. */
+static const char www_missing[] = "Bearer realm=\"chat\"";
+static const char www_invalid[] = "Bearer realm=\"chat\", error=\"invalid_token\"";
+
+int router_match(const char *pattern, const char *path, char *param, size_t paramlen)
+{
+	const char *p = pattern, *s = path;
+	size_t plen = strlen(path);
+
+	/* "/rooms/" is "/rooms"; "/" stays "/". */
+	if (plen > 1 && path[plen - 1] == '/')
+		plen--;
+	if (param && paramlen)
+		param[0] = '\0';
+	while (*p) {
+		if (*p != '/' || s >= path + plen || *s != '/')
+			return 0;
+		p++;
+		s++;
+		if (*p == ':') {
+			const char *e = memchr(s, '/', path + plen - s);
+			size_t n;
+
+			if (!e)
+				e = path + plen;
+			n = e - s;
+			if (!n || !param || n >= paramlen)
+				return 0;
+			memcpy(param, s, n);
+			param[n] = '\0';
+			s = e;
+			p = strchrnul(p, '/');
+			continue;
+		}
+		while (*p && *p != '/') {
+			if (s >= path + plen || *s != *p)
+				return 0;
+			p++;
+			s++;
+		}
+		if (s < path + plen && *s != '/')
+			return 0;
+	}
+	return s == path + plen;
+}
+
+/* 401 (with the header), 403 for a user token on an admin route, or 0. */
+static int router_access(struct rest_ctx *ctx, const struct route *rt,
+			 struct req *q, struct resp *r)
+{
+	char token[AUTH_MAX_TOKEN + 1], err[256];
+
+	if (rt->access == ROUTE_PUBLIC)
+		return 0;
+	if (req_bearer(q, token, sizeof(token), err, sizeof(err))) {
+		resp_error(r, 401, "%s", err);
+		r->www_authenticate = q->authorization ? www_invalid : www_missing;
+		return -1;
+	}
+	if (tokcache_verify(ctx->auth, token, time(NULL), &q->who, err, sizeof(err))) {
+		resp_error(r, 401, "%s", err);
+		r->www_authenticate = www_invalid;
+		return -1;
+	}
+	if (rt->access == ROUTE_ADMIN && !q->who.is_admin) {
+		resp_error(r, 403, "this endpoint needs a service_role token");
+		return -1;
+	}
+	return 0;
+}
+
+void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
+		     struct req *q, struct resp *r)
+{
+	const struct route *hit = NULL;
+	char allow[sizeof(r->allow)] = "";
+	int matched = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (!router_match(tbl[i].pattern, q->path, q->param, sizeof(q->param)))
+			continue;
+		matched = 1;
+		if (tbl[i].method == q->method) {
+			hit = &tbl[i];
+			break;
+		}
+		if (!strstr(allow, req_method_name(tbl[i].method))) {
+			size_t l = strlen(allow);
+
+			snprintf(allow + l, sizeof(allow) - l, "%s%s", l ? ", " : "",
+				 req_method_name(tbl[i].method));
+		}
+	}
+	if (!hit) {
+		if (matched) {
+			resp_error(r, 405, "method not allowed on %.200s (allowed: %s)",
+				   q->path, allow);
+			snprintf(r->allow, sizeof(r->allow), "%s", allow);
+		} else {
+			resp_error(r, 404, "no such endpoint: %.200s", q->path);
+		}
+		goto out;
+	}
+	if (q->body_too_large) {
+		resp_error(r, 413, "request body is larger than %d bytes",
+			   ctx->cfg ? ctx->cfg->max_body : 0);
+		goto out;
+	}
+	if (router_access(ctx, hit, q, r))
+		goto out;
+	if (hit->fn(ctx, q, r) || !r->status || !r->body) {
+		log_error("%s %s: handler left no response", req_method_name(q->method), q->path);
+		resp_error(r, 500, "internal server error");
+	}
+out:
+	if (!r->body)	/* out of memory above: still answer something */
+		r->status = 500;
+}
+
+void router_handle(struct rest_ctx *ctx, struct req *q, struct resp *r)
+{
+	router_dispatch(rest_routes, rest_nroutes, ctx, q, r);
+}
+
+int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
+		  const char *err)
+{
+	const char *st = ctx->db->sqlstate;
+
+	if (ctx->db->fail == DB_DOWN || !strcmp(st, "57014")) {
+		log_warn("%s: %s", what, err);
+		return resp_error(r, 503, "database unavailable, try again shortly");
+	}
+	/* Serialisation failures and deadlocks: the client may just retry. */
+	if (!strncmp(st, "40", 2)) {
+		log_warn("%s: %s", what, err);
+		return resp_error(r, 503, "database busy, try again");
+	}
+	log_error("%s: %s", what, err);
+	return resp_error(r, 500, "internal server error");
+}

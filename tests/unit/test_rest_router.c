@@ -1,0 +1,394 @@
+/*
+ * Unit tests for rest-fcgi's router: pattern matching, the order of the
+ * checks (404, 405 with Allow, 413, 401 with WWW-Authenticate, 403 for
+ * admin routes) on a table of stub handlers, and the service's own table
+ * against a database that is down (503 envelopes, 400 before any SQL).
+ * No services needed: the "database" is a closed port.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+#include "req.h"
+#include "router.h"
+#include "sql.h"
+#include "tokcache.h"
+
+#define SECRET "unit-test-secret-0123456789abcdef0123456789abcdef"
+#define ME "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
+
+static struct {
+	struct auth auth;
+	struct cfg cfg;
+	struct db db;
+	struct rest_ctx ctx;
+	char *user_tok, *admin_tok, *expired_tok, *user_hdr, *admin_hdr, *expired_hdr;
+	int calls;
+	char seen_param[64];
+} fx;
+
+static char *header(const char *tok)
+{
+	char *h = malloc(strlen(tok) + 8);
+
+	strcpy(h, "Bearer ");
+	strcat(h, tok);
+	return h;
+}
+
+static int setup(void **state)
+{
+	char err[256];
+	time_t now = time(NULL);
+
+	(void)state;
+	log_init("test", LOG_ERROR);
+	memset(&fx, 0, sizeof(fx));
+	assert_int_equal(auth_init(&fx.auth, SECRET, NULL, "authenticated", 10, err, sizeof(err)), 0);
+	fx.user_tok = auth_mint_hs256(SECRET, ME, "authenticated", 0, 600, now, err, sizeof(err));
+	fx.admin_tok = auth_mint_hs256(SECRET, ME, "authenticated", 1, 600, now, err, sizeof(err));
+	fx.expired_tok = auth_mint_hs256(SECRET, ME, "authenticated", 0, 60, now - 3600, err, sizeof(err));
+	assert_non_null(fx.user_tok);
+	assert_non_null(fx.admin_tok);
+	assert_non_null(fx.expired_tok);
+	fx.user_hdr = header(fx.user_tok);
+	fx.admin_hdr = header(fx.admin_tok);
+	fx.expired_hdr = header(fx.expired_tok);
+	fx.cfg.max_body = 1024;
+	fx.cfg.history_cap = 100;
+	/* Nothing listens on port 1: every connection attempt fails at once. */
+	db_init(&fx.db, "host=127.0.0.1 port=1 dbname=none user=none", 1000, sql_stmts, sql_nstmts);
+	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.auth, .db = &fx.db, .pub = NULL };
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tokcache_clear();
+	db_release(&fx.db);
+	auth_release(&fx.auth);
+	free(fx.user_tok);
+	free(fx.admin_tok);
+	free(fx.expired_tok);
+	free(fx.user_hdr);
+	free(fx.admin_hdr);
+	free(fx.expired_hdr);
+	return 0;
+}
+
+static int stub(struct rest_ctx *ctx, struct req *q, struct resp *r)
+{
+	(void)ctx;
+	fx.calls++;
+	snprintf(fx.seen_param, sizeof(fx.seen_param), "%s", q->param);
+	return resp_data_text(r, 200, "\"stub\"", 6);
+}
+
+static int broken(struct rest_ctx *ctx, struct req *q, struct resp *r)
+{
+	(void)ctx;
+	(void)q;
+	(void)r;
+	return -1;
+}
+
+static const struct route table[] = {
+	{ REQ_GET, "/health", ROUTE_PUBLIC, stub },
+	{ REQ_GET, "/rooms", ROUTE_USER, stub },
+	{ REQ_POST, "/rooms", ROUTE_USER, stub },
+	{ REQ_GET, "/rooms/:id", ROUTE_USER, stub },
+	{ REQ_DELETE, "/rooms/:id", ROUTE_USER, stub },
+	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, stub },
+	{ REQ_GET, "/broken", ROUTE_PUBLIC, broken },
+};
+
+static void run(const struct route *tbl, size_t n, enum req_method m, const char *path,
+		const char *auth, struct resp *r)
+{
+	struct req q;
+
+	memset(&q, 0, sizeof(q));
+	q.method = m;
+	q.path = path;
+	q.query = "";
+	q.authorization = auth;
+	resp_init(r);
+	router_dispatch(tbl, n, &fx.ctx, &q, r);
+	assert_non_null(r->body);
+}
+
+#define RUN(m, path, auth, r) run(table, sizeof(table) / sizeof(table[0]), m, path, auth, r)
+
+static void test_match(void **state)
+{
+	char p[8];
+
+	(void)state;
+	assert_true(router_match("/rooms", "/rooms", p, sizeof(p)));
+	assert_true(router_match("/rooms", "/rooms/", p, sizeof(p)));
+	assert_false(router_match("/rooms", "/rooms//", p, sizeof(p)));
+	assert_false(router_match("/rooms", "/roomsx", p, sizeof(p)));
+	assert_false(router_match("/rooms", "/room", p, sizeof(p)));
+	assert_false(router_match("/rooms", "/rooms/1", p, sizeof(p)));
+	assert_false(router_match("/rooms", "", p, sizeof(p)));
+	assert_true(router_match("/rooms/:id", "/rooms/12", p, sizeof(p)));
+	assert_string_equal(p, "12");
+	assert_true(router_match("/rooms/:id", "/rooms/12/", p, sizeof(p)));
+	assert_string_equal(p, "12");
+	assert_false(router_match("/rooms/:id", "/rooms/", p, sizeof(p)));
+	assert_false(router_match("/rooms/:id", "/rooms/1/2", p, sizeof(p)));
+	assert_false(router_match("/rooms/:id", "/rooms/12345678", p, sizeof(p)));	/* > p */
+	assert_true(router_match("/a/:id/b", "/a/xy/b", p, sizeof(p)));
+	assert_string_equal(p, "xy");
+	assert_false(router_match("/a/:id/b", "/a//b", p, sizeof(p)));
+	assert_false(router_match("/a/:id/b", "/a/xy/c", p, sizeof(p)));
+	assert_false(router_match("/a/:id/b", "/a/xy", p, sizeof(p)));
+}
+
+static void test_404_405(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	RUN(REQ_GET, "/nothing", fx.user_hdr, &r);
+	assert_int_equal(r.status, 404);
+	assert_string_equal(r.body, "{\"error_message\":\"no such endpoint: /nothing\",\"data\":null}");
+	resp_release(&r);
+
+	RUN(REQ_PUT, "/rooms", fx.user_hdr, &r);
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.allow, "GET, POST");
+	assert_non_null(strstr(r.body, "method not allowed on /rooms"));
+	resp_release(&r);
+
+	RUN(REQ_OTHER, "/rooms/3", NULL, &r);	/* 405 comes before 401 */
+	assert_int_equal(r.status, 405);
+	assert_string_equal(r.allow, "GET, DELETE");
+	assert_null(r.www_authenticate);
+	resp_release(&r);
+}
+
+static void test_413_before_auth(void **state)
+{
+	struct resp r;
+	struct req q;
+
+	(void)state;
+	memset(&q, 0, sizeof(q));
+	q.method = REQ_POST;
+	q.path = "/rooms";
+	q.query = "";
+	q.body_too_large = 1;
+	resp_init(&r);
+	fx.calls = 0;
+	router_dispatch(table, sizeof(table) / sizeof(table[0]), &fx.ctx, &q, &r);
+	assert_int_equal(r.status, 413);
+	assert_string_equal(r.body, "{\"error_message\":\"request body is larger than 1024 bytes\",\"data\":null}");
+	assert_int_equal(fx.calls, 0);
+	resp_release(&r);
+}
+
+static void test_auth(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	fx.calls = 0;
+	RUN(REQ_GET, "/rooms", NULL, &r);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(r.www_authenticate, "Bearer realm=\"chat\"");
+	assert_non_null(strstr(r.body, "missing authorization header"));
+	resp_release(&r);
+
+	RUN(REQ_GET, "/rooms", "Bearer x.y.z", &r);
+	assert_int_equal(r.status, 401);
+	assert_string_equal(r.www_authenticate, "Bearer realm=\"chat\", error=\"invalid_token\"");
+	resp_release(&r);
+
+	RUN(REQ_GET, "/rooms", "Token abc", &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(r.www_authenticate);
+	resp_release(&r);
+
+	RUN(REQ_GET, "/rooms", fx.expired_hdr, &r);
+	assert_int_equal(r.status, 401);
+	assert_non_null(strstr(r.body, "token is expired"));
+	assert_null(strstr(r.body, fx.expired_tok));
+	resp_release(&r);
+	assert_int_equal(fx.calls, 0);
+
+	RUN(REQ_GET, "/rooms/77", fx.user_hdr, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(fx.calls, 1);
+	assert_string_equal(fx.seen_param, "77");
+	assert_null(r.www_authenticate);
+	resp_release(&r);
+
+	/* public routes need no token at all */
+	RUN(REQ_GET, "/health", NULL, &r);
+	assert_int_equal(r.status, 200);
+	resp_release(&r);
+}
+
+static void test_admin_routes(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	fx.calls = 0;
+	RUN(REQ_PUT, "/admin/bans/" ME, fx.user_hdr, &r);
+	assert_int_equal(r.status, 403);
+	assert_non_null(strstr(r.body, "service_role"));
+	assert_int_equal(fx.calls, 0);
+	resp_release(&r);
+
+	RUN(REQ_PUT, "/admin/bans/" ME, fx.admin_hdr, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(fx.calls, 1);
+	assert_string_equal(fx.seen_param, ME);
+	resp_release(&r);
+}
+
+static void test_handler_failure_is_500(void **state)
+{
+	struct resp r;
+
+	(void)state;
+	RUN(REQ_GET, "/broken", NULL, &r);
+	assert_int_equal(r.status, 500);
+	assert_string_equal(r.body, "{\"error_message\":\"internal server error\",\"data\":null}");
+	resp_release(&r);
+}
+
+/* The service's own table, with the database down. */
+static void real(enum req_method m, const char *path, const char *query, const char *auth,
+		 const char *body, struct resp *r)
+{
+	struct req q;
+
+	memset(&q, 0, sizeof(q));
+	q.method = m;
+	q.path = path;
+	q.query = query;
+	q.authorization = auth;
+	q.body = body;
+	q.body_len = body ? strlen(body) : 0;
+	resp_init(r);
+	router_handle(&fx.ctx, &q, r);
+	assert_non_null(r->body);
+}
+
+static void test_service_table_database_down(void **state)
+{
+	static const char down[] =
+		"{\"error_message\":\"database unavailable, try again shortly\",\"data\":null}";
+	struct resp r;
+
+	(void)state;
+	real(REQ_GET, "/health", "", NULL, NULL, &r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.body, "{\"error_message\":\"database unavailable\","
+			    "\"data\":{\"database\":\"down\"}}");
+	resp_release(&r);
+
+	real(REQ_GET, "/rooms", "", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.body, down);
+	resp_release(&r);
+
+	real(REQ_POST, "/rooms", "", fx.user_hdr, "{\"users\":[]}", &r);
+	assert_int_equal(r.status, 503);
+	resp_release(&r);
+
+	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":5}", &r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.body, down);
+	resp_release(&r);
+
+	real(REQ_DELETE, "/rooms/5", "", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 503);
+	resp_release(&r);
+
+	real(REQ_GET, "/rooms/5", "limit=3", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 503);
+	resp_release(&r);
+
+	/* validation comes before any SQL: 400 even with the database down */
+	real(REQ_GET, "/rooms/5", "limit=x", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 400);
+	resp_release(&r);
+	real(REQ_GET, "/rooms/abc", "", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "room id 'abc' must be a positive integer"));
+	resp_release(&r);
+	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":true}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "field 'room_id' must be an integer"));
+	resp_release(&r);
+	real(REQ_PUT, "/admin/bans/nope", "", fx.admin_hdr, NULL, &r);
+	assert_int_equal(r.status, 400);
+	resp_release(&r);
+
+	/* no database needed: events only (none published without a socket) */
+	real(REQ_POST, "/admin/users/" ME "/disconnect", "", fx.admin_hdr, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"error_message\":null,\"data\":null}");
+	resp_release(&r);
+}
+
+static void test_tokcache(void **state)
+{
+	struct auth_claims c;
+	time_t now = time(NULL);
+	char err[256], *tok, *bad;
+
+	(void)state;
+	tokcache_clear();
+	tok = auth_mint_hs256(SECRET, ME, "authenticated", 1, 60, now, err, sizeof(err));
+	assert_non_null(tok);
+	assert_int_equal(tokcache_verify(&fx.auth, tok, now, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.sub, ME);
+	assert_true(c.is_admin);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(tokcache_verify(&fx.auth, tok, now + 59, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.sub, ME);	/* a hit gives the same claims */
+	assert_true(c.is_admin);
+	/* from exp on, the token is verified again: leeway, then expired */
+	assert_int_equal(tokcache_verify(&fx.auth, tok, now + 65, &c, err, sizeof(err)), 0);
+	assert_int_equal(tokcache_verify(&fx.auth, tok, now + 3600, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "token is expired"));
+	/* a token differing in its signature is never a hit */
+	bad = strdup(tok);
+	bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
+	assert_int_equal(tokcache_verify(&fx.auth, bad, now, &c, err, sizeof(err)), -1);
+	free(bad);
+	free(tok);
+	tokcache_clear();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_match),
+		cmocka_unit_test(test_404_405),
+		cmocka_unit_test(test_413_before_auth),
+		cmocka_unit_test(test_auth),
+		cmocka_unit_test(test_admin_routes),
+		cmocka_unit_test(test_handler_failure_is_500),
+		cmocka_unit_test(test_service_table_database_down),
+		cmocka_unit_test(test_tokcache),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
