@@ -55,6 +55,7 @@ char *evt_encode(const struct evt *e, size_t *len)
 	case EVT_MESSAGE:
 		json_object_object_add(o, "room_id", json_object_new_int64(e->room_id));
 		json_object_object_add(o, "id", json_object_new_int64(e->msg_id));
+		json_object_object_add(o, "prev", json_object_new_int64(e->prev_id));
 		json_object_object_add(o, "sender_id", json_object_new_string(e->user));
 		json_object_object_add(o, "message", json_object_new_string(e->message ? e->message : ""));
 		json_object_object_add(o, "created_at", json_object_new_string(e->created_at ? e->created_at : ""));
@@ -157,6 +158,8 @@ int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t err
 			     "origin", err, errlen))
 			goto fail;
 		e->origin = (int)n;
+		if (json_get_int64(e->root, "prev", &e->prev_id, err, errlen) < 0)
+			goto fail;
 		break;
 	case EVT_CONNECTED:
 		if (evt_user(e->root, "user", e->user, err, errlen) ||
@@ -185,7 +188,7 @@ void evt_release(struct evt *e)
 int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
 		 char *err, size_t errlen)
 {
-	int hwm = 100000, linger = 0, n = cfg_evt_count(c);
+	int hwm = 100000, linger = 0, ivl = 10, n = cfg_evt_count(c);
 	char ep[256];
 
 	p->sock = zmq_socket(zctx, ZMQ_PUB);
@@ -195,6 +198,13 @@ int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
 	}
 	zmq_setsockopt(p->sock, ZMQ_SNDHWM, &hwm, sizeof(hwm));
 	zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof(linger));
+	/*
+	 * An inbox that is not bound yet (a daemon starting after its peer,
+	 * or restarting) is retried every 10-20 ms instead of 100-200 ms:
+	 * events published before the connection exists are dropped, so the
+	 * window must be short.
+	 */
+	zmq_setsockopt(p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
 	for (int i = 0; i < n; i++) {
 		if (i == skip)
 			continue;

@@ -23,9 +23,11 @@
  *              the user was banned (close 4005).
  *   message    {"v":1,"type":"message","room_id":12,"id":345,
  *               "sender_id":uuid,"message":"hi","created_at":iso,
- *               "origin":0,"at":ms}
+ *               "prev":344,"origin":0,"at":ms}
  *              a daemon committed a message: peers deliver it to the
- *              participants connected to them.
+ *              participants connected to them. "prev" (optional, 0 or
+ *              absent = unknown) is the id of the room's previous message
+ *              in commit order; receivers use it to deliver in id order.
  *   connected  {"v":1,"type":"connected","user":uuid,"origin":0,
  *               "conn":n,"at":ms}
  *              a user connected to daemon origin: peers close that
@@ -55,6 +57,7 @@ struct evt {
 	size_t nremoved;
 	char user[37];			/* disconnect, ban, connected; message: sender */
 	int64_t msg_id;			/* message */
+	int64_t prev_id;		/* message: previous id in the room, 0 = unknown */
 	const char *message;		/* message; decoded: borrowed from root */
 	const char *created_at;		/* message; decoded: borrowed from root */
 	int origin;			/* message, connected: daemon index */

@@ -1,24 +1,29 @@
 /*
- * ws-daemon - the websocket tier (SPEC.md sections 3 to 5). Placeholder:
- * accepts websocket connections and does nothing else.
+ * ws-daemon - the websocket tier (SPEC.md sections 3 to 5), behind nginx.
+ *
+ * One lws service thread does all connection work (chat.c); a worker
+ * thread talks to Postgres (store.c) and another reads the ZeroMQ inbox
+ * (bus.c); both wake the service thread with lws_cancel_service().
+ * docs/ws-daemon.md describes the design and its guarantees.
+ *
+ * SIGTERM/SIGINT: in-flight messages are committed and confirmed, every
+ * client gets 4007, then the process exits 0.
  */
 #include <libwebsockets.h>
 #include <signal.h>
 #include <string.h>
 
+#include "chat.h"
 #include "cfg.h"
 #include "log.h"
 
-static int interrupted;
-
-static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-	      void *in, size_t len)
-{
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
+static volatile sig_atomic_t interrupted;
+static struct lws_context *volatile the_ctx;
 
 static const struct lws_protocols protocols[] = {
-	{ "chat", cb, 0, 0, 0, NULL, 0 },
+	/* rx_buffer_size: frames arrive in chunks of this size (chat.c joins
+	 * them up to CHAT_FRAME_MAX); small keeps idle connections small. */
+	{ "chat", chat_callback, sizeof(struct chat_pss), 4096, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
@@ -26,30 +31,67 @@ static void on_signal(int sig)
 {
 	(void)sig;
 	interrupted = 1;
+	if (the_ctx)
+		lws_cancel_service(the_ctx);	/* a write(2) to lws's pipe */
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct lws_context *ctx;
+	static struct chat ch;
+	struct sigaction sa;
 	struct cfg cfg;
 	char err[512];
 
+	if (argc > 1) {
+		cfg_usage();
+		return strcmp(argv[1], "--help") ? 2 : 0;
+	}
 	if (cfg_load(&cfg, err, sizeof(err)))
 		die("config: %s", err);
 	log_init("ws-daemon", cfg.log_level);
-	lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
-	signal(SIGTERM, on_signal);
-	signal(SIGINT, on_signal);
+	lws_set_log_level(LLL_ERR, NULL);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	/* threads first: they block every signal, the service thread gets them */
+	if (chat_init(&ch, &cfg, err, sizeof(err)))
+		die("%s", err);
+
 	memset(&info, 0, sizeof(info));
 	info.port = cfg.ws_port;
+	info.iface = "127.0.0.1";	/* behind nginx; direct access is for tests */
 	info.protocols = protocols;
+	info.user = &ch;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	/* room for an 8 KiB token in the query string */
+	info.max_http_header_data = 12 * 1024;
+	info.max_http_header_pool = 128;	/* handshakes in parallel (bursts of connects) */
+	info.pt_serv_buf_size = 32 * 1024;
 	ctx = lws_create_context(&info);
 	if (!ctx)
 		die("cannot listen on port %d", cfg.ws_port);
-	log_info("listening on port %d", cfg.ws_port);
-	while (!interrupted && lws_service(ctx, 0) >= 0)
-		;
+	the_ctx = ctx;
+	chat_attach(&ch, ctx);
+	log_info("listening on port %d (daemon %d)", cfg.ws_port, cfg.ws_id);
+
+	for (;;) {
+		if (interrupted)
+			chat_shutdown(&ch);
+		if (chat_finished(&ch))
+			break;
+		if (lws_service(ctx, 0) < 0)
+			break;
+	}
+	log_info("stopping: every client closed");
+	chat_stop_threads(&ch);
+	the_ctx = NULL;
 	lws_context_destroy(ctx);
+	chat_release(&ch);
+	log_info("stopped");
 	return 0;
 }

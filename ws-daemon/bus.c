@@ -1,0 +1,163 @@
+#include "bus.h"
+#include "log.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#define BUS_POLL_MS 200		/* how soon the thread notices bus_close() */
+
+static void *bus_main(void *arg)
+{
+	struct bus *b = arg;
+	zmq_pollitem_t pi = { .socket = b->sub, .events = ZMQ_POLLIN };
+	char err[256];
+
+	for (;;) {
+		struct bus_item *head = NULL, *tail = NULL;
+		int stop, was_empty;
+
+		pthread_mutex_lock(&b->mu);
+		stop = b->stop;
+		pthread_mutex_unlock(&b->mu);
+		if (stop)
+			break;
+		if (zmq_poll(&pi, 1, BUS_POLL_MS) <= 0)
+			continue;
+		/* everything waiting, then one hand-over and one wake */
+		for (int n = 0; n < 4096; n++) {
+			struct bus_item *it = malloc(sizeof(*it));
+			int rc;
+
+			if (!it)
+				break;
+			rc = evt_sub_recv(b->sub, &it->e, err, sizeof(err));
+			if (rc <= 0) {
+				free(it);
+				if (rc == 0)
+					break;
+				b->dropped++;
+				log_warn("bus: dropped an event: %s", err);
+				continue;
+			}
+			it->next = NULL;
+			if (tail)
+				tail->next = it;
+			else
+				head = it;
+			tail = it;
+		}
+		if (!head)
+			continue;
+		pthread_mutex_lock(&b->mu);
+		was_empty = !b->head;
+		if (b->tail)
+			b->tail->next = head;
+		else
+			b->head = head;
+		b->tail = tail;
+		pthread_mutex_unlock(&b->mu);
+		if (was_empty)
+			b->wake(b->wake_arg);
+	}
+	zmq_close(b->sub);
+	b->sub = NULL;
+	return NULL;
+}
+
+int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
+	     void *arg, char *err, size_t errlen)
+{
+	char ep[256];
+	sigset_t all, old;
+	int rc;
+
+	memset(b, 0, sizeof(*b));
+	b->wake = wake;
+	b->wake_arg = arg;
+	b->origin = c->ws_id;
+	b->npeers = cfg_evt_count(c) - 1;
+	pthread_mutex_init(&b->mu, NULL);
+	b->zctx = zmq_ctx_new();
+	if (!b->zctx) {
+		snprintf(err, errlen, "cannot create a ZeroMQ context");
+		return -1;
+	}
+	if (cfg_evt_endpoint(c, c->ws_id, ep, sizeof(ep))) {
+		snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: no entry %d", c->ws_id);
+		goto fail;
+	}
+	b->sub = evt_sub_open(b->zctx, ep, err, errlen);
+	if (!b->sub)
+		goto fail;
+	if (evt_pub_open(&b->pub, b->zctx, c, c->ws_id, err, errlen))
+		goto fail;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&b->thread, NULL, bus_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the event thread: %s", strerror(rc));
+		goto fail;
+	}
+	b->started = 1;
+	log_info("event inbox bound, %d peer daemon(s)", b->npeers);
+	return 0;
+fail:
+	evt_pub_close(&b->pub);
+	if (b->sub)
+		zmq_close(b->sub);
+	b->sub = NULL;
+	zmq_ctx_term(b->zctx);
+	b->zctx = NULL;
+	return -1;
+}
+
+struct bus_item *bus_take(struct bus *b)
+{
+	struct bus_item *it;
+
+	pthread_mutex_lock(&b->mu);
+	it = b->head;
+	b->head = b->tail = NULL;
+	pthread_mutex_unlock(&b->mu);
+	return it;
+}
+
+void bus_item_free(struct bus_item *it)
+{
+	if (!it)
+		return;
+	evt_release(&it->e);
+	free(it);
+}
+
+int bus_publish(struct bus *b, const struct evt *e)
+{
+	if (b->npeers <= 0 || !b->pub.sock)
+		return 0;
+	return evt_publish(&b->pub, e);
+}
+
+void bus_close(struct bus *b)
+{
+	struct bus_item *it, *next;
+
+	if (!b->zctx)
+		return;
+	if (b->started) {
+		pthread_mutex_lock(&b->mu);
+		b->stop = 1;
+		pthread_mutex_unlock(&b->mu);
+		pthread_join(b->thread, NULL);
+	}
+	for (it = bus_take(b); it; it = next) {
+		next = it->next;
+		bus_item_free(it);
+	}
+	evt_pub_close(&b->pub);
+	zmq_ctx_term(b->zctx);
+	b->zctx = NULL;
+}

@@ -1,0 +1,59 @@
+/*
+ * bus - the daemon's ZeroMQ side (shared/evt.h): the inbox where the REST
+ * tier and the peer daemons publish, and the PUB socket to the peers.
+ *
+ * The inbox (SUB) is read by a thread of its own that decodes events and
+ * queues them, then wakes the service thread (wake callback, i.e.
+ * lws_cancel_service): the service thread never waits on ZeroMQ, and the
+ * JSON decoding of peer traffic runs off it. The PUB socket is only used
+ * by the service thread; evt_publish() never blocks (a full or absent
+ * peer drops the event).
+ *
+ * The inbox is bound in bus_open(), before the daemon serves anyone, so
+ * nothing published after the daemon started is missed.
+ */
+#ifndef WS_BUS_H
+#define WS_BUS_H
+
+#include <pthread.h>
+
+#include "cfg.h"
+#include "evt.h"
+
+struct bus_item {
+	struct bus_item *next;
+	struct evt e;		/* decoded, owned: bus_item_free */
+};
+
+struct bus {
+	void *zctx;
+	void *sub;		/* the inbox thread's */
+	struct evt_pub pub;	/* the service thread's */
+	int npeers;		/* other daemons */
+	int origin;		/* CHAT_WS_ID */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	struct bus_item *head, *tail;
+	int stop;
+	int started;
+	void (*wake)(void *arg);
+	void *wake_arg;
+	unsigned long dropped;	/* undecodable frames */
+};
+
+/* Bind the inbox, connect to the peers, start the thread. 0, or -1 with err. */
+int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
+	     void *arg, char *err, size_t errlen);
+
+/* Every event received so far, oldest first; the caller owns the list. */
+struct bus_item *bus_take(struct bus *b);
+
+void bus_item_free(struct bus_item *it);
+
+/* Publish to every peer daemon without blocking. 0 queued, -1 dropped. */
+int bus_publish(struct bus *b, const struct evt *e);
+
+/* Stop the thread and close everything. */
+void bus_close(struct bus *b);
+
+#endif

@@ -1,0 +1,294 @@
+#include "conn.h"
+#include "log.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define CONN_WRITE_BURST 16	/* most frames written per writable callback */
+
+int conns_init(struct conns *cs, uint32_t queue_max)
+{
+	memset(cs, 0, sizeof(*cs));
+	cs->nbuckets = 1024;
+	cs->map = calloc(cs->nbuckets, sizeof(*cs->map));
+	cs->queue_max = queue_max;
+	return cs->map ? 0 : -1;
+}
+
+void conns_release(struct conns *cs)
+{
+	free(cs->map);
+	cs->map = NULL;
+}
+
+static size_t conns_bucket(const struct conns *cs, const unsigned char user[16])
+{
+	uint64_t h;
+
+	memcpy(&h, user + 8, sizeof(h));	/* UUIDs are random enough */
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (size_t)(h >> 20) & (cs->nbuckets - 1);
+}
+
+static void conns_grow(struct conns *cs)
+{
+	size_t n = cs->nbuckets * 2;
+	struct conn **map = calloc(n, sizeof(*map)), **old = cs->map;
+	size_t oldn = cs->nbuckets;
+
+	if (!map)
+		return;		/* longer chains, still correct */
+	cs->map = map;
+	cs->nbuckets = n;
+	for (size_t i = 0; i < oldn; i++) {
+		struct conn *c = old[i], *next;
+
+		for (; c; c = next) {
+			size_t b = conns_bucket(cs, c->user);
+
+			next = c->hnext;
+			c->hnext = map[b];
+			map[b] = c;
+		}
+	}
+	free(old);
+}
+
+struct conn *conns_user(struct conns *cs, const unsigned char user[16])
+{
+	struct conn *c = cs->map[conns_bucket(cs, user)];
+
+	while (c && memcmp(c->user, user, 16))
+		c = c->hnext;
+	return c;
+}
+
+static void conns_unmap(struct conns *cs, struct conn *c)
+{
+	struct conn **pp;
+
+	if (!c->authed)
+		return;
+	for (pp = &cs->map[conns_bucket(cs, c->user)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == c) {
+			*pp = c->hnext;
+			cs->mapped--;
+			break;
+		}
+	}
+	c->hnext = NULL;
+	c->authed = 0;
+}
+
+struct conn *conns_map(struct conns *cs, struct conn *c)
+{
+	struct conn *old = conns_user(cs, c->user);
+
+	if (old)
+		conns_unmap(cs, old);
+	if (cs->mapped >= cs->nbuckets)
+		conns_grow(cs);
+	size_t b = conns_bucket(cs, c->user);
+
+	c->hnext = cs->map[b];
+	cs->map[b] = c;
+	c->authed = 1;
+	cs->mapped++;
+	return old;
+}
+
+struct conn *conn_new(struct conns *cs, struct lws *wsi, uint64_t serial, int64_t now_ms)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->wsi = wsi;
+	c->refs = 1;
+	c->serial = serial;
+	c->connected_ms = c->last_frame_ms = c->last_rx_ms = now_ms;
+	c->next = cs->list;
+	if (cs->list)
+		cs->list->prev = c;
+	cs->list = c;
+	cs->count++;
+	return c;
+}
+
+static void conn_drop_queue(struct conn *c)
+{
+	for (; c->qlen; c->qlen--) {
+		frame_put(c->q[c->qhead]);
+		c->qhead = (c->qhead + 1) % c->qcap;
+	}
+	c->qhead = 0;
+}
+
+void conn_get(struct conn *c)
+{
+	c->refs++;
+}
+
+void conn_put(struct conns *cs, struct conn *c)
+{
+	if (--c->refs)
+		return;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		cs->list = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	conn_drop_queue(c);
+	free(c->q);
+	free(c->rx);
+	free(c->close_reason);
+	free(c);
+}
+
+void conn_closed(struct conns *cs, struct conn *c)
+{
+	conns_unmap(cs, c);
+	conn_drop_queue(c);
+	free(c->q);
+	c->q = NULL;
+	c->qcap = 0;
+	free(c->rx);
+	c->rx = NULL;
+	c->rxlen = 0;
+	c->wsi = NULL;
+	c->closing = 1;
+	cs->count--;
+	conn_put(cs, c);
+}
+
+/* Append to the ring, growing it; limit is the most it may hold. */
+static int conn_enqueue(struct conn *c, struct frame *f, uint32_t limit)
+{
+	if (c->qlen >= limit)
+		return -1;
+	if (c->qlen == c->qcap) {
+		uint32_t cap = c->qcap ? c->qcap * 2 : 4;
+		struct frame **q;
+
+		if (cap > limit)
+			cap = limit;
+		q = malloc(cap * sizeof(*q));
+		if (!q)
+			return -1;
+		for (uint32_t i = 0; i < c->qlen; i++)
+			q[i] = c->q[(c->qhead + i) % c->qcap];
+		free(c->q);
+		c->q = q;
+		c->qcap = cap;
+		c->qhead = 0;
+	}
+	c->q[(c->qhead + c->qlen) % c->qcap] = f;
+	c->qlen++;
+	f->refs++;
+	return 0;
+}
+
+int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply)
+{
+	if (!c->wsi || c->closing || !f)
+		return 0;
+	if (conn_enqueue(c, f, reply ? UINT32_MAX - 1 : cs->queue_max))
+		return -1;
+	if (reply && c->qlen >= cs->queue_max && !c->rx_paused) {
+		/* backpressure: read no more of its frames until it catches up */
+		c->rx_paused = 1;
+		lws_rx_flow_control(c->wsi, 0);
+	}
+	if (c->qlen == 1)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+void conn_close(struct conns *cs, struct conn *c, int code, const char *reason,
+		int drop_queue, int64_t now_ms)
+{
+	struct frame *f;
+
+	if (!c->wsi || c->closing)
+		return;
+	c->closing = 1;
+	c->closing_ms = now_ms;
+	c->close_code = (uint16_t)code;
+	free(c->close_reason);
+	c->close_reason = strdup(reason);
+	/* no more deliveries to it, a newer connection may take the user */
+	conns_unmap(cs, c);
+	if (drop_queue)
+		conn_drop_queue(c);
+	f = proto_disconnection(code, reason);
+	/* one place beyond the limit: the Disconnection always fits */
+	if (f) {
+		if (conn_enqueue(c, f, cs->queue_max + 1))
+			c->close_sent = 1;	/* no memory: just the close frame */
+		frame_put(f);
+	} else {
+		c->close_sent = 1;
+	}
+	lws_callback_on_writable(c->wsi);
+}
+
+int conn_write(struct conns *cs, struct conn *c)
+{
+	unsigned char ping[LWS_PRE + 4] = { 0 };
+	struct frame *f;
+	uint32_t len;
+	int n;
+
+	if (c->ping_due && !c->closing) {
+		c->ping_due = 0;
+		/*
+		 * A payload, because lws 4.1 does not report an empty pong
+		 * (LWS_CALLBACK_RECEIVE_PONG) to the protocol.
+		 */
+		memcpy(ping + LWS_PRE, "ping", 4);
+		if (lws_write(c->wsi, ping + LWS_PRE, 4, LWS_WRITE_PING) < 0)
+			return -1;
+		if (c->qlen)
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (c->closing && c->close_sent && !c->qlen) {
+		const char *r = c->close_reason ? c->close_reason : "";
+		size_t rl = strlen(r);
+
+		/*
+		 * The Disconnection frame went out in an earlier callback, so
+		 * lws has flushed it: the close frame cannot overtake it. A
+		 * close frame's reason is at most 123 bytes.
+		 */
+		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+				 (unsigned char *)r, rl > 120 ? 120 : rl);
+		return -1;
+	}
+	/*
+	 * Several frames per callback while the socket takes them: one
+	 * writable round trip per frame would cost a poll cycle each.
+	 */
+	for (int k = 0; c->qlen && k < CONN_WRITE_BURST; k++) {
+		if (k && lws_send_pipe_choked(c->wsi))
+			break;
+		f = c->q[c->qhead];
+		c->qhead = (c->qhead + 1) % c->qcap;
+		c->qlen--;
+		len = f->len;
+		n = lws_write(c->wsi, f->buf + LWS_PRE, len, LWS_WRITE_TEXT);
+		frame_put(f);
+		if (n < 0)
+			return -1;
+	}
+	if (c->rx_paused && c->qlen <= cs->queue_max / 2 && !cs->rx_off && !c->closing) {
+		c->rx_paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+	if (c->closing && !c->qlen)
+		c->close_sent = 1;
+	if (c->qlen || c->close_sent)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}

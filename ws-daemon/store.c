@@ -1,0 +1,447 @@
+#include "store.h"
+#include "log.h"
+#include "roomcache.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define STORE_SETTLE "2 seconds"	/* longer than any event takes to travel */
+
+static const struct db_stmt store_stmts[] = {
+	{ "ws_store",
+	  "SELECT ord, status, id, room_id, created_at, prev_id "
+	  "FROM chat_ws_store($1::uuid[], $2::bigint[], $3::text[], $4::text[])" },
+	{ "ws_bans",
+	  "SELECT user_id::text FROM chat_bans WHERE user_id = ANY ($1::uuid[])" },
+	/*
+	 * base: the room's last message committed over STORE_SETTLE ago.
+	 * Anything newer may still be on its way from a peer daemon, so the
+	 * in-order release starts from there (roomcache.h).
+	 */
+	{ "ws_rooms",
+	  "SELECT r.id, p.participant_id::text, b.base FROM chat_rooms r "
+	  "CROSS JOIN LATERAL (SELECT coalesce(max(m.id), 0) AS base "
+	  "	FROM chat_room_messages m WHERE m.room_id = r.id "
+	  "	AND m.created_at < now() - interval '" STORE_SETTLE "') b "
+	  "LEFT JOIN chat_rooms_participants p ON p.room_id = r.id "
+	  "WHERE r.id = ANY ($1::bigint[])" },
+};
+
+struct store_job *store_job_new(enum store_type type, void *owner)
+{
+	struct store_job *j = calloc(1, sizeof(*j));
+
+	if (j) {
+		j->type = type;
+		j->owner = owner;
+	}
+	return j;
+}
+
+struct store_job *store_job_send(void *owner, const char *user, int64_t room_id,
+				 const char *message, size_t message_len,
+				 const char *temp_id, size_t temp_len)
+{
+	struct store_job *j = malloc(sizeof(*j) + message_len + temp_len + 2);
+
+	if (!j)
+		return NULL;
+	memset(j, 0, sizeof(*j));
+	j->type = STORE_SEND;
+	j->owner = owner;
+	snprintf(j->user, sizeof(j->user), "%s", user);
+	j->room_id = room_id;
+	j->message = (char *)(j + 1);
+	memcpy(j->message, message, message_len);
+	j->message[message_len] = '\0';
+	j->message_len = message_len;
+	j->temp_id = j->message + message_len + 1;
+	memcpy(j->temp_id, temp_id, temp_len);
+	j->temp_id[temp_len] = '\0';
+	j->temp_len = temp_len;
+	return j;
+}
+
+void store_job_free(struct store_job *j)
+{
+	if (!j)
+		return;
+	free(j->members);
+	free(j);
+}
+
+void sbuf_add(struct sbuf *b, const char *s, size_t n)
+{
+	if (b->oom)
+		return;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = (b->len + n + 1) * 2;
+		char *nb = realloc(b->buf, cap);
+
+		if (!nb) {
+			b->oom = 1;
+			return;
+		}
+		b->buf = nb;
+		b->cap = cap;
+	}
+	memcpy(b->buf + b->len, s, n);
+	b->len += n;
+	b->buf[b->len] = '\0';
+}
+
+void sbuf_add_array_text(struct sbuf *b, const char *s, size_t n)
+{
+	size_t start = 0;
+
+	sbuf_add(b, "\"", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] != '"' && s[i] != '\\')
+			continue;
+		sbuf_add(b, s + start, i - start);
+		sbuf_add(b, "\\", 1);
+		start = i;
+	}
+	sbuf_add(b, s + start, n - start);
+	sbuf_add(b, "\"", 1);
+}
+
+static void sbuf_free(struct sbuf *b)
+{
+	free(b->buf);
+	memset(b, 0, sizeof(*b));
+}
+
+static int64_t store_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void store_fail_all(struct store_job **jobs, int n)
+{
+	for (int i = 0; i < n; i++)
+		jobs[i]->status = STORE_ERROR;
+}
+
+/* One chat_ws_store call for jobs[0..n). */
+static void store_send(struct store *s, struct store_job **jobs, int n)
+{
+	struct sbuf a[4] = { 0 };
+	const char *vals[4];
+	char err[512], num[24];
+	PGresult *r = NULL;
+	int64_t t0;
+
+	for (int k = 0; k < 4; k++)
+		sbuf_add(&a[k], "{", 1);
+	for (int i = 0; i < n; i++) {
+		const char *sep = i ? "," : "";
+
+		sbuf_add(&a[0], sep, i ? 1 : 0);
+		sbuf_add(&a[0], jobs[i]->user, strlen(jobs[i]->user));
+		sbuf_add(&a[1], sep, i ? 1 : 0);
+		sbuf_add(&a[1], num, (size_t)snprintf(num, sizeof(num), "%" PRId64, jobs[i]->room_id));
+		sbuf_add(&a[2], sep, i ? 1 : 0);
+		sbuf_add_array_text(&a[2], jobs[i]->message, jobs[i]->message_len);
+		sbuf_add(&a[3], sep, i ? 1 : 0);
+		sbuf_add_array_text(&a[3], jobs[i]->temp_id, jobs[i]->temp_len);
+	}
+	for (int k = 0; k < 4; k++) {
+		sbuf_add(&a[k], "}", 1);
+		if (a[k].oom) {
+			log_error("store: out of memory for a batch of %d", n);
+			store_fail_all(jobs, n);
+			goto out;
+		}
+		vals[k] = a[k].buf;
+	}
+	t0 = store_now_us();
+	r = db_exec(&s->db, "ws_store", 4, vals, err, sizeof(err));
+	if (!r) {
+		log_warn("store: batch of %d messages failed: %s", n, err);
+		if (s->db.fail == DB_QUERY && n > 1) {
+			/* one bad row must not fail the others: one by one */
+			for (int i = 0; i < n; i++)
+				store_send(s, jobs + i, 1);
+			goto out;
+		}
+		store_fail_all(jobs, n);
+		goto out;
+	}
+	store_fail_all(jobs, n);	/* rows missing from the answer: errors */
+	for (int row = 0; row < PQntuples(r); row++) {
+		int ord = atoi(PQgetvalue(r, row, 0)) - 1;
+		struct store_job *j;
+
+		if (ord < 0 || ord >= n)
+			continue;
+		j = jobs[ord];
+		j->status = (enum store_status)atoi(PQgetvalue(r, row, 1));
+		if (!PQgetisnull(r, row, 2))
+			j->id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
+		if (!PQgetisnull(r, row, 3))
+			j->room_id = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+		if (!PQgetisnull(r, row, 4))
+			snprintf(j->created_at, sizeof(j->created_at), "%s", PQgetvalue(r, row, 4));
+		if (!PQgetisnull(r, row, 5))
+			j->prev_id = strtoll(PQgetvalue(r, row, 5), NULL, 10);
+	}
+	s->batches++;
+	s->stored += (uint64_t)n;
+	s->busy_us += (uint64_t)(store_now_us() - t0);
+out:
+	PQclear(r);
+	for (int k = 0; k < 4; k++)
+		sbuf_free(&a[k]);
+}
+
+static void store_bans(struct store *s, struct store_job **jobs, int n)
+{
+	struct sbuf a = { 0 };
+	const char *vals[1];
+	PGresult *r = NULL;
+	char err[512];
+
+	sbuf_add(&a, "{", 1);
+	for (int i = 0; i < n; i++) {
+		sbuf_add(&a, ",", i ? 1 : 0);
+		sbuf_add(&a, jobs[i]->user, strlen(jobs[i]->user));
+	}
+	sbuf_add(&a, "}", 1);
+	vals[0] = a.buf;
+	if (a.oom || !(r = db_exec(&s->db, "ws_bans", 1, vals, err, sizeof(err)))) {
+		if (!a.oom)
+			log_warn("store: ban check failed: %s", err);
+		store_fail_all(jobs, n);
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		jobs[i]->status = STORE_OK;
+		for (int row = 0; row < PQntuples(r); row++)
+			if (!strcmp(PQgetvalue(r, row, 0), jobs[i]->user))
+				jobs[i]->status = STORE_BANNED;
+	}
+out:
+	PQclear(r);
+	sbuf_free(&a);
+}
+
+static void store_rooms(struct store *s, struct store_job **jobs, int n)
+{
+	struct sbuf a = { 0 };
+	const char *vals[1];
+	PGresult *r = NULL;
+	char err[512], num[24];
+
+	sbuf_add(&a, "{", 1);
+	for (int i = 0; i < n; i++) {
+		sbuf_add(&a, ",", i ? 1 : 0);
+		sbuf_add(&a, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, jobs[i]->room_id));
+	}
+	sbuf_add(&a, "}", 1);
+	vals[0] = a.buf;
+	if (a.oom || !(r = db_exec(&s->db, "ws_rooms", 1, vals, err, sizeof(err)))) {
+		if (!a.oom)
+			log_warn("store: loading rooms failed: %s", err);
+		store_fail_all(jobs, n);
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		struct store_job *j = jobs[i];
+		size_t cnt = 0;
+
+		j->status = STORE_OK;
+		for (int row = 0; row < PQntuples(r); row++)
+			if (strtoll(PQgetvalue(r, row, 0), NULL, 10) == j->room_id)
+				cnt++;
+		j->members = cnt ? malloc(cnt * 16) : NULL;
+		if (cnt && !j->members) {
+			j->status = STORE_ERROR;
+			continue;
+		}
+		for (int row = 0; row < PQntuples(r); row++) {
+			if (strtoll(PQgetvalue(r, row, 0), NULL, 10) != j->room_id)
+				continue;
+			j->exists = 1;
+			j->base_id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
+			if (!PQgetisnull(r, row, 1) &&
+			    !rcache_uuid_bin(PQgetvalue(r, row, 1), j->members[j->nmembers]))
+				j->nmembers++;
+		}
+	}
+out:
+	PQclear(r);
+	sbuf_free(&a);
+}
+
+static void store_answer(struct store *s, struct store_job *head, struct store_job *tail)
+{
+	int was_empty;
+
+	if (!head)
+		return;
+	pthread_mutex_lock(&s->mu);
+	was_empty = !s->out;
+	if (s->out_tail)
+		s->out_tail->next = head;
+	else
+		s->out = head;
+	s->out_tail = tail;
+	pthread_mutex_unlock(&s->mu);
+	/* one wake per burst: the service thread takes everything at once */
+	if (was_empty)
+		s->wake(s->wake_arg);
+}
+
+/* Run every job of a batch; answer them, in submission order per kind. */
+static void store_run(struct store *s, struct store_job *batch)
+{
+	struct store_job **all, *j, *head = NULL, *tail = NULL;
+	struct store_job **sends, **bans, **loads;
+	int n = 0, ns = 0, nb = 0, nl = 0;
+	char err[512];
+
+	for (j = batch; j; j = j->next)
+		n++;
+	all = malloc((size_t)n * 4 * sizeof(*all));
+	if (!all) {
+		log_error("store: out of memory for %d jobs", n);
+		for (j = batch; j; j = j->next)
+			j->status = STORE_ERROR;
+		for (tail = batch; tail->next; tail = tail->next)
+			;
+		store_answer(s, batch, tail);
+		return;
+	}
+	sends = all + n;
+	bans = sends + n;
+	loads = bans + n;
+	for (j = batch; j; j = j->next) {
+		all[ns + nb + nl] = j;
+		if (j->type == STORE_SEND)
+			sends[ns++] = j;
+		else if (j->type == STORE_BANCHECK)
+			bans[nb++] = j;
+		else
+			loads[nl++] = j;
+	}
+	/* A new backend after a lost one: tell the service thread first. */
+	if (!db_ensure(&s->db, err, sizeof(err))) {
+		int pid = PQbackendPID(s->db.conn);
+
+		if (s->last_pid && pid != s->last_pid) {
+			struct store_job *rc = store_job_new(STORE_RECONNECTED, NULL);
+
+			if (rc)
+				store_answer(s, rc, rc);
+		}
+		s->last_pid = pid;
+	}
+	for (int i = 0; i < ns; i += s->batch_max)
+		store_send(s, sends + i, ns - i < s->batch_max ? ns - i : s->batch_max);
+	if (nb)
+		store_bans(s, bans, nb);
+	if (nl)
+		store_rooms(s, loads, nl);
+	for (int i = 0; i < n; i++) {
+		all[i]->next = NULL;
+		if (tail)
+			tail->next = all[i];
+		else
+			head = all[i];
+		tail = all[i];
+	}
+	free(all);
+	store_answer(s, head, tail);
+}
+
+static void *store_main(void *arg)
+{
+	struct store *s = arg;
+	struct store_job *batch;
+
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		while (!s->in && !s->stop)
+			pthread_cond_wait(&s->cond, &s->mu);
+		batch = s->in;
+		s->in = s->in_tail = NULL;
+		pthread_mutex_unlock(&s->mu);
+		if (!batch)
+			break;	/* stop, and nothing left */
+		store_run(s, batch);
+	}
+	db_release(&s->db);
+	return NULL;
+}
+
+int store_start(struct store *s, const char *conninfo, int timeout_ms,
+		void (*wake)(void *arg), void *arg, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	int rc;
+
+	memset(s, 0, sizeof(*s));
+	db_init(&s->db, conninfo, timeout_ms, store_stmts,
+		(int)(sizeof(store_stmts) / sizeof(store_stmts[0])));
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	s->batch_max = 2000;
+	s->wake = wake;
+	s->wake_arg = arg;
+	/* signals are the service thread's business */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = pthread_create(&s->thread, NULL, store_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the database thread: %s", strerror(rc));
+		return -1;
+	}
+	s->started = 1;
+	return 0;
+}
+
+void store_submit(struct store *s, struct store_job *j)
+{
+	j->next = NULL;
+	pthread_mutex_lock(&s->mu);
+	if (s->in_tail)
+		s->in_tail->next = j;
+	else
+		s->in = j;
+	s->in_tail = j;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+struct store_job *store_take(struct store *s)
+{
+	struct store_job *j;
+
+	pthread_mutex_lock(&s->mu);
+	j = s->out;
+	s->out = s->out_tail = NULL;
+	pthread_mutex_unlock(&s->mu);
+	return j;
+}
+
+void store_stop(struct store *s)
+{
+
+	if (!s->started)
+		return;
+	pthread_mutex_lock(&s->mu);
+	s->stop = 1;
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+	s->started = 0;
+}

@@ -1,0 +1,123 @@
+/*
+ * store - the daemon's Postgres worker: one thread with its own
+ * connection (shared/db.h, reconnecting by itself), so the lws service
+ * thread never waits on the database.
+ *
+ * The service thread submits jobs; the worker takes every job waiting,
+ * runs them as few statements as possible and hands the same jobs back,
+ * answered, then wakes the service thread through the wake callback
+ * (lws_cancel_service). Under load the batches grow by themselves: while
+ * one batch is in Postgres the next one queues, and all its messages
+ * share one statement and one commit (chat_ws_store, sql/003_ws_store.sql).
+ *
+ * Jobs:
+ *   STORE_SEND      store one message (status, id, created_at, prev_id)
+ *   STORE_BANCHECK  is the user in chat_bans (status STORE_BANNED / STORE_OK)
+ *   STORE_LOAD_ROOM the participants of a room (members; exists) and
+ *                   base_id, where in-order delivery starts (roomcache.h)
+ * A job that failed on the database gets STORE_ERROR ("server error").
+ *
+ * Ownership: a submitted job belongs to the store until store_take()
+ * returns it; then it is the caller's (store_job_free). owner is an opaque
+ * pointer the store never touches.
+ */
+#ifndef WS_STORE_H
+#define WS_STORE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "db.h"
+
+enum store_type { STORE_SEND = 0, STORE_BANCHECK, STORE_LOAD_ROOM, STORE_RECONNECTED };
+
+enum store_status {
+	STORE_OK = 0,		/* SEND: stored now; BANCHECK: not banned; LOAD: done */
+	STORE_DUP,		/* SEND: stored before, original id */
+	STORE_FORBIDDEN,	/* SEND: not a participant / no such room */
+	STORE_BANNED,		/* SEND, BANCHECK: the user is banned */
+	STORE_ERROR,		/* database unavailable or failed */
+};
+
+struct store_job {
+	struct store_job *next;
+	enum store_type type;
+	void *owner;			/* the caller's (a struct conn) */
+	/* in */
+	char user[37];			/* SEND: sender; BANCHECK: user */
+	int64_t room_id;		/* SEND, LOAD_ROOM */
+	char *message;			/* SEND: in the job's allocation */
+	size_t message_len;
+	char *temp_id;			/* SEND: in the job's allocation */
+	size_t temp_len;
+	/* out */
+	enum store_status status;
+	int64_t id;			/* SEND: the message id */
+	int64_t prev_id;		/* SEND, STORE_OK: previous id in the room, 0 = none */
+	char created_at[40];		/* SEND */
+	unsigned char (*members)[16];	/* LOAD_ROOM: owned by the job */
+	size_t nmembers;
+	int exists;			/* LOAD_ROOM: the room exists */
+	int64_t base_id;		/* LOAD_ROOM: last id committed over 2 s ago */
+};
+
+/* A SEND job with copies of message and temp id; NULL when out of memory. */
+struct store_job *store_job_send(void *owner, const char *user, int64_t room_id,
+				 const char *message, size_t message_len,
+				 const char *temp_id, size_t temp_len);
+/* Any other job (zeroed); NULL when out of memory. */
+struct store_job *store_job_new(enum store_type type, void *owner);
+void store_job_free(struct store_job *j);
+
+struct store {
+	struct db db;			/* the worker's */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	struct store_job *in, *in_tail;		/* submitted, FIFO */
+	struct store_job *out, *out_tail;	/* answered, FIFO */
+	int stop;
+	int started;
+	int batch_max;			/* most messages per statement */
+	int last_pid;			/* backend pid, to notice reconnects */
+	void (*wake)(void *arg);
+	void *wake_arg;
+	/* statistics (worker writes, anyone may read roughly) */
+	uint64_t batches, stored, busy_us;	/* busy: time in chat_ws_store */
+};
+
+/*
+ * Start the worker for conninfo. wake(arg) is called from the worker
+ * thread whenever answers become available. 0, or -1 with err.
+ */
+int store_start(struct store *s, const char *conninfo, int timeout_ms,
+		void (*wake)(void *arg), void *arg, char *err, size_t errlen);
+
+/* Hand a job to the worker (any thread). */
+void store_submit(struct store *s, struct store_job *j);
+
+/*
+ * All answered jobs, oldest first, as a list the caller owns. A
+ * STORE_RECONNECTED job says the worker found the database again after
+ * losing it (caches should be rebuilt).
+ */
+struct store_job *store_take(struct store *s);
+
+/*
+ * Stop the worker after the jobs it holds and join it. Their answers stay
+ * for store_take(); the mutex stays usable.
+ */
+void store_stop(struct store *s);
+
+/* Postgres array literal helpers (exported for the unit tests). */
+struct sbuf {
+	char *buf;
+	size_t len, cap;
+	int oom;
+};
+void sbuf_add(struct sbuf *b, const char *s, size_t n);
+/* s as one element of a text[] literal: quoted, \ and " escaped. */
+void sbuf_add_array_text(struct sbuf *b, const char *s, size_t n);
+
+#endif
