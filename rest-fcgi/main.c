@@ -143,9 +143,7 @@ int main(void)
 	if (cfg_load(&cfg, err, sizeof(err)))
 		die("config: %s", err);
 	log_init("rest-fcgi", cfg.log_level);
-	if (auth_init(&auth, cfg.jwt_secret[0] ? cfg.jwt_secret : NULL,
-		      cfg.jwks_file[0] ? cfg.jwks_file : NULL, cfg.jwt_aud,
-		      cfg.jwt_leeway, err, sizeof(err)))
+	if (cfg_auth_init(&cfg, &auth, err, sizeof(err)))
 		die("auth: %s", err);
 	body_buf = malloc((size_t)cfg.max_body + 1);
 	zctx = zmq_ctx_new();

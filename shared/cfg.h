@@ -59,6 +59,14 @@ struct cfg {
  */
 int cfg_load(struct cfg *c, char *err, size_t errlen);
 
+/*
+ * Set up the token verifier a from the identity settings (SPEC.md
+ * section 1). Logs a warning when the documented dev secret is in use, so
+ * a production deployment that forgot SUPABASE_JWT_SECRET says so at
+ * startup. Returns 0, or -1 with auth_init()'s message in err.
+ */
+int cfg_auth_init(const struct cfg *c, struct auth *a, char *err, size_t errlen);
+
 /* Print every variable with its default and meaning (for --help). */
 void cfg_usage(void);
 

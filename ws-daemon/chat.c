@@ -379,9 +379,7 @@ int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->cfg = cfg;
-	if (auth_init(&ch->auth, cfg->jwt_secret[0] ? cfg->jwt_secret : NULL,
-		      cfg->jwks_file[0] ? cfg->jwks_file : NULL, cfg->jwt_aud,
-		      cfg->jwt_leeway, err, errlen))
+	if (cfg_auth_init(cfg, &ch->auth, err, errlen))
 		return -1;
 	if (moderation_load(&ch->mod, cfg->moderation_file, err, errlen))
 		return -1;
