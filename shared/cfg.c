@@ -35,6 +35,7 @@ static const struct cfg_var cfg_vars[] = {
 	S("CHAT_EVT_ENDPOINTS", evt_endpoints, "tcp://127.0.0.1:5601", "ZeroMQ inboxes of the ws-daemons, comma separated, in CHAT_WS_ID order"),
 	I("CHAT_MAX_BODY", max_body, 256, 16777216, "65536", "largest REST request body, bytes"),
 	I("CHAT_HISTORY_CAP", history_cap, 1, 1000000, "1000", "most messages GET /rooms/:id returns"),
+	S("CHAT_WS_LISTEN", ws_listen, "127.0.0.1", "address ws-daemon listens on (nginx connects to it)"),
 	I("CHAT_WS_ID", ws_id, 0, 63, "0", "this daemon's index in CHAT_EVT_ENDPOINTS"),
 	I("CHAT_MSG_MAX_CHARS", msg_max_chars, 1, 1000000, "4000", "longest message, characters"),
 	I("CHAT_FRAME_MAX", frame_max, 256, 16777216, "65536", "largest websocket frame, bytes"),

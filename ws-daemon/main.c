@@ -64,7 +64,8 @@ int main(int argc, char **argv)
 
 	memset(&info, 0, sizeof(info));
 	info.port = cfg.ws_port;
-	info.iface = "127.0.0.1";	/* behind nginx; direct access is for tests */
+	/* Behind nginx: loopback unless nginx runs on another host. */
+	info.iface = cfg.ws_listen;
 	info.protocols = protocols;
 	info.user = &ch;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
