@@ -63,10 +63,10 @@ const struct db_stmt sql_stmts[] = {
 	 * (not banned, NULLs). rooms.c formats the JSON: the same text built
 	 * here cost half as much again (to_char and concatenation).
 	 *
-	 * Per room: one index-only scan for the participants (in index order)
-	 * and one backward index step for the last message. Correlated
-	 * subqueries on purpose: linear in the caller's rooms whatever the
-	 * planner estimates, while a grouped join of all participants ran
+	 * Per room: the participants come with the room row (participant_ids,
+	 * kept by triggers, sql/004), the last message is one backward index
+	 * step. Correlated on purpose: linear in the caller's rooms whatever
+	 * the planner estimates, while a grouped join of all participants ran
 	 * its aggregate once per room under the generic plan (rows=1).
 	 */
 	{ SQL_ROOMS_LIST,
@@ -75,8 +75,7 @@ const struct db_stmt sql_stmts[] = {
 	  " FROM (SELECT " SQL_BANNED("$1") " AS banned) b"
 	  " LEFT JOIN LATERAL (SELECT r.id, r.apartment_id,"
 	  "   coalesce(r.owner_id = $1::uuid, me.is_owner) AS is_owner, r.created_at,"
-	  "   (SELECT string_agg(p.participant_id::text, ',') FROM chat_rooms_participants p"
-	  "    WHERE p.room_id = r.id) AS parts,"
+	  "   array_to_string(r.participant_ids, ',') AS parts,"
 	  "   lm.id AS m_id, lm.message AS m_text, lm.sender_id AS m_sender,"
 	  "   lm.created_at AS m_at, coalesce(lm.created_at, r.created_at) AS active"
 	  "  FROM chat_rooms_participants me"

@@ -360,3 +360,28 @@ def test_timestamps_keep_six_fraction_digits_and_offset(stack):
     d = stack.req("GET", "/rooms/%d" % room, sub=owner).json()
     assert d["created_at"] == "2026-01-02T03:04:05.000000+00:00"
     assert d["messages"][0]["created_at"] == "2026-01-02T03:04:06.500000+00:00"
+
+
+def test_room_list_follows_participants_written_by_sql(stack):
+    # chat_rooms.participant_ids is kept by triggers (sql/004), so another
+    # Swappart component writing chat_rooms_participants directly on a
+    # shared database cannot leave GET /rooms stale.
+    owner, a, b = stack.new_user(), stack.new_user(), stack.new_user()
+    r = stack.req("POST", "/rooms", sub=owner, json={"users": [a]})
+    assert r.status_code == 201
+    room = r.json()["data"]
+
+    def listed():
+        rooms = {x["room_id"]: x for x in stack.req("GET", "/rooms", sub=owner).json()["data"]}
+        return sorted(rooms[room]["participants_id"])
+
+    assert listed() == sorted([owner, a])
+    stack.sql("INSERT INTO chat_rooms_participants (room_id, participant_id) VALUES (%s, %s)",
+              (room, b))
+    assert listed() == sorted([owner, a, b])
+    stack.sql("UPDATE chat_rooms_participants SET participant_id = %s WHERE room_id = %s "
+              "AND participant_id = %s", (stack.new_user(), room, a))
+    assert a not in listed() and len(listed()) == 3
+    stack.sql("DELETE FROM chat_rooms_participants WHERE room_id = %s AND participant_id = %s",
+              (room, b))
+    assert b not in listed() and len(listed()) == 2
