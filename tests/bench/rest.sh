@@ -11,7 +11,7 @@
 #   POST /rooms a new room with two other users per request
 # and prints req/s and latency percentiles. Not a test: no pass/fail.
 #
-# Settings: CHAT_BIN_DIR (build), CHAT_REST_WORKERS (12), BENCH_SECONDS (10),
+# Settings: CHAT_BIN_DIR (build), CHAT_REST_WORKERS (8), BENCH_SECONDS (10),
 # BENCH_BG_ROOMS (20000 rooms of other users),
 # BENCH_WARMUP (3, unmeasured seconds before each run),
 # BENCH_CONNS (64), BENCH_THREADS (2), BENCH_ROOMS (20), BENCH_ONLY
@@ -34,7 +34,7 @@ export RUN_DIR=$(mktemp -d /tmp/chat-bench-XXXXXX)
 chmod 755 "$RUN_DIR"
 export CHAT_BIN_DIR=${CHAT_BIN_DIR:-$root/build}
 export CHAT_HTTP_PORT=$(free_port) CHAT_WS_PORT=$(free_port) CHAT_PG_PORT=$(free_port)
-export CHAT_REST_WORKERS=${CHAT_REST_WORKERS:-12}
+export CHAT_REST_WORKERS=${CHAT_REST_WORKERS:-8}
 export CHAT_LOG_LEVEL=warn
 unset DATABASE_URL
 static_port=$(free_port)
