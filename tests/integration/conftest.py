@@ -7,6 +7,7 @@ Fixtures:
   user    - a fresh random user id (UUID string) per call of stack.new_user().
 """
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -181,11 +182,12 @@ def recv_close(ws, timeout=5):
             frames.append(json.loads(data))
 
 
-@pytest.fixture(scope="session")
-def stack():
+@contextlib.contextmanager
+def running(s):
+    """Start stack s, yield it, then stop it and remove its run directory
+    (kept when CHAT_KEEP_RUN_DIR is set, for a look at the logs)."""
     for tool in ("nginx", "spawn-fcgi", "psql"):
         assert shutil.which(tool), "%s is not installed (tools/deps.sh run)" % tool
-    s = Stack()
     try:
         s.start()
         yield s
@@ -195,6 +197,12 @@ def stack():
             print("run dir kept:", s.run_dir)
         else:
             shutil.rmtree(s.run_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack():
+    with running(Stack()) as s:
+        yield s
 
 
 # ---- events (REST engineer): see what the tiers publish over ZeroMQ ----

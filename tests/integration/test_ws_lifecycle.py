@@ -3,14 +3,13 @@
 settings: one daemon, idle timeout 3 s, pings every second, no JWT
 leeway, a queue of 8 frames per connection and a moderation list."""
 import os
-import shutil
 import socket
 import time
 
 import pytest
 import websocket
 
-from conftest import Stack, make_token, recv_close, recv_json
+from conftest import Stack, make_token, recv_close, recv_json, running
 from test_ws import assert_closed_with, assert_silent, confirmation, create_room, \
     received, send, stored
 
@@ -34,15 +33,8 @@ def small():
         "CHAT_QUEUE_MAX": "8",
         "CHAT_MODERATION_FILE": terms,
     })
-    try:
-        s.start()
+    with running(s):
         yield s
-    finally:
-        s.stop()
-        if os.environ.get("CHAT_KEEP_RUN_DIR"):
-            print("run dir kept:", s.run_dir)
-        else:
-            shutil.rmtree(s.run_dir, ignore_errors=True)
 
 
 def daemon_url(s, token):
