@@ -43,9 +43,10 @@ $(eval $(call flavour,build,))
 $(eval $(call flavour,build/asan,$(SAN)))
 
 # The websocket load generator of `make bench-ws` (tests/bench/).
-build/ws-load: $(wildcard tests/bench/ws-load*.c)
+build/ws-load: $(wildcard tests/bench/ws-load*.c tests/bench/ws-load*.h)
 	@mkdir -p build
-	$(CC) $(CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
 
 PROGS := build/rest-fcgi build/ws-daemon build/chat-token
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/%,$(UNIT_SRC))
@@ -73,8 +74,9 @@ start: deps all
 stop:
 	@tools/stack.sh stop
 
-run: start
-	@trap 'tools/stack.sh stop' INT TERM; tools/stack.sh logs || true; tools/stack.sh stop
+run: deps all
+	@tools/deps.sh run
+	@exec tools/stack.sh run
 
 token: build/chat-token
 	@build/chat-token $(if $(ADMIN),--admin) $(USER_ID)

@@ -2,7 +2,7 @@
 # The local stack: Postgres, the migrations, rest-fcgi under spawn-fcgi,
 # ws-daemon(s) and nginx, all under one run directory.
 #
-# usage: tools/stack.sh start|stop|purge|status|restart-rest|restart-ws [N]|reload-nginx|logs|psql
+# usage: tools/stack.sh start|run|stop|purge|status|restart-rest|restart-ws [N]|reload-nginx|logs|psql
 #        (and stop-rest, start-rest, stop-pg, start-pg, used by the fault tests)
 #
 # Settings (environment; defaults good for a laptop):
@@ -262,6 +262,14 @@ status)
 		done
 	done ;;
 logs) tail -n 50 -F "$logs"/*.log ;;
+run)
+	# start, follow the logs, stop on Ctrl-C (or TERM, or HUP)
+	start
+	trap 'trap - INT TERM HUP; kill $tail_pid 2>/dev/null; stop; exit 0' INT TERM HUP
+	tail -n 0 -F "$logs"/*.log &
+	tail_pid=$!
+	say "following the logs; Ctrl-C stops the stack"
+	wait $tail_pid ;;
 psql) exec psql "$DATABASE_URL" ;;
-*) echo "usage: $0 start|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-pg|start-pg|reload-nginx|logs|psql" >&2; exit 2 ;;
+*) echo "usage: $0 start|run|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-pg|start-pg|reload-nginx|logs|psql" >&2; exit 2 ;;
 esac
