@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# `make bench-ws`: the websocket benchmark (docs/bench-ws.md).
+#
+# Starts a throw-away stack (tools/stack.sh) on free ports in a temporary
+# RUN_DIR, seeds 500 two-person rooms (1,000 users) plus 7,500 rooms for
+# the idle users, then runs build/ws-load against the ws-daemon's own port
+# (not through nginx, so the figures are the daemon's; one flood run also
+# goes through nginx for comparison):
+#   flood  1,000 users send as fast as confirmations allow
+#   rate   5,000 messages/s in total, latency percentiles
+#   idle   15,000 connections held, daemon RSS per connection
+# each WS_BENCH_RUNS times, and prints every run and the medians. The stack
+# and the directory are removed at the end, also on failure or Ctrl-C.
+#
+# Settings (environment):
+#   WS_BENCH_RUNS        runs of each test                     (3)
+#   WS_BENCH_SECS        measured seconds of a flood/rate run  (10)
+#   WS_BENCH_WINDOW      flood: unconfirmed per connection     (1)
+#   WS_BENCH_RATE        rate: messages/s in total             (5000)
+#   WS_BENCH_IDLE        idle connections                      (15000)
+#   WS_BENCH_IDLE_PROCS  ws-load processes sharing them        (2)
+#   WS_BENCH_SWEEP       flood windows to try once each, e.g. "1 2 4 8" (none)
+#   WS_BENCH_KEEP=1      keep the run directory (logs, raw outputs)
+#   CHAT_BIN_DIR         the programs under test               (build)
+# Benchmarks are not tests: nothing here fails on a slow figure; the
+# exit status is 1 only when a run broke (delivery check, lost connections).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+runs=${WS_BENCH_RUNS:-3}
+secs=${WS_BENCH_SECS:-10}
+window=${WS_BENCH_WINDOW:-1}
+rate=${WS_BENCH_RATE:-5000}
+idle=${WS_BENCH_IDLE:-15000}
+procs=${WS_BENCH_IDLE_PROCS:-2}
+load=$root/build/ws-load
+PYTHON=/usr/bin/python3
+
+# Each ws-load process needs a descriptor per connection; the daemon gets
+# its own raised limit from tools/stack.sh.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+per_proc=$(((idle + procs - 1) / procs))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $((per_proc + 100)) ]; then
+	echo "ws.sh: open files limited to $(ulimit -n); raise it or WS_BENCH_IDLE_PROCS" >&2
+	exit 1
+fi
+
+# n distinct free ports below the kernel's ephemeral range: the 15,000
+# client connections take ports from that range, and a listener restarted
+# later (restart-ws) must not find its port taken by one of them.
+free_ports() {
+	"$PYTHON" - "$1" <<-'PY'
+	import random, socket, sys
+	got = []
+	while len(got) < int(sys.argv[1]):
+	    p = random.randrange(20000, 32000)
+	    s = socket.socket()
+	    try:
+	        s.bind(("127.0.0.1", p))
+	        if p not in got:
+	            got.append(p)
+	    except OSError:
+	        pass
+	    finally:
+	        s.close()
+	print(*got)
+	PY
+}
+
+RUN_DIR=$(mktemp -d /tmp/chat-bench-ws.XXXXXX)
+chmod 755 "$RUN_DIR"
+# As root, Postgres runs as "postgres"; when that user may write the run
+# directory, tools/stack.sh keeps the data inside it (else under /var/tmp),
+# so removing the directory also removes the GiB or so a run writes.
+if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
+	chown postgres: "$RUN_DIR"
+fi
+export RUN_DIR
+read -r CHAT_HTTP_PORT CHAT_WS_PORT CHAT_PG_PORT < <(free_ports 3)
+export CHAT_HTTP_PORT CHAT_WS_PORT CHAT_PG_PORT
+export CHAT_WS_COUNT=1
+# Idle connections must stay for the memory figure; per-connection log
+# lines would cost more than the traffic.
+export CHAT_IDLE_TIMEOUT=0
+export CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
+unset DATABASE_URL CHAT_EVT_ENDPOINTS	# always the embedded, throw-away Postgres
+out=$RUN_DIR/out
+mkdir -p "$out"
+bg_pids=()
+failed=0
+
+cleanup() {
+	local rc=$? p
+	trap - EXIT INT TERM
+	for p in "${bg_pids[@]}"; do
+		kill "$p" 2>/dev/null || true
+	done
+	wait 2>/dev/null || true
+	if [ $rc -ne 0 ] && [ -f "$RUN_DIR/logs/ws-0.log" ]; then
+		echo "--- last lines of the ws-daemon log" >&2
+		tail -n 20 "$RUN_DIR/logs/ws-0.log" >&2 || true
+	fi
+	timeout 60 tools/stack.sh stop >/dev/null 2>&1 || true
+	if [ "${WS_BENCH_KEEP:-0}" = 1 ]; then
+		echo "ws.sh: run directory kept: $RUN_DIR"
+	else
+		rm -rf "$RUN_DIR"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Everything shares the machine's cores: other work running meanwhile
+# shows in the figures, so the load average is printed with them.
+echo "== build $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) cores," \
+	"load average $(cut -d ' ' -f 1-3 /proc/loadavg)"
+echo "== starting the stack in $RUN_DIR (ws-daemon on 127.0.0.1:$CHAT_WS_PORT, nginx on :$CHAT_HTTP_PORT)"
+timeout 180 tools/stack.sh start >"$out/stack.log" 2>&1 || {
+	cat "$out/stack.log" >&2; exit 1; }
+dsn="postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat"
+
+# Two-person rooms for the users first .. first+2*n-1; prints
+# "room_id uuid_a uuid_b" lines. The UUID formula is ws-load's (-u).
+seed() {
+	local first=$1 n=$2
+	timeout 120 psql "$dsn" -X -q -v ON_ERROR_STOP=1 -tA -F ' ' <<-SQL
+	CREATE TEMP TABLE bench_pairs AS
+	SELECT g AS k,
+	       ('00000000-0000-4000-8000-' || lpad(to_hex($first + 2 * g), 12, '0'))::uuid AS a,
+	       ('00000000-0000-4000-8000-' || lpad(to_hex($first + 2 * g + 1), 12, '0'))::uuid AS b
+	FROM generate_series(0, $n - 1) g;
+	WITH r AS (
+		INSERT INTO chat_rooms (owner_id)
+		SELECT a FROM bench_pairs ORDER BY k RETURNING id, owner_id
+	), j AS (
+		SELECT r.id, p.k, p.a, p.b FROM r JOIN bench_pairs p ON p.a = r.owner_id
+	), ins AS (
+		INSERT INTO chat_rooms_participants (room_id, participant_id, is_owner)
+		SELECT id, a, true FROM j UNION ALL SELECT id, b, false FROM j
+	)
+	SELECT id, a, b FROM j ORDER BY k;
+	SQL
+}
+seed 0 500 >"$RUN_DIR/rooms.txt"
+seed 1000000 $(((idle + 1) / 2)) >"$RUN_DIR/idle-rooms.txt"
+echo "== seeded $(wc -l <"$RUN_DIR/rooms.txt") rooms of 2 users, $(wc -l <"$RUN_DIR/idle-rooms.txt") for the idle users"
+
+# The value of key in a ws-load output ("-" when absent).
+val() { awk -v k="$2" '$1 == k { v = $2 } END { print v == "" ? "-" : v }' "$1"; }
+# The same for counts: 0 when absent.
+num() { local v; v=$(val "$1" "$2"); [ "$v" = - ] && v=0; echo "$v"; }
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }'; }
+
+# A run is broken when the delivery check fails or connections were lost.
+check() {
+	local f=$1
+	if [ "$(val "$f" verified)" != yes ] || [ "$(val "$f" failed)" != 0 ] ||
+		[ "$(val "$f" closed_by_server)" != 0 ]; then
+		echo "   !! $(basename "$f"): verified=$(val "$f" verified) failed=$(val "$f" failed)" \
+			"closed=$(val "$f" closed_by_server) undelivered=$(val "$f" undelivered)" \
+			"close_codes:$(awk '$1 == "close_codes" { $1 = ""; print }' "$f")"
+		failed=1
+	fi
+}
+
+# Run ws-load with a time bound; its output goes to file $1.
+run_load() {
+	local f=$1 bound=$2
+	shift 2
+	timeout -s TERM -k 10 "$bound" "$load" "$@" >"$f" 2>"$f.err" || true
+	[ -s "$f.err" ] && sed 's/^/   /' "$f.err" | head -n 5
+	return 0
+}
+
+bound=$((secs + 90))
+flood_c=() flood_d=()
+for i in $(seq "$runs"); do
+	f=$out/flood-$i.txt
+	run_load "$f" $bound flood -p "$CHAT_WS_PORT" -r "$RUN_DIR/rooms.txt" -w "$window" -d "$secs"
+	check "$f"
+	flood_c+=("$(val "$f" confirmed_per_s)") flood_d+=("$(val "$f" delivered_per_s)")
+	echo "flood run $i: confirmed/s ${flood_c[-1]} deliveries/s ${flood_d[-1]}" \
+		"confirm p99 $(val "$f" confirm_p99_ms) ms verified $(val "$f" verified)"
+done
+f=$out/flood-nginx.txt
+run_load "$f" $bound flood -p "$CHAT_HTTP_PORT" -r "$RUN_DIR/rooms.txt" -w "$window" -d "$secs"
+check "$f"
+echo "flood through nginx: confirmed/s $(val "$f" confirmed_per_s) deliveries/s $(val "$f" delivered_per_s)" \
+	"verified $(val "$f" verified)"
+
+for w in ${WS_BENCH_SWEEP:-}; do
+	f=$out/sweep-$w.txt
+	run_load "$f" $bound flood -p "$CHAT_WS_PORT" -r "$RUN_DIR/rooms.txt" -w "$w" -d "$secs"
+	check "$f"
+	echo "flood window $w: confirmed/s $(val "$f" confirmed_per_s) deliveries/s $(val "$f" delivered_per_s)" \
+		"send->confirm p50 $(val "$f" confirm_p50_ms) p99 $(val "$f" confirm_p99_ms) ms verified $(val "$f" verified)"
+done
+
+# Buffers Postgres' checkpointer has written so far; the difference over
+# a rate run tells whether a checkpoint (the floods write a lot of WAL)
+# was running while the latencies were taken.
+checkpoints() {
+	timeout 30 psql "$dsn" -X -tA -c \
+		"SELECT buffers_checkpoint FROM pg_stat_bgwriter" 2>/dev/null || echo 0
+}
+
+rate_c50=() rate_c99=() rate_r50=() rate_r99=() rate_got=()
+for i in $(seq "$runs"); do
+	f=$out/rate-$i.txt
+	ck=$(checkpoints)
+	run_load "$f" $bound rate -p "$CHAT_WS_PORT" -r "$RUN_DIR/rooms.txt" -R "$rate" -d "$secs"
+	ck=$(($(checkpoints) - ck))
+	check "$f"
+	rate_c50+=("$(val "$f" confirm_p50_ms)") rate_c99+=("$(val "$f" confirm_p99_ms)")
+	rate_r50+=("$(val "$f" deliver_p50_ms)") rate_r99+=("$(val "$f" deliver_p99_ms)")
+	rate_got+=("$(val "$f" confirmed_per_s)")
+	echo "rate run $i ($(val "$f" confirmed_per_s) msg/s): send->confirm p50 ${rate_c50[-1]}" \
+		"p90 $(val "$f" confirm_p90_ms) p99 ${rate_c99[-1]} max $(val "$f" confirm_max_ms) ms;" \
+		"send->receive p50 ${rate_r50[-1]} p90 $(val "$f" deliver_p90_ms) p99 ${rate_r99[-1]}" \
+		"max $(val "$f" deliver_max_ms) ms; checkpoint wrote $ck buffers"
+done
+
+rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+
+# Idle: a freshly started daemon each run, so memory freed by earlier
+# runs cannot be reused and hide the cost of the new connections.
+idle_held=() idle_per=()
+per_lines=$(((per_proc + 1) / 2))
+for i in $(seq "$runs"); do
+	timeout 60 tools/stack.sh restart-ws >/dev/null
+	pid=$(cat "$RUN_DIR/ws-0.pid")
+	sleep 2
+	before=$(rss_kib "$pid")
+	bg_pids=() files=()
+	for ((p = 0; p < procs; p++)); do
+		f=$out/idle-$i-$p.txt
+		files+=("$f")
+		: >"$f"
+		# Each process its own slice of users and of 127.0.0.2.. addresses.
+		sed -n "$((p * per_lines + 1)),$(((p + 1) * per_lines))p" \
+			"$RUN_DIR/idle-rooms.txt" >"$RUN_DIR/idle-rooms-$p.txt"
+		timeout -s TERM -k 10 150 "$load" idle -p "$CHAT_WS_PORT" \
+			-r "$RUN_DIR/idle-rooms-$p.txt" -s "127.0.0.$((2 + 8 * p))" -S 8 \
+			-t 90 -d 120 >"$f" 2>"$f.err" &
+		bg_pids+=($!)
+	done
+	# Memory is read once every process has opened all it could.
+	for _ in $(seq 1200); do
+		n=0
+		for f in "${files[@]}"; do grep -q '^ready' "$f" && n=$((n + 1)); done
+		[ $n -eq "$procs" ] && break
+		sleep 0.1
+	done
+	sleep 3
+	after=$(rss_kib "$pid")
+	est=0
+	for f in "${files[@]}"; do est=$((est + $(num "$f" established))); done
+	# Done: they report what they still hold when told to stop.
+	kill -TERM "${bg_pids[@]}" 2>/dev/null || true
+	wait "${bg_pids[@]}" || true
+	bg_pids=()
+	held=0
+	for f in "${files[@]}"; do
+		held=$((held + $(num "$f" held)))
+		[ -s "$f.err" ] && sed 's/^/   /' "$f.err" | head -n 5
+	done
+	[ "$held" -eq "$idle" ] || { echo "   !! idle run $i: $held of $idle held"; failed=1; }
+	per=$(awk -v a="$after" -v b="$before" -v n="$est" 'BEGIN { printf "%.2f", n ? (a - b) / n : 0 }')
+	idle_held+=("$held") idle_per+=("$per")
+	echo "idle run $i: established $est held $held; daemon RSS $before KiB -> $after KiB;" \
+		"$per KiB per connection"
+done
+
+echo
+echo "== websocket benchmark, medians of $runs runs ($(nproc) cores, ws-load direct to ws-daemon port)"
+echo "== load average now $(cut -d ' ' -f 1-3 /proc/loadavg)"
+row() {	# measure, target, values of the runs
+	local m=$1 t=$2
+	shift 2
+	printf '%-44s %10s  %-26s %s\n' "$m" "$(median "$@")" "$(IFS=/; echo "$*")" "$t"
+}
+printf '%-44s %10s  %-26s %s\n' "measure" "median" "runs" "target"
+row "confirmed messages/s (flood, window $window)" ">= 30000" "${flood_c[@]}"
+row "deliveries/s (flood)" "= confirmed" "${flood_d[@]}"
+row "confirmed messages/s (flood through nginx)" "" "$(val "$out/flood-nginx.txt" confirmed_per_s)"
+row "achieved rate, msg/s (rate test)" "$rate" "${rate_got[@]}"
+row "send->confirm p50 ms at $rate msg/s" "" "${rate_c50[@]}"
+row "send->confirm p99 ms at $rate msg/s" "" "${rate_c99[@]}"
+row "send->receive p50 ms at $rate msg/s" "" "${rate_r50[@]}"
+row "send->receive p99 ms at $rate msg/s" "<= 50" "${rate_r99[@]}"
+row "idle connections held" "$idle" "${idle_held[@]}"
+row "daemon RSS per idle connection, KiB" "<= 10" "${idle_per[@]}"
+[ $failed -eq 0 ] || echo "some runs broke (see !! lines above); their figures are not valid"
+exit $failed
