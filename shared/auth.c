@@ -303,7 +303,7 @@ int auth_verify(const struct auth *a, const char *token, time_t now,
 		       "token is not valid base64url");
 		goto out;
 	}
-	head = jwks_parse_object((const char *)hbuf, hlen, 0);
+	head = json_parse_object_ex((const char *)hbuf, hlen, 0, "header", NULL, 0);
 	if (!head) {
 		seterr(err, errlen, "token header is not a json object");
 		goto out;
@@ -314,7 +314,7 @@ int auth_verify(const struct auth *a, const char *token, time_t now,
 		seterr(err, errlen, "token has no signature");
 		goto out;
 	}
-	claims = jwks_parse_object((const char *)pbuf, plen, 0);
+	claims = json_parse_object_ex((const char *)pbuf, plen, 0, "payload", NULL, 0);
 	if (!claims) {
 		seterr(err, errlen, "token payload is not a json object");
 		goto out;

@@ -1,6 +1,7 @@
 #include "jsonutil.h"
 
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,41 +43,56 @@ static int json_has_single_quote(const char *buf, size_t len)
 	return 0;
 }
 
-json_object *json_parse_object(const char *buf, size_t len, const char *what,
-			       char *err, size_t errlen)
+json_object *json_parse_object_ex(const char *buf, size_t len, int trailing_ws,
+				  const char *what, char *err, size_t errlen)
 {
-	struct json_tokener *tok = json_tokener_new();
+	struct json_tokener *tok;
 	json_object *obj = NULL;
 	size_t end;
 
+	if (len == 0) {
+		if (errlen)
+			snprintf(err, errlen, "%s is empty", what);
+		return NULL;
+	}
+	tok = json_tokener_new();
 	if (!tok) {
-		snprintf(err, errlen, "out of memory");
+		if (errlen)
+			snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	if (len == 0) {
-		snprintf(err, errlen, "%s is empty", what);
-		goto out;
-	}
+	/* JSON has no raw NUL; json-c would stop reading at one. */
+	if (len > INT_MAX || memchr(buf, '\0', len))
+		goto invalid;
 	obj = json_tokener_parse_ex(tok, buf, (int)len);
 	end = json_tokener_get_parse_end(tok);
-	while (end < len && isspace((unsigned char)buf[end]))
+	while (trailing_ws && end < len && isspace((unsigned char)buf[end]))
 		end++;
 	if (!obj || json_tokener_get_error(tok) != json_tokener_success || end < len ||
-	    json_has_single_quote(buf, len)) {
-		json_object_put(obj);
-		obj = NULL;
-		snprintf(err, errlen, "%s is not valid JSON", what);
-		goto out;
-	}
+	    json_has_single_quote(buf, len))
+		goto invalid;
 	if (!json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
 		obj = NULL;
-		snprintf(err, errlen, "%s must be a JSON object", what);
+		if (errlen)
+			snprintf(err, errlen, "%s must be a JSON object", what);
 	}
+	goto out;
+invalid:
+	json_object_put(obj);
+	obj = NULL;
+	if (errlen)
+		snprintf(err, errlen, "%s is not valid JSON", what);
 out:
 	json_tokener_free(tok);
 	return obj;
+}
+
+json_object *json_parse_object(const char *buf, size_t len, const char *what,
+			       char *err, size_t errlen)
+{
+	return json_parse_object_ex(buf, len, 1, what, err, errlen);
 }
 
 int json_get_int64(json_object *obj, const char *key, int64_t *out,

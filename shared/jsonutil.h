@@ -29,6 +29,14 @@ json_object *json_parse_object(const char *buf, size_t len, const char *what,
 			       char *err, size_t errlen);
 
 /*
+ * The same with a choice: trailing_ws 0 refuses even white space after
+ * the object (JWT parts); errlen 0 writes no message (err may be NULL).
+ * A NUL byte anywhere is refused either way.
+ */
+json_object *json_parse_object_ex(const char *buf, size_t len, int trailing_ws,
+				  const char *what, char *err, size_t errlen);
+
+/*
  * Typed getters. Each returns 1 when the field is present and of the
  * right type (value in *out), 0 when it is absent or null (out untouched),
  * -1 when present with the wrong type (message in err naming the field).

@@ -80,39 +80,6 @@ bad:
 	return NULL;
 }
 
-/*
- * Unlike json_parse_object() (jsonutil.h) this refuses NUL bytes, can
- * refuse trailing white space, and says nothing: a token's reasons are
- * chosen by auth.
- */
-json_object *jwks_parse_object(const char *buf, size_t len, int trailing_ws)
-{
-	struct json_tokener *tok;
-	json_object *obj = NULL;
-	size_t end;
-
-	if (len > INT_MAX || memchr(buf, '\0', len))
-		return NULL;
-	tok = json_tokener_new();
-	if (!tok)
-		return NULL;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	obj = json_tokener_parse_ex(tok, buf, (int)len);
-	if (!obj || json_tokener_get_error(tok) != json_tokener_success)
-		goto bad;
-	end = json_tokener_get_parse_end(tok);
-	while (trailing_ws && end < len && isspace((unsigned char)buf[end]))
-		end++;
-	if (end != len || !json_object_is_type(obj, json_type_object))
-		goto bad;
-	json_tokener_free(tok);
-	return obj;
-bad:
-	json_object_put(obj);
-	json_tokener_free(tok);
-	return NULL;
-}
-
 /* ---- JWK -> PEM ---- */
 
 /* Decode a base64url JWK member; JWKs sometimes carry '=' padding. */
@@ -365,7 +332,7 @@ int jwks_load(const char *path, struct jwks_key **out, char *err,
 			 strerror(errno));
 		goto out;
 	}
-	root = jwks_parse_object(buf, len, 1);
+	root = json_parse_object_ex(buf, len, 1, "file", NULL, 0);
 	if (!root) {
 		snprintf(err, errlen, "jwks file '%s' is not a json object",
 			 path);

@@ -18,7 +18,6 @@
 
 #include <stddef.h>
 
-#include <json-c/json.h>
 #include <jwt.h>
 
 #define JWKS_MAX_FILE (1024 * 1024)	/* a JWKS is a few KB; refuse junk */
@@ -64,12 +63,5 @@ void jwks_free(struct jwks_key *keys);
  */
 unsigned char *jwks_b64url_decode(const char *s, size_t len, size_t *outlen);
 
-/*
- * Parse exactly one JSON object from buf[0..len) in json-c's strict mode;
- * a NUL byte anywhere refuses it. Trailing white space is allowed only
- * when trailing_ws is set (files end in a newline, token parts do not).
- * Returns a new reference the caller puts, or NULL.
- */
-json_object *jwks_parse_object(const char *buf, size_t len, int trailing_ws);
 
 #endif
