@@ -105,7 +105,7 @@ int cfg_load(struct cfg *c, char *err, size_t errlen)
 		snprintf(c->db_url, sizeof(c->db_url),
 			 "host=127.0.0.1 port=%d dbname=chat user=chat", c->pg_port);
 	if (!c->jwt_secret[0] && !c->jwks_file[0]) {
-		snprintf(c->jwt_secret, sizeof(c->jwt_secret), "%s", CFG_DEV_JWT_SECRET);
+		snprintf(c->jwt_secret, sizeof(c->jwt_secret), "%s", CHAT_DEV_JWT_SECRET);
 		c->jwt_secret_is_dev = 1;
 	}
 	if (c->jwt_secret[0] && strlen(c->jwt_secret) < 32) {

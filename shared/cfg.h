@@ -13,8 +13,6 @@
 
 #include "auth.h"
 
-/* The documented dev secret (auth.h), used when nothing else is configured. */
-#define CFG_DEV_JWT_SECRET CHAT_DEV_JWT_SECRET
 
 struct cfg {
 	/* ports of the local stack */

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfg.h"		/* CFG_DEV_JWT_SECRET only: nothing to link */
+#include "auth.h"		/* CHAT_DEV_JWT_SECRET only: nothing to link */
 #include "ws-load.h"
 
 #define RATE_MAX_OUTSTANDING 1000	/* rate mode: per connection */
@@ -413,7 +413,7 @@ static void parse(int argc, char **argv, struct opts *o)
 	o->user_offset = 1000000;
 	o->secret = getenv("SUPABASE_JWT_SECRET");
 	if (!o->secret || !*o->secret)
-		o->secret = CFG_DEV_JWT_SECRET;
+		o->secret = CHAT_DEV_JWT_SECRET;
 	o->aud = getenv("CHAT_JWT_AUD");
 	if (!o->aud || !*o->aud)
 		o->aud = "authenticated";

@@ -34,7 +34,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.ws_port, 3030);
 	assert_int_equal(c.pg_port, 5544);
 	assert_string_equal(c.db_url, "host=127.0.0.1 port=5544 dbname=chat user=chat");
-	assert_string_equal(c.jwt_secret, CFG_DEV_JWT_SECRET);
+	assert_string_equal(c.jwt_secret, CHAT_DEV_JWT_SECRET);
 	assert_int_equal(c.jwt_secret_is_dev, 1);
 	assert_string_equal(c.jwt_aud, "authenticated");
 	assert_int_equal(c.idle_timeout, 300);
