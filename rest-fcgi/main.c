@@ -91,6 +91,7 @@ static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
 {
 	const char *path = FCGX_GetParam("PATH_INFO", rq->envp);
 	const char *query = FCGX_GetParam("QUERY_STRING", rq->envp);
+	const char *dialect;
 	struct req q;
 	struct resp r;
 	char head[512];
@@ -107,7 +108,15 @@ static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
 	q.body = body_buf;
 	q.body_len = read_body(rq, body_buf, ctx->cfg->max_body, &q.body_too_large);
 
-	router_handle(ctx, &q, &r);
+	dialect = FCGX_GetParam("CHAT_DIALECT", rq->envp);
+	if (req_dialect_parse(dialect, &q.dialect)) {
+		log_error("nginx passes CHAT_DIALECT '%.40s'; expected 'documented' or 'app'",
+			  dialect);
+		resp_error(&r, 500, "server misconfigured: unknown response dialect");
+	} else {
+		r.dialect = q.dialect;
+		router_handle(ctx, &q, &r);
+	}
 
 	n = snprintf(head, sizeof(head),
 		     "Status: %d %s\r\nContent-Type: application/json\r\n"

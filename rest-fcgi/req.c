@@ -24,6 +24,17 @@ const char *req_method_name(enum req_method m)
 	return (unsigned)m < REQ_OTHER ? req_names[m] : "?";
 }
 
+int req_dialect_parse(const char *s, enum req_dialect *out)
+{
+	if (!s || !*s || !strcmp(s, "documented"))
+		*out = REQ_DOCUMENTED;
+	else if (!strcmp(s, "app"))
+		*out = REQ_APP;
+	else
+		return -1;
+	return 0;
+}
+
 static int req_hex(int c)
 {
 	if (c >= '0' && c <= '9')
@@ -171,10 +182,25 @@ int resp_error(struct resp *r, int status, const char *fmt, ...)
 	char msg[512];
 	va_list ap;
 
+	json_object *o;
+	char *body;
+
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return resp_take(r, status, json_envelope(msg, NULL));
+	if (r->dialect != REQ_APP)
+		return resp_take(r, status, json_envelope(msg, NULL));
+	/* the app shows "message"; the documented field stays for everyone else */
+	o = json_object_new_object();
+	if (!o)
+		return -1;
+	json_object_object_add(o, "error_message", json_object_new_string(msg));
+	json_object_object_add(o, "data", NULL);
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+						     JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+	return resp_take(r, status, body);
 }
 
 int resp_data_text(struct resp *r, int status, const char *json, size_t len)

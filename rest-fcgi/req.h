@@ -19,6 +19,18 @@
 
 enum req_method { REQ_GET = 0, REQ_POST, REQ_PUT, REQ_DELETE, REQ_OTHER };
 
+/*
+ * The response dialect (SPEC.md section 2, "Dialects"), chosen by the web
+ * admin in the nginx config (FastCGI parameter CHAT_DIALECT), never
+ * guessed from the request:
+ *   REQ_DOCUMENTED  the documented API: every body but GET /rooms/:id's
+ *                   success is {"error_message", "data"};
+ *   REQ_APP         the mobile app's: GET /rooms answers the bare array,
+ *                   and error bodies carry "message" beside
+ *                   "error_message", with the same text.
+ */
+enum req_dialect { REQ_DOCUMENTED = 0, REQ_APP };
+
 #define REQ_PATH_MAX 512
 
 struct req {
@@ -29,6 +41,7 @@ struct req {
 	const char *body;		/* borrowed, body_len bytes, or NULL */
 	size_t body_len;
 	int body_too_large;		/* CONTENT_LENGTH over CHAT_MAX_BODY */
+	enum req_dialect dialect;
 
 	/* Filled by the router before a handler runs. */
 	char param[64];			/* the ":id" path segment, "" if none */
@@ -41,6 +54,7 @@ struct resp {
 	size_t body_len;
 	const char *www_authenticate;	/* static text or NULL */
 	char allow[48];			/* Allow header of a 405, "" if none */
+	enum req_dialect dialect;	/* how resp_error() writes errors */
 };
 
 /* "GET" -> REQ_GET ...; anything else (or NULL) -> REQ_OTHER. */
@@ -48,6 +62,14 @@ enum req_method req_method_parse(const char *s);
 
 /* The name of m ("GET"...), "?" for REQ_OTHER. */
 const char *req_method_name(enum req_method m);
+
+/*
+ * The dialect named by the CHAT_DIALECT parameter s: NULL or "" is
+ * REQ_DOCUMENTED, "documented" and "app" name theirs. Returns 0, or -1
+ * for any other value (a typo in the nginx config must not silently
+ * give the app the wrong shapes).
+ */
+int req_dialect_parse(const char *s, enum req_dialect *out);
 
 /*
  * The value of query parameter key, %-decoded into out. Returns 1 when
@@ -78,7 +100,10 @@ int resp_set(struct resp *r, int status, const char *s, size_t len);
 /* Replace the body by body (malloc'd, len bytes, NUL terminated): taken over. */
 void resp_take_body(struct resp *r, int status, char *body, size_t len);
 
-/* The envelope {"error_message": msg, "data": null} with status. */
+/*
+ * The envelope {"error_message": msg, "data": null} with status; in the
+ * app dialect (r->dialect) also "message": msg.
+ */
 int resp_error(struct resp *r, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

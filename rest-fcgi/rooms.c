@@ -155,11 +155,6 @@ int rooms_update_allowed(const char *caller, const char *owner, int member,
 		return 403;
 	}
 	for (size_t i = 0; i < in->nrm; i++) {
-		if (is_owner && !strcmp(in->rm[i], caller)) {
-			snprintf(err, errlen, "the owner cannot leave room %lld; delete the room instead",
-				 in->room_id);
-			return 403;
-		}
 		if (!is_owner && strcmp(in->rm[i], caller)) {
 			snprintf(err, errlen, "only the owner of room %lld may remove other participants",
 				 in->room_id);
@@ -167,6 +162,16 @@ int rooms_update_allowed(const char *caller, const char *owner, int member,
 		}
 	}
 	return 0;
+}
+
+void rooms_skip_owner(struct rooms_update_in *in, const char *owner)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < in->nrm; i++)
+		if (!owner || strcmp(in->rm[i], owner))
+			memcpy(in->rm[n++], in->rm[i], sizeof(in->rm[i]));
+	in->nrm = n;
 }
 
 /* ---- events ---- */
@@ -279,6 +284,8 @@ static int rooms_list_row(struct jw *w, PGresult *res, int i)
 int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
 	static const char head[] = "{\"error_message\":null,\"data\":[";
+	/* the app dialect (req.h) takes the bare array */
+	int bare = q->dialect == REQ_APP;
 	const char *params[1] = { q->who.sub };
 	PGresult *res;
 	struct jw w;
@@ -296,7 +303,10 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	}
 	/* The envelope is written here too: one buffer, no copy. */
 	jw_init(&w, 512 + (size_t)n * 400);
-	jw_raw(&w, head, sizeof(head) - 1);
+	if (bare)
+		jw_raw(&w, "[", 1);
+	else
+		jw_raw(&w, head, sizeof(head) - 1);
 	for (int i = 0; i < n && !PQgetisnull(res, i, L_ID); i++) {
 		if (i)
 			jw_raw(&w, ",", 1);
@@ -308,7 +318,7 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 			goto out;
 		}
 	}
-	jw_raw(&w, "]}", 2);
+	jw_raw(&w, "]}", bare ? 1 : 2);
 	body = jw_finish(&w, &len);
 	if (!body) {
 		rc = -1;
@@ -430,6 +440,8 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		rc = resp_error(r, status, "%s", err);
 		goto out;
 	}
+	/* the app lists the owner when it empties a two-person room: not a leave */
+	rooms_skip_owner(&in, owner);
 	if (in.nadd || in.nrm) {
 		add = sql_uuid_array(in.add, in.nadd);
 		rm = sql_uuid_array(in.rm, in.nrm);

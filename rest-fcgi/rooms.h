@@ -70,9 +70,17 @@ int rooms_parse_page(const struct req *q, int cap, struct rooms_page *pg,
 /*
  * The PUT /rooms rules, given the room's owner ("" when unknown) and
  * whether the caller is a participant. Returns 0 when allowed, else the
- * HTTP status (404 or 403) with the reason in err.
+ * HTTP status (404 or 403) with the reason in err. Only the owner adds
+ * or removes others; anyone removes itself. The owner's own id in
+ * users_to_remove is allowed: rooms_skip_owner() drops it.
  */
 int rooms_update_allowed(const char *caller, const char *owner, int member,
 			 const struct rooms_update_in *in, char *err, size_t errlen);
+
+/*
+ * The owner never leaves its room (SPEC.md, PUT /rooms): remove owner's
+ * id from in->rm, keeping the order of the others.
+ */
+void rooms_skip_owner(struct rooms_update_in *in, const char *owner);
 
 #endif

@@ -43,10 +43,13 @@ struct cfg {
 	char ws_listen[64];	/* CHAT_WS_LISTEN, address the daemon binds */
 	int msg_max_chars;	/* CHAT_MSG_MAX_CHARS */
 	int frame_max;		/* CHAT_FRAME_MAX, bytes */
-	int idle_timeout;	/* CHAT_IDLE_TIMEOUT, seconds, 0 = off */
+	int idle_timeout;	/* CHAT_IDLE_TIMEOUT, seconds, 0 = off (AFK limit) */
 	int ping_interval;	/* CHAT_PING_INTERVAL, seconds, 0 = off */
 	int queue_max;		/* CHAT_QUEUE_MAX, frames per connection */
 	char moderation_file[512];	/* CHAT_MODERATION_FILE; "" = none */
+	int unauth_max;		/* CHAT_UNAUTH_MAX, sends to foreign rooms before 4012 */
+	int unauth_window;	/* CHAT_UNAUTH_WINDOW, seconds */
+	int shutdown_grace_ms;	/* CHAT_SHUTDOWN_GRACE_MS */
 
 	int log_level;		/* CHAT_LOG_LEVEL: error|warn|info|debug */
 };

@@ -57,6 +57,25 @@ void chat_push(struct chat *ch, struct conn *c, struct frame *f, int reply)
 	}
 }
 
+void chat_unauthorized(struct chat *ch, struct conn *c, int64_t room_id,
+		       const char *temp, size_t temp_len)
+{
+	int64_t now = chat_now_ms();
+	char reason[96];
+
+	chat_confirm(ch, c, 0, "not a participant of this room", temp, temp_len, 0, NULL);
+	/* a fixed window from the first refusal: cheap, and a burst still trips it */
+	if (!c->unauth_count || now - c->unauth_since_ms >= (int64_t)ch->cfg->unauth_window * 1000) {
+		c->unauth_count = 0;
+		c->unauth_since_ms = now;
+	}
+	if (++c->unauth_count >= ch->cfg->unauth_max) {
+		snprintf(reason, sizeof(reason), "%u sends to rooms the user is not in "
+			 "(last: room %lld)", (unsigned)c->unauth_count, (long long)room_id);
+		chat_close(ch, c, CLOSE_UNAUTHORIZED, reason);
+	}
+}
+
 void chat_confirm(struct chat *ch, struct conn *c, int ok, const char *reason,
 			 const char *temp, size_t temp_len, int64_t id,
 			 const char *created_at)
@@ -130,6 +149,10 @@ static void chat_frame(struct chat *ch, struct conn *c, const char *buf, size_t 
 	if (proto_parse_send(buf, len, &s, err, sizeof(err))) {
 		chat_close(ch, c, CLOSE_BAD_FRAME, err);
 		return;
+	}
+	if (ch->shutting_down >= CHAT_SHUT_REFUSE) {
+		chat_confirm(ch, c, 0, "server shutting down", s.temp_id, s.temp_len, 0, NULL);
+		goto out;
 	}
 	if (s.blank) {
 		chat_confirm(ch, c, 0, "message is empty", s.temp_id, s.temp_len, 0, NULL);
@@ -289,7 +312,16 @@ static void chat_sweep(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(ch->ctx, 0, &ch->sul_sweep, chat_sweep, CHAT_SWEEP_US);
 }
 
-/* ---- shutdown ---- */
+/* ---- shutdown (enum chat_shutdown) ---- */
+
+/* Short ticks while stopping, so that each phase ends on time. */
+static void chat_shutdown_tick(lws_sorted_usec_list_t *sul)
+{
+	struct chat *ch = lws_container_of(sul, struct chat, sul_shutdown);
+
+	lws_sul_schedule(ch->ctx, 0, &ch->sul_shutdown, chat_shutdown_tick,
+			 50 * LWS_US_PER_MS);
+}
 
 void chat_shutdown(struct chat *ch)
 {
@@ -297,32 +329,50 @@ void chat_shutdown(struct chat *ch)
 
 	if (ch->shutting_down)
 		return;
-	log_info("stopping: finishing %u message(s) in flight", ch->inflight);
-	ch->shutting_down = 1;
+	log_info("stopping: clients told (4007); answering what they send for %d ms",
+		 ch->cfg->shutdown_grace_ms);
+	ch->shutting_down = CHAT_SHUT_GRACE;
 	ch->shutdown_ms = chat_now_ms();
-	ch->conns.rx_off = 1;
-	/* no new frames; those already stored still get their confirmation */
 	for (c = ch->conns.list; c; c = c->next)
-		if (c->wsi && !c->closing)
-			lws_rx_flow_control(c->wsi, 0);
+		if (c->wsi)
+			conn_announce(&ch->conns, c, CLOSE_SHUTDOWN, "server is shutting down");
+	if (ch->ctx)
+		chat_shutdown_tick(&ch->sul_shutdown);
 }
 
 int chat_finished(struct chat *ch)
 {
+	int64_t now = chat_now_ms();
 	struct conn *c;
 
-	if (!ch->shutting_down)
+	switch (ch->shutting_down) {
+	case CHAT_RUNNING:
 		return 0;
-	if (ch->shutting_down == 1) {
-		if (ch->inflight && chat_now_ms() - ch->shutdown_ms < 30000)
+	case CHAT_SHUT_GRACE:
+		if (now - ch->shutdown_ms < ch->cfg->shutdown_grace_ms)
 			return 0;
-		ch->shutting_down = 2;
-		ch->shutdown_ms = chat_now_ms();
-		for (c = ch->conns.list; c; c = c->next)
-			if (c->wsi)
-				chat_close(ch, c, CLOSE_SHUTDOWN, "server is shutting down");
+		log_info("stopping: finishing %u message(s) in flight", ch->inflight);
+		ch->shutting_down = CHAT_SHUT_REFUSE;
+		ch->shutdown_ms = now;
+		/* fall through */
+	case CHAT_SHUT_REFUSE:
+		if (ch->inflight && now - ch->shutdown_ms < 30000)
+			return 0;
+		ch->shutting_down = CHAT_SHUT_CLOSE;
+		ch->shutdown_ms = now;
+		ch->conns.rx_off = 1;
+		for (c = ch->conns.list; c; c = c->next) {
+			if (!c->wsi)
+				continue;
+			/* nothing more is read, so nothing goes unanswered */
+			lws_rx_flow_control(c->wsi, 0);
+			chat_close(ch, c, CLOSE_SHUTDOWN, "server is shutting down");
+		}
+		/* fall through */
+	case CHAT_SHUT_CLOSE:
+		break;
 	}
-	return !ch->conns.count || chat_now_ms() - ch->shutdown_ms > CHAT_CLOSE_GRACE_MS;
+	return !ch->conns.count || now - ch->shutdown_ms > CHAT_CLOSE_GRACE_MS;
 }
 
 /* ---- lws ---- */

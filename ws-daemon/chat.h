@@ -26,6 +26,20 @@
 #define CHAT_GAP_MS 500		/* longest wait for a missing predecessor */
 #define CHAT_CLOSE_GRACE_MS 5000	/* a close not done by then is forced */
 
+/*
+ * The shutdown (SIGTERM/SIGINT), so that every SendMessage read gets its
+ * one confirmation before the close (SPEC.md, 4007):
+ *   CHAT_SHUT_GRACE   every client has Disconnection 4007; frames are
+ *                     still read and stored as usual for
+ *                     CHAT_SHUTDOWN_GRACE_MS (they may have crossed it);
+ *   CHAT_SHUT_REFUSE  frames still read are answered confirmed:false
+ *                     "server shutting down" while the worker finishes
+ *                     what it holds (at most 30 s);
+ *   CHAT_SHUT_CLOSE   reading stops, each queue drains, then the close
+ *                     frame 4007.
+ */
+enum chat_shutdown { CHAT_RUNNING = 0, CHAT_SHUT_GRACE, CHAT_SHUT_REFUSE, CHAT_SHUT_CLOSE };
+
 /* What lws keeps per connection: a pointer, so the state can outlive it. */
 struct chat_pss {
 	struct conn *c;
@@ -46,8 +60,9 @@ struct chat {
 	uint64_t next_serial;
 	uint32_t inflight;		/* SendMessage jobs at the worker */
 	uint32_t loads_failed;		/* rooms waiting for a load retry */
-	int shutting_down;		/* 1: draining, 2: closing everyone */
-	int64_t shutdown_ms;
+	enum chat_shutdown shutting_down;
+	int64_t shutdown_ms;		/* when the current phase began */
+	lws_sorted_usec_list_t sul_shutdown;
 	int64_t evict_ms;		/* last room eviction pass */
 	uint64_t delivered;
 	/* the last statistics line (chat_sweep) */
@@ -71,10 +86,7 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 /* Wake the service thread (any thread, also a signal handler). */
 void chat_wake(void *arg);
 
-/*
- * SIGTERM/SIGINT: stop reading frames, let the worker finish and confirm
- * what it holds, then close everyone with 4007.
- */
+/* SIGTERM/SIGINT: begin the shutdown (enum chat_shutdown). */
 void chat_shutdown(struct chat *ch);
 
 /* 1 once the shutdown is complete: the caller destroys the context. */
@@ -96,6 +108,14 @@ void chat_close(struct chat *ch, struct conn *c, int code, const char *reason);
 
 /* conn_push(); a refused frame closes c with 4009 "too slow". */
 void chat_push(struct chat *ch, struct conn *c, struct frame *f, int reply);
+
+/*
+ * A send to a room the user is not in (stale screen, removed, deleted):
+ * confirmed:false; only the CHAT_UNAUTH_MAX-th within CHAT_UNAUTH_WINDOW
+ * closes c with 4012.
+ */
+void chat_unauthorized(struct chat *ch, struct conn *c, int64_t room_id,
+		       const char *temp, size_t temp_len);
 
 /* Queue a MessageSentConfirmation (reply) on c. */
 void chat_confirm(struct chat *ch, struct conn *c, int ok, const char *reason,

@@ -205,32 +205,51 @@ int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply)
 	return 0;
 }
 
+/* Queue the Disconnection frame of code; 0, or -1 when it could not be. */
+static int conn_queue_disconnection(struct conns *cs, struct conn *c, int code,
+				    const char *reason)
+{
+	struct frame *f = proto_disconnection(code, reason);
+	int rc = -1;
+
+	/* one place beyond the limit: the Disconnection always fits */
+	if (f) {
+		rc = conn_enqueue(c, f, cs->queue_max + 1);
+		frame_put(f);
+	}
+	c->close_code = (uint16_t)code;
+	free(c->close_reason);
+	c->close_reason = strdup(reason);
+	lws_callback_on_writable(c->wsi);
+	return rc;
+}
+
+void conn_announce(struct conns *cs, struct conn *c, int code, const char *reason)
+{
+	if (!c->wsi || c->closing || c->announced)
+		return;
+	c->announced = 1;
+	conn_queue_disconnection(cs, c, code, reason);
+}
+
 void conn_close(struct conns *cs, struct conn *c, int code, const char *reason,
 		int drop_queue, int64_t now_ms)
 {
-	struct frame *f;
-
 	if (!c->wsi || c->closing)
 		return;
 	c->closing = 1;
 	c->closing_ms = now_ms;
-	c->close_code = (uint16_t)code;
-	free(c->close_reason);
-	c->close_reason = strdup(reason);
 	/* no more deliveries to it, a newer connection may take the user */
 	conns_unmap(cs, c);
 	if (drop_queue)
 		conn_drop_queue(c);
-	f = proto_disconnection(code, reason);
-	/* one place beyond the limit: the Disconnection always fits */
-	if (f) {
-		if (conn_enqueue(c, f, cs->queue_max + 1))
-			c->close_sent = 1;	/* no memory: just the close frame */
-		frame_put(f);
-	} else {
-		c->close_sent = 1;
+	if (c->announced && c->close_code == code && !drop_queue) {
+		/* the client has (or will have, in order) its Disconnection */
+		lws_callback_on_writable(c->wsi);
+		return;
 	}
-	lws_callback_on_writable(c->wsi);
+	if (conn_queue_disconnection(cs, c, code, reason))
+		c->close_sent = 1;	/* no memory: just the close frame */
 }
 
 int conn_write(struct conns *cs, struct conn *c)

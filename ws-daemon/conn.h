@@ -47,7 +47,10 @@ struct conn {
 	unsigned ping_due:1;
 	unsigned close_sent:1;		/* Disconnection written */
 	unsigned rx_paused:1;		/* backpressure: too many replies queued */
-	uint16_t close_code;
+	unsigned announced:1;		/* Disconnection queued, still open */
+	uint16_t close_code;		/* of the close, or of the announcement */
+	uint16_t unauth_count;		/* sends to foreign rooms in the window */
+	int64_t unauth_since_ms;	/* start of that window */
 	char *close_reason;		/* owned */
 	struct frame **q;		/* ring of owned references */
 	uint32_t qhead, qlen, qcap;
@@ -105,6 +108,15 @@ int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply);
  */
 void conn_close(struct conns *cs, struct conn *c, int code, const char *reason,
 		int drop_queue, int64_t now_ms);
+
+/*
+ * Tell the client a close is coming (the Disconnection frame with code
+ * and reason) while the connection stays open: it is still read and
+ * still answered. The later conn_close() with the same code sends no
+ * second Disconnection. The daemon's shutdown uses it so that frames
+ * that cross the announcement are answered (SPEC.md, 4007).
+ */
+void conn_announce(struct conns *cs, struct conn *c, int code, const char *reason);
 
 /*
  * LWS_CALLBACK_SERVER_WRITEABLE: a ping if due, else the next frame.

@@ -116,7 +116,6 @@ void chat_gap_tick(lws_sorted_usec_list_t *sul)
 static void chat_send_done(struct chat *ch, struct store_job *j)
 {
 	struct conn *c = j->owner;
-	char reason[96];
 
 	ch->inflight--;
 	c->inflight--;
@@ -126,11 +125,7 @@ static void chat_send_done(struct chat *ch, struct store_job *j)
 		chat_confirm(ch, c, 1, "", j->temp_id, j->temp_len, j->id, j->created_at);
 		break;
 	case STORE_FORBIDDEN:
-		chat_confirm(ch, c, 0, "not a participant of this room", j->temp_id,
-			     j->temp_len, 0, NULL);
-		snprintf(reason, sizeof(reason), "not a participant of room %lld",
-			 (long long)j->room_id);
-		chat_close(ch, c, CLOSE_UNAUTHORIZED, reason);
+		chat_unauthorized(ch, c, j->room_id, j->temp_id, j->temp_len);
 		break;
 	case STORE_BANNED:
 		chat_confirm(ch, c, 0, "user is banned", j->temp_id, j->temp_len, 0, NULL);

@@ -113,10 +113,14 @@ def test_list_rooms_every_field_and_activity_order(stack):
     check_message(by_id[theirs]["last_message"], theirs, other, "latest", m3)
 
 
-def test_list_rooms_empty_and_chat_prefix(stack):
-    r = stack.req("GET", "/chat/rooms", sub=stack.new_user())
+def test_list_rooms_empty_in_both_dialects(stack):
+    user = stack.new_user()
+    r = stack.req("GET", "/rooms", sub=user)
     assert r.status_code == 200
     assert r.json() == {"error_message": None, "data": []}
+    r = stack.req("GET", "/chat/rooms", sub=user)  # the app dialect: bare array
+    assert r.status_code == 200
+    assert r.json() == []
 
 
 # ---- GET /rooms/:id ----
@@ -249,15 +253,20 @@ def test_put_non_owner_rules_are_403_and_change_nothing(stack):
     assert participants(stack, room) == before
 
 
-def test_put_owner_cannot_remove_itself_atomically(stack):
+def test_put_owner_in_users_to_remove_is_skipped(stack):
+    """SPEC.md PUT /rooms: the owner never leaves; its own id in
+    users_to_remove is skipped and the rest of the change happens."""
     owner, a, newcomer = stack.new_user(), stack.new_user(), stack.new_user()
     room = create_room(stack, owner, [a])
-    # the valid part (adding newcomer, removing a) must not happen either
     r = put(stack, owner, {"room_id": room, "users_to_add": [newcomer],
                            "users_to_remove": [a, owner]})
-    assert r.status_code == 403
-    assert "owner cannot leave" in r.json()["error_message"]
-    assert participants(stack, room) == {owner: True, a: False}
+    assert r.status_code == 200, r.text
+    assert r.json() == {"error_message": None, "data": None}
+    assert participants(stack, room) == {owner: True, newcomer: False}
+    # the owner alone in the list: nothing to do, still 200, still the owner
+    r = put(stack, owner, {"room_id": room, "users_to_remove": [owner]})
+    assert r.status_code == 200, r.text
+    assert participants(stack, room) == {owner: True, newcomer: False}
 
 
 def test_put_not_visible_room_is_404(stack):

@@ -348,20 +348,46 @@ def test_fragmented_frame_is_joined(stack, pair):
     assert received(wb)["message"] == "in pieces"
 
 
+UNAUTH_MAX = 5  # CHAT_UNAUTH_MAX's default: the session stack keeps it
+
+
 @pytest.mark.parametrize("which", ["not-member", "no-such-room"])
-def test_sending_outside_ones_rooms_gets_4012(stack, which):
+def test_one_send_outside_ones_rooms_is_refused_and_the_connection_stays(stack, which):
     a, b, outsider = stack.new_user(), stack.new_user(), stack.new_user()
     room = create_room(stack, a, [b])
+    own = create_room(stack, outsider, [a])
     target = room if which == "not-member" else room + 10 ** 9
     wb = direct(stack, 0, b)
     ws = direct(stack, 1, outsider)
     temp = send(ws, target, "let me in")
     c = confirmation(ws)
-    assert c["confirmed"] is False and c["message_id"] == temp and c["id"] is None
-    assert_closed_with(ws, 4012)
+    assert c == {"confirmed": False, "reason": "not a participant of this room",
+                 "message_id": temp, "id": None, "created_at": None}
     assert stored(stack, outsider, temp) == []
     assert_silent(wb)
+    # still connected: the next send to its own room goes through
+    ok = send(ws, own, "sorry, wrong room")
+    assert confirmation(ws)["confirmed"] is True
+    assert len(stored(stack, outsider, ok)) == 1
     wb.close()
+    ws.close()
+
+
+def test_repeated_sends_outside_ones_rooms_get_4012(stack):
+    a, b, outsider = stack.new_user(), stack.new_user(), stack.new_user()
+    room = create_room(stack, a, [b])
+    ws = direct(stack, 1, outsider)
+    for i in range(UNAUTH_MAX - 1):
+        send(ws, room, "try %d" % i)
+        assert confirmation(ws)["confirmed"] is False
+    assert_silent(ws, 0.3)  # below the threshold: still open
+    temp = send(ws, room, "once more")
+    c = confirmation(ws)
+    assert c["confirmed"] is False and c["message_id"] == temp
+    reason, _ = assert_closed_with(ws, 4012)
+    assert "%d sends" % UNAUTH_MAX in reason
+    assert stack.sql("SELECT count(*) FROM chat_room_messages WHERE sender_id = %s",
+                     (outsider,)) == [(0,)]
 
 
 # ---- membership through REST, admin actions ----
@@ -390,16 +416,17 @@ def test_membership_changes_reach_live_connections(stack):
     assert received(wa)["message"] == "hi from c"
     send(wb, room, "am I still in?")
     assert confirmation(wb)["confirmed"] is False
-    assert_closed_with(wb, 4012)
+    assert_silent(wb, 0.3)  # one stale send: refused, connection kept
 
     r = stack.req("DELETE", "/rooms/%d" % room, sub=a)
     assert r.status_code == 200, r.text
     time.sleep(0.2)
     send(wc, room, "anyone?")
     assert confirmation(wc)["confirmed"] is False
-    assert_closed_with(wc, 4012)
+    assert_silent(wc, 0.3)
     assert_silent(wa)
-    wa.close()
+    for w in (wa, wb, wc):
+        w.close()
 
 
 def test_admin_disconnect_gets_4004_on_every_daemon(stack):
@@ -473,7 +500,11 @@ def test_sigterm_confirms_in_flight_then_closes_with_4007(stack):
     assert r.returncode == 0
     code, reason, frames = recv_close(wa, timeout=30)
     assert code == 4007
-    assert frames[-1]["type"] == "Disconnection" and frames[-1]["data"]["code"] == 4007
+    # Disconnection 4007 first, exactly once, then the answers still due
+    disc = [f for f in frames if f["type"] == "Disconnection"]
+    assert disc == [{"type": "Disconnection", "data": {"code": 4007, "reason": reason}}]
+    answers = [f["data"]["message_id"] for f in frames if f["type"] == "MessageSentConfirmation"]
+    assert sorted(answers) == sorted(temps), "every frame read gets exactly one answer"
     confirmed = {f["data"]["message_id"]: f["data"]["id"] for f in frames
                  if f["type"] == "MessageSentConfirmation" and f["data"]["confirmed"]}
     assert confirmed, "nothing confirmed before the shutdown"

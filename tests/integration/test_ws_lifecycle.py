@@ -1,7 +1,8 @@
 """The websocket tier's timers and limits (SPEC.md section 3 close codes
 4003, 4009, 4011, server pings) on a small stack of its own with short
-settings: one daemon, idle timeout 3 s, pings every second, no JWT
-leeway, a queue of 8 frames per connection and a moderation list."""
+settings: one daemon, an AFK limit of 4 s (an operator's choice; off by
+default), pings every second, no JWT leeway, a queue of 8 frames per
+connection and a moderation list."""
 import os
 import socket
 import time
@@ -72,6 +73,23 @@ def test_idle_connection_gets_4003(small):
     reason, frames = assert_closed_with(ws, 4003, timeout=IDLE + 5)
     took = time.time() - start
     assert IDLE - 0.5 <= took <= IDLE + 2.5, took
+
+
+def test_afk_limit_set_by_an_operator_closes_a_reader_with_4003(small):
+    """This stack's operator set CHAT_IDLE_TIMEOUT (off by default): a
+    reader who answers pings and receives messages but sends nothing is
+    AFK, and gets 4003."""
+    a, b = small.new_user(), small.new_user()
+    room = create_room(small, a, [b])
+    wb = small.connect(sub=b)
+    start = time.time()
+    wa = small.connect(sub=a)
+    send(wa, room, "are you reading?")
+    assert confirmation(wa)["confirmed"] is True
+    assert received(wb)["message"] == "are you reading?"
+    reason, frames = assert_closed_with(wb, 4003, timeout=IDLE + 5)
+    assert IDLE - 0.5 <= time.time() - start <= IDLE + 2.5
+    wa.close()
 
 
 def test_frames_keep_a_connection_from_idling(small):

@@ -37,7 +37,11 @@ static void test_defaults(void **state)
 	assert_string_equal(c.jwt_secret, CHAT_DEV_JWT_SECRET);
 	assert_int_equal(c.jwt_secret_is_dev, 1);
 	assert_string_equal(c.jwt_aud, "authenticated");
-	assert_int_equal(c.idle_timeout, 300);
+	/* AFK limit off by default: readers who answer pings stay (SPEC 4003) */
+	assert_int_equal(c.idle_timeout, 0);
+	assert_int_equal(c.unauth_max, 5);
+	assert_int_equal(c.unauth_window, 60);
+	assert_int_equal(c.shutdown_grace_ms, 2000);
 	assert_int_equal(c.log_level, 2);
 }
 
@@ -49,13 +53,13 @@ static void test_overrides(void **state)
 	(void)state;
 	setenv("CHAT_PG_PORT", "6000", 1);
 	setenv("SUPABASE_JWT_SECRET", "a-production-secret-of-enough-length-xyz", 1);
-	setenv("CHAT_IDLE_TIMEOUT", "0", 1);
+	setenv("CHAT_IDLE_TIMEOUT", "300", 1);
 	setenv("CHAT_LOG_LEVEL", "debug", 1);
 	assert_int_equal(cfg_load(&c, err, sizeof(err)), 0);
 	assert_string_equal(c.db_url, "host=127.0.0.1 port=6000 dbname=chat user=chat");
 	assert_string_equal(c.jwt_secret, "a-production-secret-of-enough-length-xyz");
 	assert_int_equal(c.jwt_secret_is_dev, 0);
-	assert_int_equal(c.idle_timeout, 0);
+	assert_int_equal(c.idle_timeout, 300);
 	assert_int_equal(c.log_level, 3);
 	setenv("DATABASE_URL", "postgresql://u@db.example/x", 1);
 	assert_int_equal(cfg_load(&c, err, sizeof(err)), 0);

@@ -277,9 +277,28 @@ static void test_update_rules(void **state)
 	assert_int_equal(rooms_update_allowed(ME, U1, 1, &in, err, sizeof(err)), 0);
 	/* a room without a known owner: leaving still works */
 	assert_int_equal(rooms_update_allowed(ME, "", 1, &in, err, sizeof(err)), 0);
-	/* the owner may not leave */
-	assert_int_equal(rooms_update_allowed(ME, ME, 1, &in, err, sizeof(err)), 403);
-	assert_non_null(strstr(err, "owner cannot leave room 4"));
+	/* the owner's own id is allowed (skipped by rooms_skip_owner) */
+	assert_int_equal(rooms_update_allowed(ME, ME, 1, &in, err, sizeof(err)), 0);
+}
+
+static void test_skip_owner(void **state)
+{
+	char rm[3][37] = { U1, ME, U2 };
+	struct rooms_update_in in = { .room_id = 4, .rm = rm, .nrm = 3 };
+
+	(void)state;
+	/* what the app sends when the owner empties a room: [other, owner] */
+	rooms_skip_owner(&in, ME);
+	assert_int_equal(in.nrm, 2);
+	assert_string_equal(in.rm[0], U1);
+	assert_string_equal(in.rm[1], U2);
+	/* an owner not in the list changes nothing */
+	rooms_skip_owner(&in, ME);
+	assert_int_equal(in.nrm, 2);
+	/* only the owner's id goes */
+	rooms_skip_owner(&in, U2);
+	assert_int_equal(in.nrm, 1);
+	assert_string_equal(in.rm[0], U1);
 }
 
 static void test_uuid_array(void **state)
@@ -341,6 +360,7 @@ int main(void)
 		cmocka_unit_test(test_parse_update),
 		cmocka_unit_test(test_parse_page),
 		cmocka_unit_test(test_update_rules),
+		cmocka_unit_test(test_skip_owner),
 		cmocka_unit_test(test_uuid_array),
 		cmocka_unit_test(test_jsonw),
 	};
