@@ -3,11 +3,35 @@
 # `make test` is everything CI runs; `make bench` prints figures.
 
 CC      ?= gcc
+PKG_CONFIG ?= pkg-config
 PKGS    := json-c libpq libjwt libzmq openssl
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Ishared -D_GNU_SOURCE \
-	   $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS  := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+
+# The compiler and linker flags of the libraries, known only once their
+# Debian packages are installed. On a bare machine the packages arrive
+# during this very run (tools/deps.sh), so the flags cannot be read when
+# make parses this file: build/pkg.mk is a makefile that make first brings
+# up to date (installing the packages, then asking pkg-config), and make
+# restarts with it read. Goals that build nothing do not need it.
+NO_BUILD_GOALS := clean stop deps
+ifneq ($(MAKECMDGOALS),)
+ifeq ($(filter-out $(NO_BUILD_GOALS),$(MAKECMDGOALS)),)
+SKIP_PKG_MK := 1
+endif
+endif
+ifndef SKIP_PKG_MK
+include build/pkg.mk
+endif
+
+build/pkg.mk: Makefile tools/deps.sh
+	@tools/deps.sh build
+	@mkdir -p build
+	@cflags=$$($(PKG_CONFIG) --cflags $(PKGS)) && libs=$$($(PKG_CONFIG) --libs $(PKGS)) || \
+		{ echo "pkg-config does not find: $(PKGS)" >&2; exit 1; }; \
+	printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\n' "$$cflags" "$$libs" >$@.tmp && mv $@.tmp $@
+
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Ishared -D_GNU_SOURCE $(PKG_CFLAGS)
+LDLIBS  = $(PKG_LIBS) -lpthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 PYTHON  := /usr/bin/python3
 
