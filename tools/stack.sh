@@ -19,8 +19,14 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=${RUN_DIR:-$root/.run}
+umask 077
 mkdir -p "$RUN_DIR"
 RUN_DIR=$(cd "$RUN_DIR" && pwd)
+# Started as root, the tiers run as an unprivileged system user and nginx's
+# workers as www-data; as anyone else, everything runs as that user.
+CHAT_USER=${CHAT_USER:-swappart-chat}
+is_root=0
+[ "$(id -u)" -ne 0 ] || is_root=1
 CHAT_BIN_DIR=${CHAT_BIN_DIR:-$root/build}
 export CHAT_HTTP_PORT=${CHAT_HTTP_PORT:-8080}
 export CHAT_WS_PORT=${CHAT_WS_PORT:-3030}
@@ -30,10 +36,11 @@ CHAT_REST_WORKERS=${CHAT_REST_WORKERS:-4}
 pgbin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 logs=$RUN_DIR/logs
 
-# The daemons' event inboxes: unix sockets inside the run directory.
+# The daemons' event inboxes: unix sockets in the run directory's evt/
+# (0700, the tiers' user only: nobody else can publish an event).
 if [ -z "${CHAT_EVT_ENDPOINTS:-}" ]; then
 	eps=()
-	for ((i = 0; i < CHAT_WS_COUNT; i++)); do eps+=("ipc://$RUN_DIR/evt-$i.sock"); done
+	for ((i = 0; i < CHAT_WS_COUNT; i++)); do eps+=("ipc://$RUN_DIR/evt/ws-$i.sock"); done
 	CHAT_EVT_ENDPOINTS=$(IFS=,; echo "${eps[*]}")
 fi
 export CHAT_EVT_ENDPOINTS
@@ -41,41 +48,111 @@ embedded_pg=0
 if [ -z "${DATABASE_URL:-}" ]; then
 	embedded_pg=1
 	export DATABASE_URL="postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat"
+	export PGPASSFILE=$RUN_DIR/pgpass	# libpq reads the password from here
 fi
 
 say() { echo "stack: $*"; }
 
 # Postgres refuses to run as root: as root, run its commands as "postgres".
 as_pg() {
-	if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+	if [ "$is_root" = 1 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
+}
+
+# The command prefix that runs a tier as CHAT_USER when root (setpriv
+# execs: the pid stays the program's, for the pid file).
+as_tier=()
+[ "$is_root" != 1 ] || as_tier=(setpriv --reuid="$CHAT_USER" --regid="$CHAT_USER" --init-groups --)
+
+# The run directory: root's (or the user's) alone but for what each
+# program needs, so no tier can replace a pid file or nginx's config:
+#   RUN_DIR     0711 (enter, not list)   nginx/, pid files, rest.sock
+#   evt/        CHAT_USER 0700           the daemons' event inboxes
+#   logs/       group CHAT_USER 0750     rest.log is CHAT_USER's
+#   pgpass      CHAT_USER 0600           the tiers' database password
+#   nginx-tmp/  www-data 0700            nginx workers' buffers
+prepare_run_dir() {
+	mkdir -p "$logs" "$RUN_DIR/evt" "$RUN_DIR/nginx-tmp"
+	touch "$logs/rest.log"
+	if [ "$is_root" = 1 ]; then
+		id -u "$CHAT_USER" >/dev/null 2>&1 ||
+			useradd --system --no-create-home --home-dir /nonexistent \
+				--shell /usr/sbin/nologin "$CHAT_USER"
+		chown root:root "$RUN_DIR"
+		chmod 0711 "$RUN_DIR"
+		chown "$CHAT_USER:" "$RUN_DIR/evt" "$logs/rest.log"
+		chown "root:$CHAT_USER" "$logs"
+		chmod 0750 "$logs"
+		chown www-data: "$RUN_DIR/nginx-tmp"
+	else
+		chmod 0700 "$RUN_DIR"
+	fi
+	chmod 0700 "$RUN_DIR/evt" "$RUN_DIR/nginx-tmp"
 }
 
 # Where the embedded Postgres keeps its data. As root, Postgres runs as the
-# "postgres" user, which may not be able to enter a checkout under /root:
-# then the data lives under /var/tmp, one folder per run directory.
+# "postgres" user, which cannot enter the run directory: the data lives in
+# a directory made by mktemp under /var/tmp (a fresh, unpredictable name,
+# created 0700: nothing planted there can be followed), remembered in
+# RUN_DIR/pg-home and checked again at every start.
 pg_home() {
-	if [ "$(id -u)" -eq 0 ] && ! runuser -u postgres -- test -x "$RUN_DIR" 2>/dev/null; then
-		local d=/var/tmp/swappart-chat/$(echo "$RUN_DIR" | md5sum | cut -c1-12)
-		mkdir -p "$d"; chown postgres: "$d"; chmod 755 /var/tmp/swappart-chat 2>/dev/null || true
-		echo "$d"
-	else
-		[ "$(id -u)" -ne 0 ] || chmod o+rx "$RUN_DIR"
+	local d
+	if [ "$is_root" != 1 ]; then
 		echo "$RUN_DIR"
+		return 0
 	fi
+	if [ -e "$RUN_DIR/pg-home" ]; then
+		d=$(cat "$RUN_DIR/pg-home")
+		if [ -L "$d" ] || [ ! -d "$d" ] || [ "$(stat -c %U "$d")" != postgres ]; then
+			say "$d (from $RUN_DIR/pg-home) is not a directory of the postgres user" >&2
+			return 1
+		fi
+	else
+		d=$(mktemp -d /var/tmp/swappart-chat-pg.XXXXXXXXXX)
+		chown postgres: "$d"
+		echo "$d" >"$RUN_DIR/pg-home"
+	fi
+	echo "$d"
 }
+
+# The embedded Postgres asks for passwords (scram-sha-256). Made at its
+# first start, they stay in the run directory: pg-super.pgpass (root's,
+# for the setup below) and pgpass (the "chat" role's, for the tiers, who
+# read it through PGPASSFILE; DATABASE_URL itself holds no password).
+pg_password() {
+	head -c 24 /dev/urandom | base64 | tr -d '/+='
+}
+
+pg_passwords() {
+	local f
+	for f in pg-super.pgpass pgpass; do
+		[ -s "$RUN_DIR/$f" ] ||
+			echo "127.0.0.1:$CHAT_PG_PORT:*:$([ $f = pgpass ] && echo chat || echo postgres):$(pg_password)" \
+				>"$RUN_DIR/$f"
+		chmod 0600 "$RUN_DIR/$f"
+	done
+	[ "$is_root" != 1 ] || chown "$CHAT_USER:" "$RUN_DIR/pgpass"
+}
+
+# The password field of a pgpass line.
+pgpass_secret() { cut -d: -f5- "$1"; }
 
 pg_start() {
 	[ "$embedded_pg" = 1 ] || return 0
-	local home data
+	local home data pw
 	home=$(pg_home)
 	data=$home/pg
+	pg_passwords
 	if [ ! -s "$data/PG_VERSION" ]; then
 		mkdir -p "$data"
-		[ "$(id -u)" -ne 0 ] || chown postgres: "$data"
+		[ "$is_root" != 1 ] || chown postgres: "$data"
 		chmod 700 "$data"
-		as_pg "$pgbin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 \
-			--locale=C.UTF-8 >"$logs/initdb.log" 2>&1 || {
-			cat "$logs/initdb.log" >&2; return 1; }
+		pw=$(mktemp)
+		pgpass_secret "$RUN_DIR/pg-super.pgpass" >"$pw"
+		[ "$is_root" != 1 ] || chown postgres: "$pw"
+		as_pg "$pgbin/initdb" -D "$data" -U postgres --auth=scram-sha-256 --pwfile="$pw" \
+			-E UTF8 --locale=C.UTF-8 >"$logs/initdb.log" 2>&1 || {
+			rm -f "$pw"; cat "$logs/initdb.log" >&2; return 1; }
+		rm -f "$pw"
 		cat >>"$data/postgresql.conf" <<-PGCONF
 		listen_addresses = '127.0.0.1'
 		unix_socket_directories = ''
@@ -95,11 +172,16 @@ pg_start() {
 		as_pg "$pgbin/pg_ctl" -D "$data" -l "$home/postgres.log" -w -t 60 \
 			-o "-p $CHAT_PG_PORT" start >/dev/null
 	fi
-	if ! psql -X -q -h 127.0.0.1 -p "$CHAT_PG_PORT" -U postgres -d postgres -tA \
-		-c "SELECT 1 FROM pg_roles WHERE rolname = 'chat'" | grep -q 1; then
-		psql -X -q -h 127.0.0.1 -p "$CHAT_PG_PORT" -U postgres -d postgres \
-			-c "CREATE ROLE chat LOGIN" -c "CREATE DATABASE chat OWNER chat"
-	fi
+	# The chat role and its password (from stdin, so never in argv).
+	PGPASSFILE=$RUN_DIR/pg-super.pgpass psql -X -q -h 127.0.0.1 -p "$CHAT_PG_PORT" \
+		-U postgres -d postgres -v ON_ERROR_STOP=1 -v pw="$(pgpass_secret "$RUN_DIR/pgpass")" \
+		>/dev/null <<-'SQL'
+		SELECT format('CREATE ROLE chat LOGIN PASSWORD %L', :'pw')
+		WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'chat') \gexec
+		SELECT format('ALTER ROLE chat PASSWORD %L', :'pw') \gexec
+		SELECT 'CREATE DATABASE chat OWNER chat'
+		WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'chat') \gexec
+		SQL
 }
 
 pg_stop() {
@@ -129,7 +211,11 @@ rest_start() {
 	# spawn-fcgi forks the workers; each writes its pid to the pid file.
 	# spawn-fcgi points the workers' stderr at /dev/null: a shell that
 	# execs (same pid) puts their log lines back into rest.log.
-	spawn-fcgi -s "$RUN_DIR/rest.sock" -M 0666 -F "$CHAT_REST_WORKERS" \
+	# The socket is 0660: only nginx's group may connect (as root: the
+	# workers run as CHAT_USER, the socket's group is www-data's).
+	local priv=()
+	[ "$is_root" != 1 ] || priv=(-u "$CHAT_USER" -g "$CHAT_USER" -U "$CHAT_USER" -G www-data)
+	spawn-fcgi -s "$RUN_DIR/rest.sock" -M 0660 "${priv[@]}" -F "$CHAT_REST_WORKERS" \
 		-P "$RUN_DIR/rest.pid" -- /bin/sh -c 'exec "$0" 2>>"$1"' \
 		"$CHAT_BIN_DIR/rest-fcgi" "$logs/rest.log" \
 		>>"$logs/rest.log" 2>&1 </dev/null
@@ -140,7 +226,7 @@ rest_stop() { kill_pidfile "$RUN_DIR/rest.pid"; rm -f "$RUN_DIR/rest.sock"; }
 ws_start_one() {
 	local i=$1
 	CHAT_WS_ID=$i CHAT_WS_PORT=$((CHAT_WS_PORT + i)) \
-		nohup "$CHAT_BIN_DIR/ws-daemon" >>"$logs/ws-$i.log" 2>&1 </dev/null &
+		nohup "${as_tier[@]}" "$CHAT_BIN_DIR/ws-daemon" >>"$logs/ws-$i.log" 2>&1 </dev/null &
 	echo $! >"$RUN_DIR/ws-$i.pid"
 }
 
@@ -162,7 +248,7 @@ nginx_render() {
 	for ((i = 0; i < CHAT_WS_COUNT; i++)); do
 		servers+="server 127.0.0.1:$((CHAT_WS_PORT + i));"$'\n\t'
 	done
-	[ "$(id -u)" -ne 0 ] || user_line="user root;"
+	[ "$is_root" != 1 ] || user_line="user www-data;"
 	mkdir -p "$RUN_DIR/nginx" "$RUN_DIR/nginx-tmp"
 	# chat.conf includes fastcgi_params relative to its own folder.
 	cp /etc/nginx/fastcgi_params "$RUN_DIR/nginx/"
@@ -204,8 +290,10 @@ start() {
 	for p in rest-fcgi ws-daemon; do
 		[ -x "$CHAT_BIN_DIR/$p" ] || { say "$CHAT_BIN_DIR/$p is not built (make)" >&2; exit 1; }
 	done
-	ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+	# nginx workers (worker_rlimit_nofile) may not raise it past this
+	ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 	stop_tiers	# a second start restarts the tiers instead of doubling them
+	prepare_run_dir
 	pg_start
 	"$root/tools/migrate.sh" "$DATABASE_URL"
 	rest_start
@@ -240,8 +328,12 @@ purge)
 	# would otherwise leave it behind.
 	stop
 	if [ "$embedded_pg" = 1 ]; then
-		home=$(pg_home)
-		if [ "$home" = "$RUN_DIR" ]; then rm -rf "$home/pg"; else rm -rf "$home"; fi
+		if [ "$is_root" = 1 ]; then
+			[ ! -e "$RUN_DIR/pg-home" ] || rm -rf "$(pg_home)" "$RUN_DIR/pg-home"
+		else
+			rm -rf "$RUN_DIR/pg"
+		fi
+		rm -f "$RUN_DIR/pgpass" "$RUN_DIR/pg-super.pgpass"
 	fi ;;
 restart-rest) rest_stop; rest_start; say "rest-fcgi restarted" ;;
 stop-rest) rest_stop ;;

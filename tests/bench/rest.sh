@@ -52,7 +52,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$root/tools/stack.sh" start >/dev/null
-dsn="postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat"
+dsn="postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat?passfile=$RUN_DIR/pgpass"
 base="http://127.0.0.1:$CHAT_HTTP_PORT"
 
 user=$(cat /proc/sys/kernel/random/uuid)

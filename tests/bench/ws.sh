@@ -119,7 +119,7 @@ echo "== build $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc
 echo "== starting the stack in $RUN_DIR (ws-daemon on 127.0.0.1:$CHAT_WS_PORT, nginx on :$CHAT_HTTP_PORT)"
 timeout 180 tools/stack.sh start >"$out/stack.log" 2>&1 || {
 	cat "$out/stack.log" >&2; exit 1; }
-dsn="postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat"
+dsn="postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat?passfile=$RUN_DIR/pgpass"
 
 # Two-person rooms for the users first .. first+2*n-1; prints
 # "room_id uuid_a uuid_b" lines. The UUID formula is ws-load's (-u).

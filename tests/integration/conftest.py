@@ -77,7 +77,6 @@ def make_token(sub, secret=DEV_SECRET, alg="HS256", exp_in=3600, aud="authentica
 class Stack:
     def __init__(self):
         self.run_dir = tempfile.mkdtemp(prefix="chat-it-")
-        os.chmod(self.run_dir, 0o755)
         self.ws_count = 2
         self.env = dict(os.environ)
         self.env.update({
@@ -98,11 +97,17 @@ class Stack:
         # the tiers publish (evt_inbox).
         self.evt_test_endpoint = "ipc://%s/evt-test.sock" % self.run_dir
         self.env["CHAT_EVT_ENDPOINTS"] = ",".join(
-            ["ipc://%s/evt-%d.sock" % (self.run_dir, i) for i in range(self.ws_count)]
+            ["ipc://%s/evt/ws-%d.sock" % (self.run_dir, i) for i in range(self.ws_count)]
             + [self.evt_test_endpoint])
         self.http = "http://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
         self.ws = "ws://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
-        self.dsn = "postgresql://chat@127.0.0.1:%s/chat" % self.env["CHAT_PG_PORT"]
+        # The embedded Postgres wants the password stack.sh made (pgpass).
+        self.passfile = os.path.join(self.run_dir, "pgpass")
+        self.dsn = self.db_dsn("chat")
+
+    def db_dsn(self, dbname):
+        return "postgresql://chat@127.0.0.1:%s/%s?passfile=%s" % (
+            self.env["CHAT_PG_PORT"], dbname, self.passfile)
 
     def tool(self, *args, check=True):
         return subprocess.run([os.path.join(ROOT, "tools", "stack.sh"), *args], env=self.env,
@@ -192,10 +197,11 @@ def running(s):
         s.start()
         yield s
     finally:
-        s.stop()
         if os.environ.get("CHAT_KEEP_RUN_DIR"):
+            s.stop()
             print("run dir kept:", s.run_dir)
         else:
+            s.tool("purge", check=False)  # stop, and remove its Postgres data
             shutil.rmtree(s.run_dir, ignore_errors=True)
 
 
@@ -220,6 +226,9 @@ class EvtInbox:
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.bind(endpoint)
+        # bound as root; the tiers may run as an unprivileged user
+        if endpoint.startswith("ipc://"):
+            os.chmod(endpoint[len("ipc://"):], 0o666)
 
     def wait(self, pred, timeout=5):
         """The first event (a dict) for which pred(event) is true; fails

@@ -210,7 +210,7 @@ def app_stack():
     s.ws_count = 1
     s.env.update({
         "CHAT_WS_COUNT": "1",
-        "CHAT_EVT_ENDPOINTS": "ipc://%s/evt-0.sock" % s.run_dir,
+        "CHAT_EVT_ENDPOINTS": "ipc://%s/evt/ws-0.sock" % s.run_dir,
         "CHAT_PING_INTERVAL": str(PING),
         "CHAT_SHUTDOWN_GRACE_MS": str(GRACE_MS),
     })

@@ -36,10 +36,11 @@ CREATE TABLE chat_room_messages (
 @pytest.fixture
 def prod_db(stack):
     name = "prod_" + uuid.uuid4().hex[:8]
-    admin = "postgresql://postgres@127.0.0.1:%s/postgres" % stack.env["CHAT_PG_PORT"]
+    admin = "postgresql://postgres@127.0.0.1:%s/postgres?passfile=%s/pg-super.pgpass" % (
+        stack.env["CHAT_PG_PORT"], stack.run_dir)
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute("CREATE DATABASE %s OWNER chat" % name)
-    dsn = "postgresql://chat@127.0.0.1:%s/%s" % (stack.env["CHAT_PG_PORT"], name)
+    dsn = stack.db_dsn(name)
     yield dsn
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute("DROP DATABASE %s WITH (FORCE)" % name)

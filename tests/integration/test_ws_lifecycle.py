@@ -27,7 +27,7 @@ def small():
     s.ws_count = 1
     s.env.update({
         "CHAT_WS_COUNT": "1",
-        "CHAT_EVT_ENDPOINTS": "ipc://%s/evt-0.sock" % s.run_dir,
+        "CHAT_EVT_ENDPOINTS": "ipc://%s/evt/ws-0.sock" % s.run_dir,
         "CHAT_IDLE_TIMEOUT": str(IDLE),
         "CHAT_PING_INTERVAL": str(PING),
         "CHAT_JWT_LEEWAY": "0",
