@@ -8,10 +8,12 @@ Fixtures:
 """
 import base64
 import contextlib
+import glob
 import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -25,7 +27,31 @@ import requests
 import websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEV_SECRET = "swappart-dev-secret-change-me-0123456789abcdef"
+STACK_SH = os.path.join(ROOT, "tools", "stack.sh")
+
+
+def dev_jwt_secret():
+    """CHAT_DEV_JWT_SECRET as shared/ defines it: the key a stack started
+    without SUPABASE_JWT_SECRET verifies HS256 tokens with."""
+    found = set()
+    for path in glob.glob(os.path.join(ROOT, "shared", "*.h")):
+        with open(path) as f:
+            found.update(re.findall(r'^#define\s+CHAT_DEV_JWT_SECRET\s+"([^"\\]*)"',
+                                    f.read(), re.M))
+    if len(found) != 1:
+        raise RuntimeError("expected one CHAT_DEV_JWT_SECRET in shared/*.h, found %r" % found)
+    return found.pop()
+
+
+DEV_SECRET = dev_jwt_secret()
+
+
+def stack_settings(env):
+    """What tools/stack.sh runs with under env, its defaults and derived
+    values included (event endpoints, DATABASE_URL): `stack.sh settings`."""
+    r = subprocess.run([STACK_SH, "settings"], env=env, check=True, capture_output=True,
+                       text=True, timeout=30)
+    return dict(line.split("=", 1) for line in r.stdout.splitlines())
 
 
 def free_port():
@@ -91,21 +117,25 @@ class Stack:
             "CHAT_LOG_LEVEL": "info",
             "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
         })
-        self.env.pop("DATABASE_URL", None)
-        # The daemons' event inboxes as tools/stack.sh would compute them
+        # The embedded Postgres, and tokens signed with DEV_SECRET (the
+        # stack's key when no other is configured).
+        for var in ("DATABASE_URL", "CHAT_EVT_ENDPOINTS", "SUPABASE_JWT_SECRET",
+                    "SUPABASE_JWKS_FILE"):
+            self.env.pop(var, None)
+        settings = stack_settings(self.env)
+        # The daemons' event inboxes as tools/stack.sh lays them out
         # (daemon i binds entry i, so they come first), plus one inbox no
         # daemon binds: tests bind a ZeroMQ SUB socket there to see what
         # the tiers publish (evt_inbox).
         self.evt_test_endpoint = "ipc://%s/evt-test.sock" % self.run_dir
-        self.env["CHAT_EVT_ENDPOINTS"] = ",".join(
-            ["ipc://%s/evt-%d.sock" % (self.run_dir, i) for i in range(self.ws_count)]
-            + [self.evt_test_endpoint])
+        self.env["CHAT_EVT_ENDPOINTS"] = "%s,%s" % (settings["CHAT_EVT_ENDPOINTS"],
+                                                    self.evt_test_endpoint)
         self.http = "http://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
         self.ws = "ws://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
-        self.dsn = "postgresql://chat@127.0.0.1:%s/chat" % self.env["CHAT_PG_PORT"]
+        self.dsn = settings["DATABASE_URL"]
 
     def tool(self, *args, check=True):
-        return subprocess.run([os.path.join(ROOT, "tools", "stack.sh"), *args], env=self.env,
+        return subprocess.run([STACK_SH, *args], env=self.env,
                               check=check, capture_output=True, text=True, timeout=180)
 
     def start(self):
