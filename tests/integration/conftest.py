@@ -212,6 +212,43 @@ def recv_close(ws, timeout=5):
             frames.append(json.loads(data))
 
 
+# ---- helpers the test modules share ----
+
+# A timestamp as the service writes it: UTC, six fraction digits, +00:00.
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+
+
+def create_room(stack, owner, users=(), apartment_id=None, path="/rooms"):
+    """POST a room as owner with users (and apartment_id unless None);
+    asserts a 201 envelope holding the new room's integer id, returns it."""
+    body = {"users": list(users)}
+    if apartment_id is not None:
+        body["apartment_id"] = apartment_id
+    r = stack.req("POST", path, sub=owner, json=body)
+    assert r.status_code == 201, r.text
+    env = r.json()
+    assert env["error_message"] is None
+    assert isinstance(env["data"], int) and not isinstance(env["data"], bool)
+    return env["data"]
+
+
+def wait_rest(stack, sub=None, in_a_row=1, timeout=20):
+    """Poll GET /rooms (as sub, else as a new user each time) until it
+    answers 200 in_a_row times in a row; returns the last answer. After a
+    Postgres restart each REST worker may spend one request noticing it,
+    so in_a_row above the worker count means every worker is back."""
+    deadline, ok = time.time() + timeout, 0
+    while True:
+        r = stack.req("GET", "/rooms", sub=sub or stack.new_user())
+        ok = ok + 1 if r.status_code == 200 else 0
+        if ok >= in_a_row:
+            return r
+        assert time.time() < deadline, "REST did not recover (%d of %d in a row): %s %s" % (
+            ok, in_a_row, r.status_code, r.text)
+        if not ok:
+            time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def running(s):
     """Start stack s, yield it, then stop it and remove its run directory
