@@ -3,7 +3,8 @@
 # ws-daemon(s) and nginx, all under one run directory.
 #
 # usage: tools/stack.sh start|run|stop|purge|status|restart-rest|restart-ws [N]|reload-nginx|logs|psql
-#        (and stop-rest, start-rest, stop-pg, start-pg, used by the fault tests)
+#        (and stop-rest, start-rest, stop-pg, start-pg, used by the fault tests;
+#        settings prints what the stack runs with, one NAME=value a line)
 #
 # Settings (environment; defaults good for a laptop):
 #   RUN_DIR            where state, sockets and logs go     (.run)
@@ -363,5 +364,12 @@ run)
 	say "following the logs; Ctrl-C stops the stack"
 	wait $tail_pid ;;
 psql) exec psql "$DATABASE_URL" ;;
-*) echo "usage: $0 start|run|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-pg|start-pg|reload-nginx|logs|psql" >&2; exit 2 ;;
+settings)
+	# The settings after the defaults and derived values above, so that
+	# a caller (the integration tests) reads them instead of recomputing.
+	for v in RUN_DIR CHAT_BIN_DIR CHAT_HTTP_PORT CHAT_WS_PORT CHAT_WS_COUNT \
+		CHAT_PG_PORT CHAT_REST_WORKERS CHAT_EVT_ENDPOINTS DATABASE_URL PGPASSFILE; do
+		echo "$v=${!v:-}"
+	done ;;
+*) echo "usage: $0 start|run|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-pg|start-pg|reload-nginx|logs|psql|settings" >&2; exit 2 ;;
 esac

@@ -3,7 +3,7 @@
  * client sends, encoding what the server sends.
  *
  * No I/O and no lws state: everything here is unit-tested
- * (tests/unit/test_ws_proto.c). Outgoing frames are built straight into
+ * (tests/unit/test_proto.c). Outgoing frames are built straight into
  * a struct frame with LWS_PRE bytes of headroom, so lws_write() can send
  * them without a copy, and one frame can be queued on many connections
  * (reference counted: MessageReceived to every member of a room).

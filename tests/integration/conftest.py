@@ -8,15 +8,18 @@ Fixtures:
 """
 import base64
 import contextlib
+import glob
 import hashlib
 import hmac
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 import psycopg
@@ -25,7 +28,31 @@ import requests
 import websocket
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEV_SECRET = "swappart-dev-secret-change-me-0123456789abcdef"
+STACK_SH = os.path.join(ROOT, "tools", "stack.sh")
+
+
+def dev_jwt_secret():
+    """CHAT_DEV_JWT_SECRET as shared/ defines it: the key a stack started
+    without SUPABASE_JWT_SECRET verifies HS256 tokens with."""
+    found = set()
+    for path in glob.glob(os.path.join(ROOT, "shared", "*.h")):
+        with open(path) as f:
+            found.update(re.findall(r'^#define\s+CHAT_DEV_JWT_SECRET\s+"([^"\\]*)"',
+                                    f.read(), re.M))
+    if len(found) != 1:
+        raise RuntimeError("expected one CHAT_DEV_JWT_SECRET in shared/*.h, found %r" % found)
+    return found.pop()
+
+
+DEV_SECRET = dev_jwt_secret()
+
+
+def stack_settings(env):
+    """What tools/stack.sh runs with under env, its defaults and derived
+    values included (event endpoints, DATABASE_URL): `stack.sh settings`."""
+    r = subprocess.run([STACK_SH, "settings"], env=env, check=True, capture_output=True,
+                       text=True, timeout=30)
+    return dict(line.split("=", 1) for line in r.stdout.splitlines())
 
 
 def free_port():
@@ -90,27 +117,34 @@ class Stack:
             "CHAT_LOG_LEVEL": "info",
             "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
         })
-        self.env.pop("DATABASE_URL", None)
-        # The daemons' event inboxes as tools/stack.sh would compute them
+        # The embedded Postgres, and tokens signed with DEV_SECRET (the
+        # stack's key when no other is configured).
+        for var in ("DATABASE_URL", "CHAT_EVT_ENDPOINTS", "SUPABASE_JWT_SECRET",
+                    "SUPABASE_JWKS_FILE"):
+            self.env.pop(var, None)
+        settings = stack_settings(self.env)
+        # The daemons' event inboxes as tools/stack.sh lays them out
         # (daemon i binds entry i, so they come first), plus one inbox no
         # daemon binds: tests bind a ZeroMQ SUB socket there to see what
         # the tiers publish (evt_inbox).
         self.evt_test_endpoint = "ipc://%s/evt-test.sock" % self.run_dir
-        self.env["CHAT_EVT_ENDPOINTS"] = ",".join(
-            ["ipc://%s/evt/ws-%d.sock" % (self.run_dir, i) for i in range(self.ws_count)]
-            + [self.evt_test_endpoint])
+        self.env["CHAT_EVT_ENDPOINTS"] = "%s,%s" % (settings["CHAT_EVT_ENDPOINTS"],
+                                                    self.evt_test_endpoint)
         self.http = "http://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
         self.ws = "ws://127.0.0.1:%s" % self.env["CHAT_HTTP_PORT"]
         # The embedded Postgres wants the password stack.sh made (pgpass).
-        self.passfile = os.path.join(self.run_dir, "pgpass")
+        self.db_url = settings["DATABASE_URL"]
+        self.passfile = settings["PGPASSFILE"]
         self.dsn = self.db_dsn("chat")
 
     def db_dsn(self, dbname):
-        return "postgresql://chat@127.0.0.1:%s/%s?passfile=%s" % (
-            self.env["CHAT_PG_PORT"], dbname, self.passfile)
+        """The stack's database URL for database dbname, with its password file."""
+        u = urllib.parse.urlsplit(self.db_url)
+        return urllib.parse.urlunsplit(u._replace(path="/" + dbname,
+                                                  query="passfile=" + self.passfile))
 
     def tool(self, *args, check=True):
-        return subprocess.run([os.path.join(ROOT, "tools", "stack.sh"), *args], env=self.env,
+        return subprocess.run([STACK_SH, *args], env=self.env,
                               check=check, capture_output=True, text=True, timeout=180)
 
     def start(self):
@@ -185,6 +219,43 @@ def recv_close(ws, timeout=5):
             return code, data[2:].decode(errors="replace"), frames
         if op == websocket.ABNF.OPCODE_TEXT:
             frames.append(json.loads(data))
+
+
+# ---- helpers the test modules share ----
+
+# A timestamp as the service writes it: UTC, six fraction digits, +00:00.
+ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+
+
+def create_room(stack, owner, users=(), apartment_id=None, path="/rooms"):
+    """POST a room as owner with users (and apartment_id unless None);
+    asserts a 201 envelope holding the new room's integer id, returns it."""
+    body = {"users": list(users)}
+    if apartment_id is not None:
+        body["apartment_id"] = apartment_id
+    r = stack.req("POST", path, sub=owner, json=body)
+    assert r.status_code == 201, r.text
+    env = r.json()
+    assert env["error_message"] is None
+    assert isinstance(env["data"], int) and not isinstance(env["data"], bool)
+    return env["data"]
+
+
+def wait_rest(stack, sub=None, in_a_row=1, timeout=20):
+    """Poll GET /rooms (as sub, else as a new user each time) until it
+    answers 200 in_a_row times in a row; returns the last answer. After a
+    Postgres restart each REST worker may spend one request noticing it,
+    so in_a_row above the worker count means every worker is back."""
+    deadline, ok = time.time() + timeout, 0
+    while True:
+        r = stack.req("GET", "/rooms", sub=sub or stack.new_user())
+        ok = ok + 1 if r.status_code == 200 else 0
+        if ok >= in_a_row:
+            return r
+        assert time.time() < deadline, "REST did not recover (%d of %d in a row): %s %s" % (
+            ok, in_a_row, r.status_code, r.text)
+        if not ok:
+            time.sleep(0.2)
 
 
 @contextlib.contextmanager

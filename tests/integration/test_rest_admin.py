@@ -1,20 +1,11 @@
 """Administration (SPEC.md section 5) and the events rest-fcgi publishes to
 the websocket daemons (shared/evt.h), seen by a ZeroMQ SUB socket bound at
 the stack's extra test inbox."""
-import re
 import uuid
 
 import pytest
 
-from conftest import make_token
-
-ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
-
-
-def create_room(stack, owner, users=()):
-    r = stack.req("POST", "/rooms", sub=owner, json={"users": list(users)})
-    assert r.status_code == 201, r.text
-    return r.json()["data"]
+from conftest import ISO, create_room, make_token
 
 
 def admin(stack, method, path, **kw):

@@ -6,20 +6,12 @@ import time
 
 import websocket
 
+from conftest import wait_rest
+
 
 def rest_pids(stack):
     with open(os.path.join(stack.run_dir, "rest.pid")) as f:
         return sorted(int(p) for p in f.read().split())
-
-
-def wait_rest_ok(stack, sub, timeout=20):
-    deadline = time.time() + timeout
-    while True:
-        r = stack.req("GET", "/rooms", sub=sub)
-        if r.status_code == 200:
-            return r
-        assert time.time() < deadline, "REST did not recover: %s %s" % (r.status_code, r.text)
-        time.sleep(0.2)
 
 
 def test_postgres_outage_and_recovery(stack):
@@ -48,7 +40,7 @@ def test_postgres_outage_and_recovery(stack):
         assert stack.req("GET", "/rooms").status_code == 401
     finally:
         stack.tool("start-pg")
-    r = wait_rest_ok(stack, user)
+    r = wait_rest(stack, user)
     assert room in [x["room_id"] for x in r.json()["data"]]
     # every worker reconnected (no 503 left) without a restart
     for _ in range(12):
@@ -77,7 +69,7 @@ def test_restart_rest_keeps_websockets(stack):
         old = rest_pids(stack)
         stack.tool("restart-rest")
         assert set(rest_pids(stack)).isdisjoint(old)
-        wait_rest_ok(stack, user)
+        wait_rest(stack, user)
         assert stack.req("POST", "/rooms", sub=user, json={}).status_code == 201
         # the websocket is still open: a ping gets its pong, no close frame
         assert ws.connected

@@ -1,25 +1,13 @@
 """REST /rooms (SPEC.md section 2) through nginx: every endpoint's success
 path with every field checked against Postgres, the owner / participant
 rules, atomicity and concurrent changes."""
-import re
 import threading
 
 import pytest
 
-ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+from conftest import ISO, create_room
+
 MSG_KEYS = {"id", "room_id", "message", "sender_id", "created_at"}
-
-
-def create_room(stack, owner, users=(), apartment_id=None, path="/rooms"):
-    body = {"users": list(users)}
-    if apartment_id is not None:
-        body["apartment_id"] = apartment_id
-    r = stack.req("POST", path, sub=owner, json=body)
-    assert r.status_code == 201, r.text
-    env = r.json()
-    assert env["error_message"] is None
-    assert isinstance(env["data"], int) and not isinstance(env["data"], bool)
-    return env["data"]
 
 
 def participants(stack, room):

@@ -13,7 +13,7 @@ import uuid
 import pytest
 import websocket
 
-from conftest import make_token, recv_close, recv_json
+from conftest import create_room, make_token, recv_close, recv_json, wait_rest
 
 # ---- helpers (test_ws_lifecycle.py uses them too) ----
 
@@ -67,29 +67,9 @@ def direct(stack, i, sub=None, token=None, **kw):
                                        timeout=10, **kw)
 
 
-def create_room(stack, owner, users):
-    r = stack.req("POST", "/rooms", sub=owner, json={"users": users, "apartment_id": None})
-    assert r.status_code == 201, r.text
-    room = r.json()["data"]
-    assert isinstance(room, int)
-    return room
-
-
 def stored(stack, sender, temp_id):
     return stack.sql("SELECT id, room_id, message FROM chat_room_messages "
                      "WHERE sender_id = %s AND client_temp_id = %s", (sender, temp_id))
-
-
-def wait_rest_healthy(stack, timeout=30):
-    """Leave the shared stack usable: every REST worker has found the
-    database again (each may spend one request noticing the restart)."""
-    deadline, ok = time.time() + timeout, 0
-    while ok < 10 and time.time() < deadline:
-        r = stack.req("GET", "/rooms", sub=stack.new_user())
-        ok = ok + 1 if r.status_code == 200 else 0
-        if not ok:
-            time.sleep(0.2)
-    assert ok >= 10, "REST did not recover from the Postgres restart"
 
 
 @pytest.fixture
@@ -477,7 +457,7 @@ def test_database_outage_gives_server_error_then_recovers(stack, pair):
         assert_silent(wb, 0.3)
     finally:
         stack.tool("start-pg")
-        wait_rest_healthy(stack)
+        wait_rest(stack, in_a_row=10, timeout=30)  # leave the shared stack usable
     # the daemon reconnects by itself; the connection stayed open
     deadline = time.time() + 20
     while True:

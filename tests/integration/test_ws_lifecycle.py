@@ -10,9 +10,8 @@ import time
 import pytest
 import websocket
 
-from conftest import Stack, make_token, recv_close, recv_json, running
-from test_ws import assert_closed_with, assert_silent, confirmation, create_room, \
-    received, send, stored
+from conftest import Stack, create_room, make_token, recv_close, recv_json, running
+from test_ws import assert_closed_with, assert_silent, confirmation, received, send, stored
 
 IDLE = 4  # leaves a dead peer (dropped after 2-3 ping intervals) clear of the idle close
 PING = 1

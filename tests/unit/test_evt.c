@@ -100,12 +100,32 @@ static void test_refusals(void **state)
 	}
 }
 
+/* The message event's "prev" survives a round trip. */
+static void test_evt_prev(void **state)
+{
+	struct evt e = { .type = EVT_MESSAGE, .room_id = 3, .msg_id = 10, .prev_id = 9,
+			 .message = "m", .created_at = "c", .origin = 1 }, d;
+	char err[128], *buf;
+	size_t len;
+
+	(void)state;
+	strcpy(e.user, "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab");
+	buf = evt_encode(&e, &len);
+	assert_non_null(buf);
+	assert_int_equal(evt_decode(buf, len, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.prev_id, 9);
+	assert_int_equal(d.msg_id, 10);
+	evt_release(&d);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_room),
 		cmocka_unit_test(test_message_and_users),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_evt_prev),
 	};
 
 	return cmocka_run_group_tests_name("evt", tests, NULL, NULL);

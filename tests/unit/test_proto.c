@@ -13,7 +13,6 @@
 
 #include <json-c/json.h>
 
-#include "evt.h"
 #include "proto.h"
 
 static const char *ok_frame =
@@ -192,25 +191,6 @@ static void test_encoders(void **state)
 	frame_put(f);
 }
 
-/* shared/evt.c: the message event's "prev" survives a round trip. */
-static void test_evt_prev(void **state)
-{
-	struct evt e = { .type = EVT_MESSAGE, .room_id = 3, .msg_id = 10, .prev_id = 9,
-			 .message = "m", .created_at = "c", .origin = 1 }, d;
-	char err[128], *buf;
-	size_t len;
-
-	(void)state;
-	strcpy(e.user, "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab");
-	buf = evt_encode(&e, &len);
-	assert_non_null(buf);
-	assert_int_equal(evt_decode(buf, len, &d, err, sizeof(err)), 0);
-	assert_int_equal(d.prev_id, 9);
-	assert_int_equal(d.msg_id, 10);
-	evt_release(&d);
-	free(buf);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -220,7 +200,6 @@ int main(void)
 		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_blank),
 		cmocka_unit_test(test_encoders),
-		cmocka_unit_test(test_evt_prev),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

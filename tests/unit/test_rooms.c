@@ -1,7 +1,6 @@
 /*
- * Unit tests for rest-fcgi request parsing: req.c (methods, query
- * parameters, bearer header, ids, response envelopes), the body and query
- * parsers and the PUT rules of rooms.c, and sql.c's array literal.
+ * Unit tests for rest-fcgi/rooms.c: the body and query parsers of the
+ * /rooms endpoints and the PUT rules (who may add, remove, leave).
  * No services needed.
  */
 #include <stdarg.h>
@@ -13,12 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
-#include "jsonw.h"
 #include "req.h"
 #include "rooms.h"
-#include "sql.h"
 
 #define ME "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
 #define U1 "11111111-2222-4333-8444-555555555555"
@@ -32,114 +27,6 @@ static struct req query_req(const char *query)
 	q.path = "/rooms/1";
 	q.query = query;
 	return q;
-}
-
-static void test_methods(void **state)
-{
-	(void)state;
-	assert_int_equal(req_method_parse("GET"), REQ_GET);
-	assert_int_equal(req_method_parse("POST"), REQ_POST);
-	assert_int_equal(req_method_parse("PUT"), REQ_PUT);
-	assert_int_equal(req_method_parse("DELETE"), REQ_DELETE);
-	assert_int_equal(req_method_parse("get"), REQ_OTHER);
-	assert_int_equal(req_method_parse("PATCH"), REQ_OTHER);
-	assert_int_equal(req_method_parse(NULL), REQ_OTHER);
-	assert_string_equal(req_method_name(REQ_DELETE), "DELETE");
-	assert_string_equal(req_method_name(REQ_OTHER), "?");
-}
-
-static void test_query(void **state)
-{
-	struct req q = query_req("limitx=9&limit=20&before=%31%32&empty=&flag&sp=a+b");
-	char v[8];
-
-	(void)state;
-	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), 1);
-	assert_string_equal(v, "20");
-	assert_int_equal(req_query_get(&q, "before", v, sizeof(v)), 1);
-	assert_string_equal(v, "12");
-	assert_int_equal(req_query_get(&q, "empty", v, sizeof(v)), 1);
-	assert_string_equal(v, "");
-	assert_int_equal(req_query_get(&q, "flag", v, sizeof(v)), 1);
-	assert_string_equal(v, "");
-	assert_int_equal(req_query_get(&q, "sp", v, sizeof(v)), 1);
-	assert_string_equal(v, "a b");
-	assert_int_equal(req_query_get(&q, "lim", v, sizeof(v)), 0);
-	assert_int_equal(req_query_get(&q, "missing", v, sizeof(v)), 0);
-
-	q = query_req("limit=%zz");
-	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), -1);
-	q = query_req("limit=%4");
-	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), -1);
-	q = query_req("limit=12345678");	/* does not fit v[8] */
-	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), -1);
-	q = query_req("");
-	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), 0);
-}
-
-static void test_bearer(void **state)
-{
-	struct req q = query_req("");
-	char tok[16], err[128];
-
-	(void)state;
-	q.authorization = NULL;
-	assert_int_equal(req_bearer(&q, tok, sizeof(tok), err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "missing authorization header"));
-	q.authorization = "Basic abc";
-	assert_int_equal(req_bearer(&q, tok, sizeof(tok), err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "Bearer scheme"));
-	q.authorization = "Bearer   ";
-	assert_int_equal(req_bearer(&q, tok, sizeof(tok), err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "empty"));
-	q.authorization = "Bearer 0123456789abcdef";	/* 16 chars: no room for NUL */
-	assert_int_equal(req_bearer(&q, tok, sizeof(tok), err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "longer than 15"));
-	q.authorization = "bEaReR  a.b.c  ";
-	assert_int_equal(req_bearer(&q, tok, sizeof(tok), err, sizeof(err)), 0);
-	assert_string_equal(tok, "a.b.c");
-}
-
-static void test_parse_id(void **state)
-{
-	long long v = 0;
-
-	(void)state;
-	assert_int_equal(req_parse_id("42", &v), 0);
-	assert_int_equal(v, 42);
-	assert_int_equal(req_parse_id("9223372036854775807", &v), 0);
-	assert_int_equal(req_parse_id("9223372036854775808", &v), -1);
-	assert_int_equal(req_parse_id("0", &v), -1);
-	assert_int_equal(req_parse_id("-1", &v), -1);
-	assert_int_equal(req_parse_id("+1", &v), -1);
-	assert_int_equal(req_parse_id(" 1", &v), -1);
-	assert_int_equal(req_parse_id("1x", &v), -1);
-	assert_int_equal(req_parse_id("", &v), -1);
-	assert_int_equal(req_parse_id(NULL, &v), -1);
-}
-
-static void test_responses(void **state)
-{
-	struct resp r;
-
-	(void)state;
-	resp_init(&r);
-	assert_int_equal(resp_error(&r, 400, "field '%s' is \"bad\"", "x"), 0);
-	assert_int_equal(r.status, 400);
-	assert_string_equal(r.body, "{\"error_message\":\"field 'x' is \\\"bad\\\"\",\"data\":null}");
-	assert_int_equal(r.body_len, strlen(r.body));
-	assert_int_equal(resp_data_text(&r, 201, "12", 2), 0);
-	assert_int_equal(r.status, 201);
-	assert_string_equal(r.body, "{\"error_message\":null,\"data\":12}");
-	assert_int_equal(resp_data_text(&r, 200, NULL, 0), 0);
-	assert_string_equal(r.body, "{\"error_message\":null,\"data\":null}");
-	assert_int_equal(resp_data(&r, 200, json_object_new_array()), 0);
-	assert_string_equal(r.body, "{\"error_message\":null,\"data\":[]}");
-	assert_int_equal(resp_set(&r, 200, "{\"a\":1}xyz", 7), 0);
-	assert_string_equal(r.body, "{\"a\":1}");
-	assert_int_equal(r.body_len, 7);
-	resp_release(&r);
-	assert_null(r.body);
 }
 
 static void test_parse_create(void **state)
@@ -301,68 +188,14 @@ static void test_skip_owner(void **state)
 	assert_string_equal(in.rm[0], U1);
 }
 
-static void test_uuid_array(void **state)
-{
-	char ids[2][37] = { U1, U2 };
-	char *s;
-
-	(void)state;
-	s = sql_uuid_array(ids, 2);
-	assert_string_equal(s, "{" U1 "," U2 "}");
-	free(s);
-	s = sql_uuid_array(ids, 0);
-	assert_string_equal(s, "{}");
-	free(s);
-}
-
-static void test_jsonw(void **state)
-{
-	struct jw w;
-	char *out;
-	size_t len;
-
-	(void)state;
-	jw_init(&w, 4);	/* tiny: forces growth */
-	jw_lit(&w, "[");
-	jw_str(&w, "a\"b\\c\n\r\t\b\f\x01\x1f \xc3\xa9");
-	jw_raw(&w, ",", 1);
-	assert_int_equal(jw_pg_time(&w, "2026-11-25 17:55:15.123456+00"), 0);
-	jw_raw(&w, ",", 1);
-	assert_int_equal(jw_pg_time(&w, "2026-01-02 03:04:05+00"), 0);
-	jw_raw(&w, ",", 1);
-	assert_int_equal(jw_pg_time(&w, "2026-01-02 03:04:05.5+00"), 0);
-	/* other shapes are refused and append nothing */
-	assert_int_equal(jw_pg_time(&w, "2026-01-02T03:04:05+00"), -1);
-	assert_int_equal(jw_pg_time(&w, "2026-01-02 03:04:05+01"), -1);
-	assert_int_equal(jw_pg_time(&w, "2026-01-02 03:04:05.1234567+00"), -1);
-	assert_int_equal(jw_pg_time(&w, "02/01/2026 03:04:05 UTC"), -1);
-	assert_int_equal(jw_pg_time(&w, ""), -1);
-	jw_lit(&w, "]");
-	out = jw_finish(&w, &len);
-	assert_non_null(out);
-	assert_string_equal(out, "[\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f \xc3\xa9\","
-			    "\"2026-11-25T17:55:15.123456+00:00\","
-			    "\"2026-01-02T03:04:05.000000+00:00\","
-			    "\"2026-01-02T03:04:05.500000+00:00\"]");
-	assert_int_equal(len, strlen(out));
-	free(out);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_methods),
-		cmocka_unit_test(test_query),
-		cmocka_unit_test(test_bearer),
-		cmocka_unit_test(test_parse_id),
-		cmocka_unit_test(test_responses),
 		cmocka_unit_test(test_parse_create),
 		cmocka_unit_test(test_parse_update),
 		cmocka_unit_test(test_parse_page),
 		cmocka_unit_test(test_update_rules),
 		cmocka_unit_test(test_skip_owner),
-		cmocka_unit_test(test_uuid_array),
-		cmocka_unit_test(test_jsonw),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

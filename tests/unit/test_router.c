@@ -1,5 +1,5 @@
 /*
- * Unit tests for rest-fcgi's router: pattern matching, the order of the
+ * Unit tests for rest-fcgi/router.c: pattern matching, the order of the
  * checks (404, 405 with Allow, 413, 401 with WWW-Authenticate, 403 for
  * admin routes) on a table of stub handlers, and the service's own table
  * against a database that is down (503 envelopes, 400 before any SQL).
@@ -347,36 +347,6 @@ static void test_service_table_database_down(void **state)
 	resp_release(&r);
 }
 
-static void test_tokcache(void **state)
-{
-	struct auth_claims c;
-	time_t now = time(NULL);
-	char err[256], *tok, *bad;
-
-	(void)state;
-	tokcache_clear();
-	tok = auth_mint_hs256(SECRET, ME, "authenticated", 1, 60, now, err, sizeof(err));
-	assert_non_null(tok);
-	assert_int_equal(tokcache_verify(&fx.auth, tok, now, &c, err, sizeof(err)), 0);
-	assert_string_equal(c.sub, ME);
-	assert_true(c.is_admin);
-	memset(&c, 0, sizeof(c));
-	assert_int_equal(tokcache_verify(&fx.auth, tok, now + 59, &c, err, sizeof(err)), 0);
-	assert_string_equal(c.sub, ME);	/* a hit gives the same claims */
-	assert_true(c.is_admin);
-	/* from exp on, the token is verified again: leeway, then expired */
-	assert_int_equal(tokcache_verify(&fx.auth, tok, now + 65, &c, err, sizeof(err)), 0);
-	assert_int_equal(tokcache_verify(&fx.auth, tok, now + 3600, &c, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "token is expired"));
-	/* a token differing in its signature is never a hit */
-	bad = strdup(tok);
-	bad[strlen(bad) - 2] = bad[strlen(bad) - 2] == 'A' ? 'B' : 'A';
-	assert_int_equal(tokcache_verify(&fx.auth, bad, now, &c, err, sizeof(err)), -1);
-	free(bad);
-	free(tok);
-	tokcache_clear();
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -387,7 +357,6 @@ int main(void)
 		cmocka_unit_test(test_admin_routes),
 		cmocka_unit_test(test_handler_failure_is_500),
 		cmocka_unit_test(test_service_table_database_down),
-		cmocka_unit_test(test_tokcache),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
