@@ -2,6 +2,9 @@
 # `make start` / `make stop` / `make run` drive a local stack;
 # `make test` is everything CI runs; `make bench` prints figures.
 
+# `make` alone builds the programs, not the first rule below (build/pkg.mk).
+.DEFAULT_GOAL := all
+
 CC      ?= gcc
 PKG_CONFIG ?= pkg-config
 PKGS    := json-c libpq libjwt libzmq openssl
