@@ -1,6 +1,10 @@
 # Swappart chat service. `make` builds both tiers into build/;
 # `make start` / `make stop` / `make run` drive a local stack;
-# `make test` is everything CI runs; `make bench` prints figures.
+# `make test` is everything CI runs; `make bench` prints figures;
+# `make install` lays out a deployment (PREFIX, DESTDIR).
+
+# `make` alone builds the programs, not the first rule below (build/pkg.mk).
+.DEFAULT_GOAL := all
 
 CC      ?= gcc
 PKG_CONFIG ?= pkg-config
@@ -122,7 +126,19 @@ bench-ws: all build/ws-load
 	@tools/deps.sh run
 	tests/bench/ws.sh
 
+# A deployment: programs, SQL and migration tool, systemd units (deploy/),
+# env file and nginx site. PREFIX defaults to /usr/local; configuration
+# goes to SYSCONFDIR (/etc). With DESTDIR (packagers) the system user is
+# not created: tools/install.sh prints what the package must do instead.
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+install: all
+	@DESTDIR='$(DESTDIR)' PREFIX='$(PREFIX)' SYSCONFDIR='$(SYSCONFDIR)' \
+		UNITDIR='$(UNITDIR)' tools/install.sh
+
 clean:
 	rm -rf build
 
-.PHONY: all deps check asan start stop run token test bench bench-rest bench-ws clean
+.PHONY: all deps check asan start stop run token test bench bench-rest bench-ws install clean

@@ -9,8 +9,10 @@ set -euo pipefail
 build=(build-essential pkg-config libfcgi-dev libwebsockets-dev libjson-c-dev
 	libpq-dev libjwt-dev libzmq3-dev libssl-dev libcmocka-dev)
 run=(postgresql nginx-light spawn-fcgi)
+# systemd-analyze (package systemd) checks the service units of `make
+# install`, which run multiwatch: the check wants it at its path.
 test=(python3 python3-pytest python3-websocket python3-websockets
-	python3-requests python3-psycopg python3-zmq)
+	python3-requests python3-psycopg python3-zmq systemd multiwatch)
 bench=(wrk)
 
 want=()
