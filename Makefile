@@ -65,6 +65,10 @@ $(1)/ws-daemon: $$(patsubst %.c,$(1)/obj/%.o,$$(WS_SRC) $$(SHARED_SRC))
 $(1)/chat-token: $$(patsubst %.c,$(1)/obj/%.o,tools/chat-token.c $$(SHARED_SRC))
 	@echo "  LD      $$@"
 	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ $$(LDLIBS)
+
+$(1)/chat-keygen: $$(patsubst %.c,$(1)/obj/%.o,tools/chat-keygen.c $$(SHARED_SRC))
+	@echo "  LD      $$@"
+	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ $$(LDLIBS)
 endef
 
 $(eval $(call flavour,build,))
@@ -76,7 +80,7 @@ build/ws-load: $(wildcard tests/bench/ws-load*.c tests/bench/ws-load*.h)
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
 
-PROGS := build/rest-fcgi build/ws-daemon build/chat-token
+PROGS := build/rest-fcgi build/ws-daemon build/chat-token build/chat-keygen
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/%,$(UNIT_SRC))
 
 all: $(PROGS)

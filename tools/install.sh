@@ -37,7 +37,7 @@ logs=/var/log/nginx/swappart-chat
 say() { echo "install: $*"; }
 die() { echo "install: $*" >&2; exit 1; }
 
-for p in rest-fcgi ws-daemon chat-token; do
+for p in rest-fcgi ws-daemon chat-token chat-keygen; do
 	[ -x "$root/build/$p" ] || die "build/$p is not built (make)"
 done
 
@@ -45,7 +45,7 @@ d=$DESTDIR
 install -d -m 0755 "$d$bindir" "$d$libexecdir" "$d$sqldir" "$d$docdir" "$d$UNITDIR" "$d$sitedir"
 install -d -m 0750 "$d$confdir"
 
-install -m 0755 "$root/build/chat-token" "$d$bindir/"
+install -m 0755 "$root/build/chat-token" "$root/build/chat-keygen" "$d$bindir/"
 install -m 0755 "$root/build/rest-fcgi" "$root/build/ws-daemon" "$root/tools/migrate.sh" "$d$libexecdir/"
 install -m 0644 "$root"/sql/[0-9]*.sql "$d$sqldir/"
 install -m 0644 "$root/README.md" "$root"/docs/*.md "$d$docdir/"

@@ -123,6 +123,7 @@ def test_install_lays_out_every_file_with_its_mode(inst):
     docs = ["README.md"] + sorted(f for f in os.listdir(os.path.join(ROOT, "docs")) if f.endswith(".md"))
     want = {
         "/usr/bin/chat-token": 0o755,
+        "/usr/bin/chat-keygen": 0o755,
         "/usr/lib/swappart-chat/rest-fcgi": 0o755,
         "/usr/lib/swappart-chat/ws-daemon": 0o755,
         "/usr/lib/swappart-chat/migrate.sh": 0o755,
@@ -141,7 +142,9 @@ def test_install_lays_out_every_file_with_its_mode(inst):
     # the configuration directory is closed to others (the env file holds secrets)
     assert stat.S_IMODE(os.stat(inst.path("/etc/swappart-chat")).st_mode) == 0o750
     # the programs are the ones just built
-    for prog, built in (("/usr/bin/chat-token", "chat-token"), ("/usr/lib/swappart-chat/ws-daemon", "ws-daemon"),
+    for prog, built in (("/usr/bin/chat-token", "chat-token"),
+                        ("/usr/bin/chat-keygen", "chat-keygen"),
+                        ("/usr/lib/swappart-chat/ws-daemon", "ws-daemon"),
                         ("/usr/lib/swappart-chat/rest-fcgi", "rest-fcgi")):
         with open(inst.path(prog), "rb") as a, open(os.path.join(ROOT, "build", built), "rb") as b:
             assert a.read() == b.read(), prog
