@@ -37,14 +37,14 @@ int rooms_parse_create(const char *body, size_t len, const char *caller,
 	for (i = 0; i < in->nusers && strcmp(in->users[i], caller); i++)
 		;
 	if (i == in->nusers) {
-		char (*u)[37] = realloc(in->users, (in->nusers + 1) * sizeof(*u));
+		char (*u)[UUID_STR_SIZE] = realloc(in->users, (in->nusers + 1) * sizeof(*u));
 
 		if (!u) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
 		in->users = u;
-		memcpy(in->users[in->nusers++], caller, 37);
+		memcpy(in->users[in->nusers++], caller, UUID_STR_SIZE);
 	}
 	rc = 0;
 out:
@@ -173,8 +173,8 @@ int rooms_update_allowed(const char *caller, const char *owner, int member,
 
 /* After COMMIT only. Never fails the request: events are hints (evt.h). */
 static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
-			  char (*added)[37], size_t nadded,
-			  char (*removed)[37], size_t nremoved)
+			  char (*added)[UUID_STR_SIZE], size_t nadded,
+			  char (*removed)[UUID_STR_SIZE], size_t nremoved)
 {
 	struct evt e = {
 		.type = EVT_ROOM, .at_ms = evt_now_ms(), .room_id = room_id,
@@ -354,12 +354,12 @@ int rooms_get(struct rest_ctx *ctx, struct req *q, struct resp *r)
 }
 
 /*
- * BEGIN and lock room for caller. Returns 0 with the owner in owner[37]
+ * BEGIN and lock room for caller. Returns 0 with the owner in owner
  * ("" if none) and *member set, or the HTTP status already written to r
  * (403 banned, 404 no room, 503/500 database) with the transaction ended.
  */
 static int rooms_lock(struct rest_ctx *ctx, struct resp *r, const char *caller,
-		      long long room, char owner[37], int *member)
+		      long long room, char owner[UUID_STR_SIZE], int *member)
 {
 	char err[512], id[24];
 	const char *params[2] = { caller, id };
@@ -379,7 +379,7 @@ static int rooms_lock(struct rest_ctx *ctx, struct resp *r, const char *caller,
 		status = r->status ? r->status : 500;
 		goto out;
 	}
-	snprintf(owner, 37, "%s", PQgetvalue(res, 0, 1));
+	snprintf(owner, UUID_STR_SIZE, "%s", PQgetvalue(res, 0, 1));
 	*member = PQgetvalue(res, 0, 2)[0] == 't';
 	if (PQgetvalue(res, 0, 0)[0] == 't') {
 		resp_error(r, 403, msg_banned);
@@ -412,8 +412,8 @@ static int rooms_commit(struct rest_ctx *ctx, struct resp *r)
 
 int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	char err[512], owner[37], id[24], *add = NULL, *rm = NULL;
-	char (*added)[37] = NULL, (*removed)[37] = NULL;
+	char err[512], owner[UUID_STR_SIZE], id[24], *add = NULL, *rm = NULL;
+	char (*added)[UUID_STR_SIZE] = NULL, (*removed)[UUID_STR_SIZE] = NULL;
 	size_t nadded = 0, nremoved = 0;
 	struct rooms_update_in in;
 	const char *params[3];
@@ -456,7 +456,7 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 				rc = -1;	/* cannot happen: rows come from the lists */
 				goto out;
 			}
-			snprintf(dst, 37, "%s", PQgetvalue(res, i, 1));
+			snprintf(dst, UUID_STR_SIZE, "%s", PQgetvalue(res, i, 1));
 		}
 	}
 	in_tx = 0;
@@ -479,8 +479,8 @@ out:
 
 int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	char err[512], owner[37], id[24];
-	char (*former)[37] = NULL;
+	char err[512], owner[UUID_STR_SIZE], id[24];
+	char (*former)[UUID_STR_SIZE] = NULL;
 	const char *params[1] = { id };
 	PGresult *res = NULL;
 	int member = 0, rc = 0, in_tx = 0, n = 0;
@@ -508,7 +508,7 @@ int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		goto out;
 	}
 	for (int i = 0; i < n; i++)
-		snprintf(former[i], 37, "%s", PQgetvalue(res, i, 0));
+		snprintf(former[i], UUID_STR_SIZE, "%s", PQgetvalue(res, i, 0));
 	in_tx = 0;
 	if (rooms_commit(ctx, r))
 		goto out;

@@ -164,9 +164,9 @@ const struct db_stmt sql_stmts[] = {
 };
 const int sql_nstmts = sizeof(sql_stmts) / sizeof(sql_stmts[0]);
 
-char *sql_uuid_array(char (*ids)[37], size_t n)
+char *sql_uuid_array(char (*ids)[UUID_STR_SIZE], size_t n)
 {
-	char *s = malloc(n * 37 + 3), *p = s;
+	char *s = malloc(n * UUID_STR_SIZE + 3), *p = s;
 
 	if (!s)
 		return NULL;
@@ -174,8 +174,8 @@ char *sql_uuid_array(char (*ids)[37], size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (i)
 			*p++ = ',';
-		memcpy(p, ids[i], 36);
-		p += 36;
+		memcpy(p, ids[i], UUID_STR_LEN);
+		p += UUID_STR_LEN;
 	}
 	*p++ = '}';
 	*p = '\0';

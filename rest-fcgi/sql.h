@@ -15,6 +15,7 @@
 #define REST_SQL_H
 
 #include "db.h"
+#include "uuid.h"
 
 /* Statement names, the first argument of db_exec(). */
 #define SQL_HEALTH		"health"
@@ -34,6 +35,6 @@ extern const int sql_nstmts;
  * The array literal "{a,b,...}" of n UUIDs (already validated) into a
  * malloc'd string the caller frees; NULL when out of memory.
  */
-char *sql_uuid_array(char (*ids)[37], size_t n);
+char *sql_uuid_array(char (*ids)[UUID_STR_SIZE], size_t n);
 
 #endif

@@ -41,13 +41,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int auth_is_uuid(const char *s)
-{
-	char norm[AUTH_UUID_LEN + 1];
-
-	return !json_uuid_norm(s, norm);
-}
-
 /* A string member, or NULL when absent or not a string. */
 static const char *get_str(json_object *obj, const char *name)
 {
@@ -363,7 +356,7 @@ int auth_verify(const struct auth *a, const char *token, time_t now,
 		goto out;
 	}
 	memset(&c, 0, sizeof(c));
-	if (json_uuid_norm(sub, c.sub)) {
+	if (uuid_norm(sub, c.sub)) {
 		seterr(err, errlen, "token sub is not a uuid");
 		goto out;
 	}
@@ -387,7 +380,7 @@ out:
 char *auth_mint_hs256(const char *secret, const char *sub, const char *audience,
 		      int admin, long ttl, time_t now, char *err, size_t errlen)
 {
-	char lsub[AUTH_UUID_LEN + 1];
+	char lsub[UUID_STR_SIZE];
 	jwt_t *jwt = NULL;
 	char *token = NULL;
 	size_t len;
@@ -397,7 +390,7 @@ char *auth_mint_hs256(const char *secret, const char *sub, const char *audience,
 		       AUTH_MAX_SECRET);
 		goto out;
 	}
-	if (json_uuid_norm(sub, lsub)) {
+	if (uuid_norm(sub, lsub)) {
 		seterr(err, errlen, "sub is not a uuid");
 		goto out;
 	}

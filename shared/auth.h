@@ -23,8 +23,9 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "uuid.h"
+
 #define AUTH_MAX_TOKEN 8192	/* longer tokens are refused unparsed */
-#define AUTH_UUID_LEN 36
 #define AUTH_DEFAULT_AUDIENCE "authenticated"
 #define AUTH_MAX_TTL (10L * 366 * 24 * 3600)	/* longest auth_mint_hs256 ttl */
 /* The documented dev secret (SUPABASE_JWT_SECRET when unset); never in prod. */
@@ -42,7 +43,7 @@ struct auth {
 
 /* What a verified token says. Plain values, nothing to free. */
 struct auth_claims {
-	char sub[AUTH_UUID_LEN + 1];	/* the user id, lowercase UUID */
+	char sub[UUID_STR_SIZE];	/* the user id, text form (uuid.h) */
 	int is_admin;			/* role == "service_role" */
 	long exp;			/* expiry, seconds since the epoch */
 };
@@ -68,12 +69,6 @@ void auth_release(struct auth *a);
  */
 int auth_verify(const struct auth *a, const char *token, time_t now,
 		struct auth_claims *out, char *err, size_t errlen);
-
-/*
- * 1 if s is a UUID in the 8-4-4-4-12 hex form (either case), else 0.
- * The same test as json_uuid_norm() (jsonutil.h); kept for chat-token.
- */
-int auth_is_uuid(const char *s);
 
 /*
  * Mint an HS256 token for sub (dev tool and tests): aud = audience,

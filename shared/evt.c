@@ -21,7 +21,7 @@ int64_t evt_now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static json_object *evt_ids(char (*ids)[37], size_t n)
+static json_object *evt_ids(char (*ids)[UUID_STR_SIZE], size_t n)
 {
 	json_object *a = json_object_new_array_ext((int)n);
 
@@ -85,13 +85,14 @@ static int evt_need(int got, const char *key, char *err, size_t errlen)
 	return -1;
 }
 
-static int evt_user(json_object *o, const char *key, char out[37], char *err, size_t errlen)
+static int evt_user(json_object *o, const char *key, char out[UUID_STR_SIZE],
+		    char *err, size_t errlen)
 {
 	const char *s = NULL;
 
 	if (evt_need(json_get_string(o, key, &s, err, errlen), key, err, errlen))
 		return -1;
-	if (json_uuid_norm(s, out)) {
+	if (uuid_norm(s, out)) {
 		snprintf(err, errlen, "event field '%s' is not a UUID", key);
 		return -1;
 	}

@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "cfg.h"
+#include "uuid.h"
 
 enum evt_type { EVT_ROOM = 0, EVT_DISCONNECT, EVT_BAN, EVT_MESSAGE, EVT_CONNECTED };
 
@@ -51,11 +52,11 @@ struct evt {
 	int64_t at_ms;
 	int64_t room_id;		/* room, message */
 	int deleted;			/* room */
-	char (*added)[37];		/* room; decoded: owned */
+	char (*added)[UUID_STR_SIZE];	/* room; decoded: owned */
 	size_t nadded;
-	char (*removed)[37];		/* room; decoded: owned */
+	char (*removed)[UUID_STR_SIZE];	/* room; decoded: owned */
 	size_t nremoved;
-	char user[37];			/* disconnect, ban, connected; message: sender */
+	char user[UUID_STR_SIZE];	/* disconnect, ban, connected; message: sender */
 	int64_t msg_id;			/* message */
 	int64_t prev_id;		/* message: previous id in the room, 0 = unknown */
 	const char *message;		/* message; decoded: borrowed from root */

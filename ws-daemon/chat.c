@@ -95,11 +95,11 @@ static void chat_established(struct chat *ch, struct lws *wsi, struct chat_pss *
 		chat_close(ch, c, CLOSE_BAD_TOKEN, err);
 		return;
 	}
-	if (rcache_uuid_bin(cl.sub, c->user)) {
+	if (uuid_parse(cl.sub, &c->user)) {
 		chat_close(ch, c, CLOSE_BAD_TOKEN, "token subject is not a UUID");
 		return;
 	}
-	rcache_uuid_str(c->user, c->user_str);
+	uuid_format(&c->user, c->user_str);
 	c->exp_ms = ((int64_t)cl.exp + ch->cfg->jwt_leeway) * 1000;
 	old = conns_map(&ch->conns, c);
 	if (old)

@@ -46,9 +46,9 @@ static void chat_drain_room(struct chat *ch, struct room *rm)
 		for (uint32_t i = 0; i < rm->n; i++) {
 			struct conn *t;
 
-			if (!memcmp(rm->members[i], m->sender, 16))
+			if (uuid_eq(&rm->members[i], &m->sender))
 				continue;	/* never back to the sender */
-			t = conns_user(&ch->conns, rm->members[i]);
+			t = conns_user(&ch->conns, &rm->members[i]);
 			if (!t || t->closing)
 				continue;
 			chat_push(ch, t, m->frame, 0);
@@ -71,7 +71,7 @@ static void chat_committed(struct chat *ch, int64_t room_id, int64_t id, int64_t
 	struct room_msg *m = calloc(1, sizeof(*m));
 	struct room *rm;
 
-	if (!m || rcache_uuid_bin(sender, m->sender))
+	if (!m || uuid_parse(sender, &m->sender))
 		goto fail;
 	m->id = id;
 	m->prev_id = prev_id;
@@ -170,7 +170,7 @@ static void chat_room_loaded(struct chat *ch, struct store_job *j)
 			ch->loads_failed++;	/* the sweep retries */
 		return;
 	}
-	if (room_set_members(rm, (const unsigned char (*)[16])j->members, j->nmembers)) {
+	if (room_set_members(rm, j->members, j->nmembers)) {
 		log_error("out of memory loading room %lld", (long long)j->room_id);
 		return;
 	}
@@ -223,7 +223,7 @@ void chat_store_answers(struct chat *ch)
 
 static void chat_event(struct chat *ch, struct evt *e)
 {
-	unsigned char user[16];
+	struct uuid user;
 	struct room *rm;
 	struct conn *c;
 
@@ -237,20 +237,20 @@ static void chat_event(struct chat *ch, struct evt *e)
 		if (!rm)
 			break;	/* not cached: loaded fresh when needed */
 		for (size_t i = 0; i < e->nadded; i++)
-			if (!rcache_uuid_bin(e->added[i], user) && room_add_member(rm, user))
+			if (!uuid_parse(e->added[i], &user) && room_add_member(rm, &user))
 				log_error("out of memory updating room %lld", (long long)e->room_id);
 		for (size_t i = 0; i < e->nremoved; i++)
-			if (!rcache_uuid_bin(e->removed[i], user))
-				room_remove_member(rm, user);
+			if (!uuid_parse(e->removed[i], &user))
+				room_remove_member(rm, &user);
 		rm->used_ms = chat_now_ms();
 		/* the event is a hint: Postgres has the full truth */
 		chat_load_room(ch, e->room_id);
 		break;
 	case EVT_DISCONNECT:
 	case EVT_BAN:
-		if (rcache_uuid_bin(e->user, user))
+		if (uuid_parse(e->user, &user))
 			break;
-		c = conns_user(&ch->conns, user);
+		c = conns_user(&ch->conns, &user);
 		if (!c)
 			break;
 		if (e->type == EVT_BAN)
@@ -268,9 +268,9 @@ static void chat_event(struct chat *ch, struct evt *e)
 			       strlen(e->message), e->created_at);
 		break;
 	case EVT_CONNECTED:
-		if (e->origin == ch->cfg->ws_id || rcache_uuid_bin(e->user, user))
+		if (e->origin == ch->cfg->ws_id || uuid_parse(e->user, &user))
 			break;
-		c = conns_user(&ch->conns, user);
+		c = conns_user(&ch->conns, &user);
 		/* the newer connection wins; equal times: the higher daemon id */
 		if (c && (c->connected_ms < e->at_ms ||
 			  (c->connected_ms == e->at_ms && ch->cfg->ws_id < e->origin)))

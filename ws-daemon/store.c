@@ -1,6 +1,5 @@
 #include "store.h"
 #include "log.h"
-#include "roomcache.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -261,7 +260,7 @@ static void store_rooms(struct store *s, struct store_job **jobs, int n)
 		for (int row = 0; row < PQntuples(r); row++)
 			if (strtoll(PQgetvalue(r, row, 0), NULL, 10) == j->room_id)
 				cnt++;
-		j->members = cnt ? malloc(cnt * 16) : NULL;
+		j->members = cnt ? malloc(cnt * sizeof(*j->members)) : NULL;
 		if (cnt && !j->members) {
 			j->status = STORE_ERROR;
 			continue;
@@ -272,7 +271,7 @@ static void store_rooms(struct store *s, struct store_job **jobs, int n)
 			j->exists = 1;
 			j->base_id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
 			if (!PQgetisnull(r, row, 1) &&
-			    !rcache_uuid_bin(PQgetvalue(r, row, 1), j->members[j->nmembers]))
+			    !uuid_parse(PQgetvalue(r, row, 1), &j->members[j->nmembers]))
 				j->nmembers++;
 		}
 	}

@@ -221,7 +221,7 @@ int wl_load_rooms(struct wl_ctx *ctx, const char *path, int max_users)
 {
 	struct room {
 		long id;
-		char a[WL_UUID_LEN + 1], b[WL_UUID_LEN + 1];
+		char a[UUID_STR_SIZE], b[UUID_STR_SIZE];
 	} *rooms = NULL, *r;
 	size_t n = 0, cap = 0, i;
 	char *line = NULL;

@@ -23,9 +23,9 @@ static void roundtrip(const struct evt *in, struct evt *out)
 
 static void test_room(void **state)
 {
-	char added[2][37] = { "00000000-0000-0000-0000-00000000000a",
+	char added[2][UUID_STR_SIZE] = { "00000000-0000-0000-0000-00000000000a",
 			      "00000000-0000-0000-0000-00000000000b" };
-	char removed[1][37] = { "00000000-0000-0000-0000-00000000000c" };
+	char removed[1][UUID_STR_SIZE] = { "00000000-0000-0000-0000-00000000000c" };
 	struct evt e = { .type = EVT_ROOM, .at_ms = 1764000000123, .room_id = 77,
 			 .added = added, .nadded = 2, .removed = removed, .nremoved = 1 };
 	struct evt d;

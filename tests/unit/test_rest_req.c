@@ -251,7 +251,8 @@ static void test_parse_page(void **state)
 
 static void test_update_rules(void **state)
 {
-	char add[1][37] = { U1 }, rm_self[1][37] = { ME }, rm_other[1][37] = { U2 };
+	char add[1][UUID_STR_SIZE] = { U1 }, rm_self[1][UUID_STR_SIZE] = { ME };
+	char rm_other[1][UUID_STR_SIZE] = { U2 };
 	struct rooms_update_in in = { .room_id = 4 };
 	char err[128];
 
@@ -284,7 +285,7 @@ static void test_update_rules(void **state)
 
 static void test_uuid_array(void **state)
 {
-	char ids[2][37] = { U1, U2 };
+	char ids[2][UUID_STR_SIZE] = { U1, U2 };
 	char *s;
 
 	(void)state;
