@@ -1,4 +1,5 @@
 #include "admin.h"
+#include "chrono.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "sql.h"
@@ -37,7 +38,7 @@ static int admin_user(struct req *q, struct resp *r, char out[UUID_STR_SIZE])
 
 static void admin_publish(struct rest_ctx *ctx, enum evt_type type, const char *user)
 {
-	struct evt e = { .type = type, .at_ms = evt_now_ms() };
+	struct evt e = { .type = type, .at_ms = chrono_wall_ms() };
 
 	memcpy(e.user, user, sizeof(e.user));
 	if (!ctx->pub || !ctx->pub->sock)

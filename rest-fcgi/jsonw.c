@@ -1,6 +1,6 @@
 #include "jsonw.h"
+#include "chrono.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,31 +95,13 @@ void jw_str(struct jw *w, const char *s)
 
 int jw_pg_time(struct jw *w, const char *pg)
 {
-	/* "YYYY-MM-DD HH:MM:SS" [".f{1,6}"] "+00" */
-	static const char shape[] = "dddd-dd-dd dd:dd:dd";
-	char out[40];
-	size_t i, nf = 0;
-	const char *p;
+	char iso[CHRONO_ISO_SIZE];
 
-	for (i = 0; i < sizeof(shape) - 1; i++) {
-		if (shape[i] == 'd' ? !isdigit((unsigned char)pg[i]) : pg[i] != shape[i])
-			return -1;
-	}
-	memcpy(out, "\"", 1);
-	memcpy(out + 1, pg, 19);
-	out[11] = 'T';
-	out[20] = '.';
-	p = pg + 19;
-	if (*p == '.') {
-		for (p++; isdigit((unsigned char)*p) && nf < 6; p++)
-			out[21 + nf++] = *p;
-	}
-	if (strcmp(p, "+00"))
+	if (chrono_iso_from_pg(pg, iso))
 		return -1;
-	for (; nf < 6; nf++)
-		out[21 + nf] = '0';
-	memcpy(out + 27, "+00:00\"", 7);
-	jw_raw(w, out, 34);
+	jw_raw(w, "\"", 1);
+	jw_raw(w, iso, CHRONO_ISO_LEN);
+	jw_raw(w, "\"", 1);
 	return 0;
 }
 

@@ -1,4 +1,5 @@
 #include "rooms.h"
+#include "chrono.h"
 #include "jsonutil.h"
 #include "jsonw.h"
 #include "log.h"
@@ -177,7 +178,7 @@ static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
 			  char (*removed)[UUID_STR_SIZE], size_t nremoved)
 {
 	struct evt e = {
-		.type = EVT_ROOM, .at_ms = evt_now_ms(), .room_id = room_id,
+		.type = EVT_ROOM, .at_ms = chrono_wall_ms(), .room_id = room_id,
 		.deleted = deleted, .added = added, .nadded = nadded,
 		.removed = removed, .nremoved = nremoved,
 	};

@@ -5,21 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <zmq.h>
 
 static const char *const evt_names[] = { "room", "disconnect", "ban", "message", "connected" };
 
 #define EVT_NTYPES (sizeof(evt_names) / sizeof(evt_names[0]))
 #define EVT_MAX_USERS 100000	/* a room event lists at most this many ids */
-
-int64_t evt_now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static json_object *evt_ids(char (*ids)[UUID_STR_SIZE], size_t n)
 {

@@ -49,7 +49,7 @@ enum evt_type { EVT_ROOM = 0, EVT_DISCONNECT, EVT_BAN, EVT_MESSAGE, EVT_CONNECTE
 
 struct evt {
 	enum evt_type type;
-	int64_t at_ms;
+	int64_t at_ms;			/* the sender's chrono_wall_ms() */
 	int64_t room_id;		/* room, message */
 	int deleted;			/* room */
 	char (*added)[UUID_STR_SIZE];	/* room; decoded: owned */
@@ -65,9 +65,6 @@ struct evt {
 	uint64_t conn;			/* connected: the daemon's connection serial */
 	json_object *root;		/* decoded: owned */
 };
-
-/* Milliseconds since the epoch, for at_ms. */
-int64_t evt_now_ms(void);
 
 /*
  * Encode e (nothing in it is taken over). Returns a malloc'd string of

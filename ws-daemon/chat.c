@@ -2,6 +2,7 @@
  * The lws side of the daemon: connections, frames, timers, shutdown (chat.h).
  */
 #include "chat.h"
+#include "chrono.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -13,14 +14,6 @@
 #define CHAT_EVICT_EVERY_MS 60000
 #define CHAT_STATS_EVERY_MS 10000	/* an info line while there is traffic */
 #define CHAT_EVICT_IDLE_MS 600000	/* rooms without traffic leave the cache */
-
-int64_t chat_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct chat *chat_of(struct lws *wsi)
 {
@@ -40,7 +33,7 @@ void chat_close(struct chat *ch, struct conn *c, int code, const char *reason)
 	if (c->wsi && !c->closing)
 		log_debug("closing connection %llu: %d %s",
 			  (unsigned long long)c->serial, code, reason);
-	conn_close(&ch->conns, c, code, reason, 0, chat_now_ms());
+	conn_close(&ch->conns, c, code, reason, 0, chrono_wall_ms());
 }
 
 /* Queue f on c; a full queue closes c as too slow (4009). */
@@ -53,7 +46,7 @@ void chat_push(struct chat *ch, struct conn *c, struct frame *f, int reply)
 	if (conn_push(&ch->conns, c, f, reply)) {
 		log_info("connection %llu reads too slowly: closed",
 			 (unsigned long long)c->serial);
-		conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, chat_now_ms());
+		conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, chrono_wall_ms());
 	}
 }
 
@@ -78,7 +71,7 @@ static void chat_established(struct chat *ch, struct lws *wsi, struct chat_pss *
 	struct conn *c, *old;
 	struct evt e;
 
-	c = conn_new(&ch->conns, wsi, ++ch->next_serial, chat_now_ms());
+	c = conn_new(&ch->conns, wsi, ++ch->next_serial, chrono_wall_ms());
 	pss->c = c;
 	if (!c)
 		return;
@@ -164,7 +157,7 @@ out:
 static void chat_receive(struct chat *ch, struct lws *wsi, struct conn *c,
 			 const char *in, size_t len)
 {
-	int64_t now = chat_now_ms();
+	int64_t now = chrono_wall_ms();
 	char err[96];
 	char *nb;
 
@@ -225,7 +218,7 @@ static int chat_evict_room(struct room *rm, void *arg)
 static void chat_sweep(lws_sorted_usec_list_t *sul)
 {
 	struct chat *ch = lws_container_of(sul, struct chat, sul_sweep);
-	int64_t now = chat_now_ms(), idle = (int64_t)ch->cfg->idle_timeout * 1000;
+	int64_t now = chrono_wall_ms(), idle = (int64_t)ch->cfg->idle_timeout * 1000;
 	int64_t ping = (int64_t)ch->cfg->ping_interval * 1000;
 	struct conn *c;
 
@@ -299,7 +292,7 @@ void chat_shutdown(struct chat *ch)
 		return;
 	log_info("stopping: finishing %u message(s) in flight", ch->inflight);
 	ch->shutting_down = 1;
-	ch->shutdown_ms = chat_now_ms();
+	ch->shutdown_ms = chrono_wall_ms();
 	ch->conns.rx_off = 1;
 	/* no new frames; those already stored still get their confirmation */
 	for (c = ch->conns.list; c; c = c->next)
@@ -314,15 +307,15 @@ int chat_finished(struct chat *ch)
 	if (!ch->shutting_down)
 		return 0;
 	if (ch->shutting_down == 1) {
-		if (ch->inflight && chat_now_ms() - ch->shutdown_ms < 30000)
+		if (ch->inflight && chrono_wall_ms() - ch->shutdown_ms < 30000)
 			return 0;
 		ch->shutting_down = 2;
-		ch->shutdown_ms = chat_now_ms();
+		ch->shutdown_ms = chrono_wall_ms();
 		for (c = ch->conns.list; c; c = c->next)
 			if (c->wsi)
 				chat_close(ch, c, CLOSE_SHUTDOWN, "server is shutting down");
 	}
-	return !ch->conns.count || chat_now_ms() - ch->shutdown_ms > CHAT_CLOSE_GRACE_MS;
+	return !ch->conns.count || chrono_wall_ms() - ch->shutdown_ms > CHAT_CLOSE_GRACE_MS;
 }
 
 /* ---- lws ---- */
@@ -346,7 +339,7 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (pss && pss->c) {
-			pss->c->last_rx_ms = chat_now_ms();
+			pss->c->last_rx_ms = chrono_wall_ms();
 			pss->c->ping_sent_ms = 0;
 		}
 		return 0;
@@ -401,7 +394,7 @@ int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
 void chat_attach(struct chat *ch, struct lws_context *ctx)
 {
 	ch->ctx = ctx;
-	ch->evict_ms = ch->stats_ms = chat_now_ms();
+	ch->evict_ms = ch->stats_ms = chrono_wall_ms();
 	lws_sul_schedule(ctx, 0, &ch->sul_sweep, chat_sweep, CHAT_SWEEP_US);
 	/* answers or events that came before the context existed */
 	lws_cancel_service(ctx);

@@ -5,6 +5,7 @@
  * messages to a room's connected members. See chat.h.
  */
 #include "chat.h"
+#include "chrono.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -39,7 +40,7 @@ static void chat_schedule_gap(struct chat *ch)
 /* Deliver what room rm may release now to its locally connected members. */
 static void chat_drain_room(struct chat *ch, struct room *rm)
 {
-	int64_t now = chat_now_ms();
+	int64_t now = chrono_wall_ms();
 	struct room_msg *m;
 
 	while ((m = room_next(rm, now, CHAT_GAP_MS))) {
@@ -85,7 +86,7 @@ static void chat_committed(struct chat *ch, int64_t room_id, int64_t id, int64_t
 			goto fail;
 		chat_load_room(ch, room_id);
 	}
-	rm->used_ms = chat_now_ms();
+	rm->used_ms = chrono_wall_ms();
 	room_hold(rm, m);
 	chat_drain_room(ch, rm);
 	return;
@@ -142,7 +143,7 @@ static void chat_send_done(struct chat *ch, struct store_job *j)
 	}
 	if (j->status == STORE_OK) {
 		struct evt e = {
-			.type = EVT_MESSAGE, .at_ms = chat_now_ms(), .room_id = j->room_id,
+			.type = EVT_MESSAGE, .at_ms = chrono_wall_ms(), .room_id = j->room_id,
 			.msg_id = j->id, .prev_id = j->prev_id, .message = j->message,
 			.created_at = j->created_at, .origin = ch->cfg->ws_id,
 		};
@@ -242,7 +243,7 @@ static void chat_event(struct chat *ch, struct evt *e)
 		for (size_t i = 0; i < e->nremoved; i++)
 			if (!uuid_parse(e->removed[i], &user))
 				room_remove_member(rm, &user);
-		rm->used_ms = chat_now_ms();
+		rm->used_ms = chrono_wall_ms();
 		/* the event is a hint: Postgres has the full truth */
 		chat_load_room(ch, e->room_id);
 		break;

@@ -1,4 +1,5 @@
 #include "store.h"
+#include "chrono.h"
 #include "log.h"
 
 #include <inttypes.h>
@@ -6,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define STORE_SETTLE "2 seconds"	/* longer than any event takes to travel */
 
@@ -115,14 +115,6 @@ static void sbuf_free(struct sbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static int64_t store_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void store_fail_all(struct store_job **jobs, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -161,7 +153,7 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 		}
 		vals[k] = a[k].buf;
 	}
-	t0 = store_now_us();
+	t0 = chrono_mono_us();
 	r = db_exec(&s->db, "ws_store", 4, vals, err, sizeof(err));
 	if (!r) {
 		log_warn("store: batch of %d messages failed: %s", n, err);
@@ -194,7 +186,7 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 	}
 	s->batches++;
 	s->stored += (uint64_t)n;
-	s->busy_us += (uint64_t)(store_now_us() - t0);
+	s->busy_us += (uint64_t)(chrono_mono_us() - t0);
 out:
 	PQclear(r);
 	for (int k = 0; k < 4; k++)
