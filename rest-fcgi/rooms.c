@@ -3,6 +3,7 @@
 #include "jsonutil.h"
 #include "jsonw.h"
 #include "log.h"
+#include "pgarr.h"
 #include "sql.h"
 
 #include <stdio.h>
@@ -201,7 +202,7 @@ int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 
 	if (rooms_parse_create(q->body, q->body_len, q->who.sub, &in, err, sizeof(err)))
 		return resp_error(r, 400, "%s", err);
-	arr = sql_uuid_array(in.users, in.nusers);
+	arr = pgarr_uuids(in.users, in.nusers);
 	if (!arr) {
 		rc = -1;
 		goto out;
@@ -432,8 +433,8 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		goto out;
 	}
 	if (in.nadd || in.nrm) {
-		add = sql_uuid_array(in.add, in.nadd);
-		rm = sql_uuid_array(in.rm, in.nrm);
+		add = pgarr_uuids(in.add, in.nadd);
+		rm = pgarr_uuids(in.rm, in.nrm);
 		added = calloc(in.nadd + 1, sizeof(*added));
 		removed = calloc(in.nrm + 1, sizeof(*removed));
 		if (!add || !rm || !added || !removed) {

@@ -1,8 +1,6 @@
 #include "sql.h"
 #include "chrono.h"
 
-#include <stdlib.h>
-#include <string.h>
 
 /*
  * The message object of SPEC.md as JSON text. GET /rooms/:id concatenates
@@ -155,21 +153,3 @@ const struct db_stmt sql_stmts[] = {
 	{ SQL_UNBAN, "DELETE FROM chat_bans WHERE user_id = $1::uuid RETURNING 1" },
 };
 const int sql_nstmts = sizeof(sql_stmts) / sizeof(sql_stmts[0]);
-
-char *sql_uuid_array(char (*ids)[UUID_STR_SIZE], size_t n)
-{
-	char *s = malloc(n * UUID_STR_SIZE + 3), *p = s;
-
-	if (!s)
-		return NULL;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			*p++ = ',';
-		memcpy(p, ids[i], UUID_STR_LEN);
-		p += UUID_STR_LEN;
-	}
-	*p++ = '}';
-	*p = '\0';
-	return s;
-}

@@ -8,14 +8,13 @@
  * cheaper still. Each statement a user route runs first also says whether
  * the caller is banned, so the ban check costs no extra round trip.
  *
- * Parameters are text; arrays of user ids are passed as one array literal
- * ("{uuid,uuid}") built from ids already validated as UUIDs.
+ * Parameters are text; a list of user ids is passed as one array literal
+ * built by pgarr.h from ids already validated as UUIDs.
  */
 #ifndef REST_SQL_H
 #define REST_SQL_H
 
 #include "db.h"
-#include "uuid.h"
 
 /* Statement names, the first argument of db_exec(). */
 #define SQL_HEALTH		"health"
@@ -30,11 +29,5 @@
 
 extern const struct db_stmt sql_stmts[];
 extern const int sql_nstmts;
-
-/*
- * The array literal "{a,b,...}" of n UUIDs (already validated) into a
- * malloc'd string the caller frees; NULL when out of memory.
- */
-char *sql_uuid_array(char (*ids)[UUID_STR_SIZE], size_t n);
 
 #endif

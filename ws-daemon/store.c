@@ -1,8 +1,8 @@
 #include "store.h"
 #include "chrono.h"
 #include "log.h"
+#include "pgarr.h"
 
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,48 +73,6 @@ void store_job_free(struct store_job *j)
 	free(j);
 }
 
-void sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *nb = realloc(b->buf, cap);
-
-		if (!nb) {
-			b->oom = 1;
-			return;
-		}
-		b->buf = nb;
-		b->cap = cap;
-	}
-	memcpy(b->buf + b->len, s, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-}
-
-void sbuf_add_array_text(struct sbuf *b, const char *s, size_t n)
-{
-	size_t start = 0;
-
-	sbuf_add(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '"' && s[i] != '\\')
-			continue;
-		sbuf_add(b, s + start, i - start);
-		sbuf_add(b, "\\", 1);
-		start = i;
-	}
-	sbuf_add(b, s + start, n - start);
-	sbuf_add(b, "\"", 1);
-}
-
-static void sbuf_free(struct sbuf *b)
-{
-	free(b->buf);
-	memset(b, 0, sizeof(*b));
-}
-
 static void store_fail_all(struct store_job **jobs, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -124,34 +82,27 @@ static void store_fail_all(struct store_job **jobs, int n)
 /* One chat_ws_store call for jobs[0..n). */
 static void store_send(struct store *s, struct store_job **jobs, int n)
 {
-	struct sbuf a[4] = { 0 };
+	struct pgarr a[4];
 	const char *vals[4];
-	char err[512], num[24];
+	char err[512];
 	PGresult *r = NULL;
 	int64_t t0;
 
 	for (int k = 0; k < 4; k++)
-		sbuf_add(&a[k], "{", 1);
+		pgarr_init(&a[k], 0);
 	for (int i = 0; i < n; i++) {
-		const char *sep = i ? "," : "";
-
-		sbuf_add(&a[0], sep, i ? 1 : 0);
-		sbuf_add(&a[0], jobs[i]->user, strlen(jobs[i]->user));
-		sbuf_add(&a[1], sep, i ? 1 : 0);
-		sbuf_add(&a[1], num, (size_t)snprintf(num, sizeof(num), "%" PRId64, jobs[i]->room_id));
-		sbuf_add(&a[2], sep, i ? 1 : 0);
-		sbuf_add_array_text(&a[2], jobs[i]->message, jobs[i]->message_len);
-		sbuf_add(&a[3], sep, i ? 1 : 0);
-		sbuf_add_array_text(&a[3], jobs[i]->temp_id, jobs[i]->temp_len);
+		pgarr_add_uuid(&a[0], jobs[i]->user);
+		pgarr_add_i64(&a[1], jobs[i]->room_id);
+		pgarr_add_text(&a[2], jobs[i]->message, jobs[i]->message_len);
+		pgarr_add_text(&a[3], jobs[i]->temp_id, jobs[i]->temp_len);
 	}
 	for (int k = 0; k < 4; k++) {
-		sbuf_add(&a[k], "}", 1);
-		if (a[k].oom) {
+		vals[k] = pgarr_end(&a[k]);
+		if (!vals[k]) {
 			log_error("store: out of memory for a batch of %d", n);
 			store_fail_all(jobs, n);
 			goto out;
 		}
-		vals[k] = a[k].buf;
 	}
 	t0 = chrono_mono_us();
 	r = db_exec(&s->db, "ws_store", 4, vals, err, sizeof(err));
@@ -190,25 +141,22 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 out:
 	PQclear(r);
 	for (int k = 0; k < 4; k++)
-		sbuf_free(&a[k]);
+		pgarr_release(&a[k]);
 }
 
 static void store_bans(struct store *s, struct store_job **jobs, int n)
 {
-	struct sbuf a = { 0 };
+	struct pgarr a;
 	const char *vals[1];
 	PGresult *r = NULL;
 	char err[512];
 
-	sbuf_add(&a, "{", 1);
-	for (int i = 0; i < n; i++) {
-		sbuf_add(&a, ",", i ? 1 : 0);
-		sbuf_add(&a, jobs[i]->user, strlen(jobs[i]->user));
-	}
-	sbuf_add(&a, "}", 1);
-	vals[0] = a.buf;
-	if (a.oom || !(r = db_exec(&s->db, "ws_bans", 1, vals, err, sizeof(err)))) {
-		if (!a.oom)
+	pgarr_init(&a, (size_t)n * UUID_STR_SIZE);
+	for (int i = 0; i < n; i++)
+		pgarr_add_uuid(&a, jobs[i]->user);
+	vals[0] = pgarr_end(&a);
+	if (!vals[0] || !(r = db_exec(&s->db, "ws_bans", 1, vals, err, sizeof(err)))) {
+		if (vals[0])
 			log_warn("store: ban check failed: %s", err);
 		store_fail_all(jobs, n);
 		goto out;
@@ -221,25 +169,22 @@ static void store_bans(struct store *s, struct store_job **jobs, int n)
 	}
 out:
 	PQclear(r);
-	sbuf_free(&a);
+	pgarr_release(&a);
 }
 
 static void store_rooms(struct store *s, struct store_job **jobs, int n)
 {
-	struct sbuf a = { 0 };
+	struct pgarr a;
 	const char *vals[1];
 	PGresult *r = NULL;
-	char err[512], num[24];
+	char err[512];
 
-	sbuf_add(&a, "{", 1);
-	for (int i = 0; i < n; i++) {
-		sbuf_add(&a, ",", i ? 1 : 0);
-		sbuf_add(&a, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, jobs[i]->room_id));
-	}
-	sbuf_add(&a, "}", 1);
-	vals[0] = a.buf;
-	if (a.oom || !(r = db_exec(&s->db, "ws_rooms", 1, vals, err, sizeof(err)))) {
-		if (!a.oom)
+	pgarr_init(&a, 0);
+	for (int i = 0; i < n; i++)
+		pgarr_add_i64(&a, jobs[i]->room_id);
+	vals[0] = pgarr_end(&a);
+	if (!vals[0] || !(r = db_exec(&s->db, "ws_rooms", 1, vals, err, sizeof(err)))) {
+		if (vals[0])
 			log_warn("store: loading rooms failed: %s", err);
 		store_fail_all(jobs, n);
 		goto out;
@@ -269,7 +214,7 @@ static void store_rooms(struct store *s, struct store_job **jobs, int n)
 	}
 out:
 	PQclear(r);
-	sbuf_free(&a);
+	pgarr_release(&a);
 }
 
 static void store_answer(struct store *s, struct store_job *head, struct store_job *tail)

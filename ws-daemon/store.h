@@ -111,14 +111,4 @@ struct store_job *store_take(struct store *s);
  */
 void store_stop(struct store *s);
 
-/* Postgres array literal helpers (exported for the unit tests). */
-struct sbuf {
-	char *buf;
-	size_t len, cap;
-	int oom;
-};
-void sbuf_add(struct sbuf *b, const char *s, size_t n);
-/* s as one element of a text[] literal: quoted, \ and " escaped. */
-void sbuf_add_array_text(struct sbuf *b, const char *s, size_t n);
-
 #endif

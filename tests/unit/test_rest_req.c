@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "jsonw.h"
+#include "pgarr.h"
 #include "req.h"
 #include "rooms.h"
 #include "sql.h"
@@ -289,10 +290,10 @@ static void test_uuid_array(void **state)
 	char *s;
 
 	(void)state;
-	s = sql_uuid_array(ids, 2);
+	s = pgarr_uuids(ids, 2);
 	assert_string_equal(s, "{" U1 "," U2 "}");
 	free(s);
-	s = sql_uuid_array(ids, 0);
+	s = pgarr_uuids(ids, 0);
 	assert_string_equal(s, "{}");
 	free(s);
 }

@@ -1,6 +1,6 @@
 /*
  * Unit tests for ws-daemon/roomcache.c (the membership cache and in-order
- * release of a room's messages) and the array literals of store.c.
+ * release of a room's messages).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "roomcache.h"
-#include "store.h"
 
 static int drop_odd(struct room *rm, void *arg)
 {
@@ -172,21 +171,6 @@ static void test_start(void **state)
 	rcache_release(&r);
 }
 
-static void test_array_text(void **state)
-{
-	struct sbuf b = { 0 };
-
-	(void)state;
-	sbuf_add(&b, "{", 1);
-	sbuf_add_array_text(&b, "a\"b\\c,{}", 8);
-	sbuf_add(&b, ",", 1);
-	sbuf_add_array_text(&b, "", 0);
-	sbuf_add(&b, "}", 1);
-	assert_false(b.oom);
-	assert_string_equal(b.buf, "{\"a\\\"b\\\\c,{}\",\"\"}");
-	free(b.buf);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,7 +178,6 @@ int main(void)
 		cmocka_unit_test(test_members),
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_start),
-		cmocka_unit_test(test_array_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
