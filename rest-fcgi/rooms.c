@@ -1,9 +1,9 @@
 #include "rooms.h"
 #include "chrono.h"
 #include "jsonutil.h"
-#include "jsonw.h"
 #include "log.h"
 #include "pgarr.h"
+#include "sbuf.h"
 #include "sql.h"
 
 #include <stdio.h>
@@ -230,51 +230,65 @@ out:
 	return rc;
 }
 
+/*
+ * A timestamptz of a row (Postgres' text form) as the API's JSON string.
+ * -1, nothing appended, for any other form.
+ */
+static int rooms_json_time(struct sbuf *w, const char *pg)
+{
+	char iso[CHRONO_ISO_SIZE];
+
+	if (chrono_iso_from_pg(pg, iso))
+		return -1;
+	sbuf_json_str(w, iso, CHRONO_ISO_LEN);
+	return 0;
+}
+
 /* The columns of SQL_ROOMS_LIST. */
 enum { L_BANNED, L_ID, L_APT, L_OWNER, L_AT, L_PARTS, L_MID, L_MTEXT, L_MSENDER, L_MAT };
 
 /* One room object of GET /rooms from row i. -1 on a malformed value. */
-static int rooms_list_row(struct jw *w, PGresult *res, int i)
+static int rooms_list_row(struct sbuf *w, PGresult *res, int i)
 {
 	const char *id = PQgetvalue(res, i, L_ID), *parts = PQgetvalue(res, i, L_PARTS);
 
-	jw_lit(w, "{\"room_id\":");
-	jw_lit(w, id);
-	jw_lit(w, ",\"participants_id\":[");
+	sbuf_adds(w, "{\"room_id\":");
+	sbuf_adds(w, id);
+	sbuf_adds(w, ",\"participants_id\":[");
 	/* UUIDs need no escaping: quote each of "a,b,c". */
 	for (const char *p = parts; *p;) {
 		const char *c = strchr(p, ',');
 		size_t n = c ? (size_t)(c - p) : strlen(p);
 
 		if (p != parts)
-			jw_raw(w, ",", 1);
-		jw_raw(w, "\"", 1);
-		jw_raw(w, p, n);
-		jw_raw(w, "\"", 1);
+			sbuf_add(w, ",", 1);
+		sbuf_add(w, "\"", 1);
+		sbuf_add(w, p, n);
+		sbuf_add(w, "\"", 1);
 		p += n + (c != NULL);
 	}
-	jw_lit(w, "],\"apartment_id\":");
-	jw_lit(w, PQgetisnull(res, i, L_APT) ? "null" : PQgetvalue(res, i, L_APT));
-	jw_lit(w, PQgetvalue(res, i, L_OWNER)[0] == 't' ? ",\"is_owner\":true,\"created_at\":"
+	sbuf_adds(w, "],\"apartment_id\":");
+	sbuf_adds(w, PQgetisnull(res, i, L_APT) ? "null" : PQgetvalue(res, i, L_APT));
+	sbuf_adds(w, PQgetvalue(res, i, L_OWNER)[0] == 't' ? ",\"is_owner\":true,\"created_at\":"
 							 : ",\"is_owner\":false,\"created_at\":");
-	if (jw_pg_time(w, PQgetvalue(res, i, L_AT)))
+	if (rooms_json_time(w, PQgetvalue(res, i, L_AT)))
 		return -1;
 	if (PQgetisnull(res, i, L_MID)) {
-		jw_lit(w, ",\"last_message\":null}");
+		sbuf_adds(w, ",\"last_message\":null}");
 		return 0;
 	}
-	jw_lit(w, ",\"last_message\":{\"id\":");
-	jw_lit(w, PQgetvalue(res, i, L_MID));
-	jw_lit(w, ",\"room_id\":");
-	jw_lit(w, id);
-	jw_lit(w, ",\"message\":");
-	jw_str(w, PQgetvalue(res, i, L_MTEXT));
-	jw_lit(w, ",\"sender_id\":\"");
-	jw_lit(w, PQgetvalue(res, i, L_MSENDER));
-	jw_lit(w, "\",\"created_at\":");
-	if (jw_pg_time(w, PQgetvalue(res, i, L_MAT)))
+	sbuf_adds(w, ",\"last_message\":{\"id\":");
+	sbuf_adds(w, PQgetvalue(res, i, L_MID));
+	sbuf_adds(w, ",\"room_id\":");
+	sbuf_adds(w, id);
+	sbuf_adds(w, ",\"message\":");
+	sbuf_json_str(w, PQgetvalue(res, i, L_MTEXT), (size_t)PQgetlength(res, i, L_MTEXT));
+	sbuf_adds(w, ",\"sender_id\":\"");
+	sbuf_adds(w, PQgetvalue(res, i, L_MSENDER));
+	sbuf_adds(w, "\",\"created_at\":");
+	if (rooms_json_time(w, PQgetvalue(res, i, L_MAT)))
 		return -1;
-	jw_lit(w, "}}");
+	sbuf_adds(w, "}}");
 	return 0;
 }
 
@@ -283,7 +297,7 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	static const char head[] = "{\"error_message\":null,\"data\":[";
 	const char *params[1] = { q->who.sub };
 	PGresult *res;
-	struct jw w;
+	struct sbuf w;
 	char err[512], *body;
 	size_t len;
 	int n, rc = 0;
@@ -297,21 +311,21 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		goto out;
 	}
 	/* The envelope is written here too: one buffer, no copy. */
-	jw_init(&w, 512 + (size_t)n * 400);
-	jw_raw(&w, head, sizeof(head) - 1);
+	sbuf_init(&w, 512 + (size_t)n * 400);
+	sbuf_add(&w, head, sizeof(head) - 1);
 	for (int i = 0; i < n && !PQgetisnull(res, i, L_ID); i++) {
 		if (i)
-			jw_raw(&w, ",", 1);
+			sbuf_add(&w, ",", 1);
 		if (rooms_list_row(&w, res, i)) {
 			log_error("list rooms: unexpected timestamp '%.40s' (DateStyle?)",
 				  PQgetvalue(res, i, L_AT));
-			jw_release(&w);
+			sbuf_release(&w);
 			rc = -1;
 			goto out;
 		}
 	}
-	jw_raw(&w, "]}", 2);
-	body = jw_finish(&w, &len);
+	sbuf_add(&w, "]}", 2);
+	body = sbuf_detach(&w, &len);
 	if (!body) {
 		rc = -1;
 		goto out;

@@ -4,7 +4,7 @@
  *
  * GET /rooms/:id builds its whole JSON inside Postgres as text (string
  * concatenation, cheaper than json_build_object), so the handler forwards
- * one value; GET /rooms returns plain rows that rooms.c formats (jsonw.h),
+ * one value; GET /rooms returns plain rows that rooms.c formats (sbuf.h),
  * cheaper still. Each statement a user route runs first also says whether
  * the caller is banned, so the ban check costs no extra round trip.
  *

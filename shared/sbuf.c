@@ -95,6 +95,58 @@ void sbuf_addf(struct sbuf *b, const char *fmt, ...)
 	b->len += (size_t)n;
 }
 
+/* What JSON makes of byte c: 0 = itself, else its escape letter ('u': \u00XX). */
+static char sbuf_json_escape(unsigned char c)
+{
+	switch (c) {
+	case '"': return '"';
+	case '\\': return '\\';
+	case '\n': return 'n';
+	case '\r': return 'r';
+	case '\t': return 't';
+	case '\b': return 'b';
+	case '\f': return 'f';
+	default: return c < 0x20 ? 'u' : 0;
+	}
+}
+
+void sbuf_json_str(struct sbuf *b, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t need = 2;
+	char *o;
+
+	for (size_t i = 0; i < n; i++) {
+		char e = sbuf_json_escape((unsigned char)s[i]);
+
+		need += !e ? 1 : e == 'u' ? 6 : 2;
+	}
+	if (sbuf_grow(b, need))
+		return;
+	o = b->buf + b->head + b->len;
+	*o++ = '"';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char e = sbuf_json_escape(c);
+
+		if (!e) {
+			*o++ = (char)c;
+			continue;
+		}
+		*o++ = '\\';
+		*o++ = e;
+		if (e == 'u') {
+			*o++ = '0';
+			*o++ = '0';
+			*o++ = hex[c >> 4];
+			*o++ = hex[c & 15];
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	b->len += need;
+}
+
 char *sbuf_detach(struct sbuf *b, size_t *len)
 {
 	char *out = b->failed ? NULL : b->buf;

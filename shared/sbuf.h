@@ -1,5 +1,5 @@
 /*
- * sbuf - the growable text buffer.
+ * sbuf - the growable text buffer, and the one JSON string escaper.
  *
  * Layering: a base module. sbuf.h and sbuf.c include only libc headers
  * and never include another header of this project; anything may use
@@ -54,6 +54,14 @@ void sbuf_adds(struct sbuf *b, const char *s);
 /* Append printf-style text. */
 void sbuf_addf(struct sbuf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Append s[0..n) as a JSON string: in double quotes, with '"', '\\' and
+ * the control characters escaped (\n, \r, \t, \b, \f, else \u00XX).
+ * Other bytes, UTF-8 included, pass through unchanged: the caller hands
+ * in valid UTF-8.
+ */
+void sbuf_json_str(struct sbuf *b, const char *s, size_t n);
 
 /*
  * Hand the allocation to the caller: the head bytes, then *len bytes of

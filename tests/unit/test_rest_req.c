@@ -15,10 +15,11 @@
 
 #include <json-c/json.h>
 
-#include "jsonw.h"
+#include "chrono.h"
 #include "pgarr.h"
 #include "req.h"
 #include "rooms.h"
+#include "sbuf.h"
 #include "sql.h"
 
 #define ME "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
@@ -298,30 +299,36 @@ static void test_uuid_array(void **state)
 	free(s);
 }
 
+/* What rooms.c writes into a GET /rooms body: strings, timestamps. */
 static void test_jsonw(void **state)
 {
-	struct jw w;
-	char *out;
+	static const char *const times[] = {
+		"2026-11-25 17:55:15.123456+00", "2026-01-02 03:04:05+00",
+		"2026-01-02 03:04:05.5+00",
+	};
+	/* other shapes are refused */
+	static const char *const bad[] = {
+		"2026-01-02T03:04:05+00", "2026-01-02 03:04:05+01",
+		"2026-01-02 03:04:05.1234567+00", "02/01/2026 03:04:05 UTC", "",
+	};
+	const char *text = "a\"b\\c\n\r\t\b\f\x01\x1f \xc3\xa9";
+	char iso[CHRONO_ISO_SIZE], *out;
+	struct sbuf w;
 	size_t len;
 
 	(void)state;
-	jw_init(&w, 4);	/* tiny: forces growth */
-	jw_lit(&w, "[");
-	jw_str(&w, "a\"b\\c\n\r\t\b\f\x01\x1f \xc3\xa9");
-	jw_raw(&w, ",", 1);
-	assert_int_equal(jw_pg_time(&w, "2026-11-25 17:55:15.123456+00"), 0);
-	jw_raw(&w, ",", 1);
-	assert_int_equal(jw_pg_time(&w, "2026-01-02 03:04:05+00"), 0);
-	jw_raw(&w, ",", 1);
-	assert_int_equal(jw_pg_time(&w, "2026-01-02 03:04:05.5+00"), 0);
-	/* other shapes are refused and append nothing */
-	assert_int_equal(jw_pg_time(&w, "2026-01-02T03:04:05+00"), -1);
-	assert_int_equal(jw_pg_time(&w, "2026-01-02 03:04:05+01"), -1);
-	assert_int_equal(jw_pg_time(&w, "2026-01-02 03:04:05.1234567+00"), -1);
-	assert_int_equal(jw_pg_time(&w, "02/01/2026 03:04:05 UTC"), -1);
-	assert_int_equal(jw_pg_time(&w, ""), -1);
-	jw_lit(&w, "]");
-	out = jw_finish(&w, &len);
+	sbuf_init(&w, 4);	/* tiny: forces growth */
+	sbuf_adds(&w, "[");
+	sbuf_json_str(&w, text, strlen(text));
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		assert_int_equal(chrono_iso_from_pg(times[i], iso), 0);
+		sbuf_add(&w, ",", 1);
+		sbuf_json_str(&w, iso, CHRONO_ISO_LEN);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(chrono_iso_from_pg(bad[i], iso), -1);
+	sbuf_adds(&w, "]");
+	out = sbuf_detach(&w, &len);
 	assert_non_null(out);
 	assert_string_equal(out, "[\"a\\\"b\\\\c\\n\\r\\t\\b\\f\\u0001\\u001f \xc3\xa9\","
 			    "\"2026-11-25T17:55:15.123456+00:00\","

@@ -1,4 +1,4 @@
-/* sbuf: the growable text buffer. */
+/* sbuf: the growable text buffer and the JSON string escaper. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,11 +51,25 @@ static void test_head(void **state)
 	free(out);
 }
 
+static void test_json_str(void **state)
+{
+	struct sbuf b;
+
+	(void)state;
+	sbuf_init(&b, 0);
+	/* only n bytes; short escapes where JSON has them, else \u00XX */
+	sbuf_json_str(&b, "q\"s\\n\nc\x01\x7f\xe2\x82\xacXX", 12);
+	sbuf_json_str(&b, "", 0);
+	assert_string_equal(sbuf_text(&b), "\"q\\\"s\\\\n\\nc\\u0001\x7f\xe2\x82\xac\"\"\"");
+	sbuf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_grow),
 		cmocka_unit_test(test_head),
+		cmocka_unit_test(test_json_str),
 	};
 
 	return cmocka_run_group_tests_name("sbuf", tests, NULL, NULL);
