@@ -22,6 +22,7 @@
 #include <openssl/err.h>
 
 #include "auth.h"
+#include "b64url.h"
 #include "jsonutil.h"
 #include "jwks.h"
 
@@ -288,9 +289,9 @@ int auth_verify(const struct auth *a, const char *token, time_t now,
 		seterr(err, errlen, "token is not three base64url segments");
 		goto out;
 	}
-	hbuf = jwks_b64url_decode(token + off[0], len[0], &hlen);
-	pbuf = jwks_b64url_decode(token + off[1], len[1], &plen);
-	sbuf = jwks_b64url_decode(token + off[2], len[2], &slen);
+	hbuf = b64url_decode(token + off[0], len[0], &hlen);
+	pbuf = b64url_decode(token + off[1], len[1], &plen);
+	sbuf = b64url_decode(token + off[2], len[2], &slen);
 	if (!hbuf || !pbuf || !sbuf) {
 		seterr(err, errlen, errno == ENOMEM ? "out of memory" :
 		       "token is not valid base64url");
