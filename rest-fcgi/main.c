@@ -143,7 +143,7 @@ int main(void)
 	if (cfg_load(&cfg, err, sizeof(err)))
 		die("config: %s", err);
 	log_init("rest-fcgi", cfg.log_level);
-	if (cfg_auth_init(&cfg, &auth, err, sizeof(err)))
+	if (auth_init_from_cfg(&auth, &cfg, err, sizeof(err)))
 		die("auth: %s", err);
 	body_buf = malloc((size_t)cfg.max_body + 1);
 	zctx = zmq_ctx_new();

@@ -23,8 +23,10 @@
 
 #include "auth.h"
 #include "b64url.h"
+#include "cfg.h"
 #include "jsonutil.h"
 #include "jwks.h"
+#include "log.h"
 
 #define AUTH_MAX_SECRET 4096
 
@@ -98,6 +100,16 @@ out:
 	if (ret)
 		auth_release(a);	/* leaves a safe to release again */
 	return ret;
+}
+
+int auth_init_from_cfg(struct auth *a, const struct cfg *c, char *err, size_t errlen)
+{
+	if (c->jwt_secret_is_dev)
+		log_warn("SUPABASE_JWT_SECRET is not set: accepting tokens signed with the "
+			 "documented dev secret; set it (or SUPABASE_JWKS_FILE) in production");
+	return auth_init(a, c->jwt_secret[0] ? c->jwt_secret : NULL,
+			 c->jwks_file[0] ? c->jwks_file : NULL, c->jwt_aud, c->jwt_leeway,
+			 err, errlen);
 }
 
 void auth_release(struct auth *a)

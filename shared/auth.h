@@ -28,9 +28,8 @@
 #define AUTH_MAX_TOKEN 8192	/* longer tokens are refused unparsed */
 #define AUTH_DEFAULT_AUDIENCE "authenticated"
 #define AUTH_MAX_TTL (10L * 366 * 24 * 3600)	/* longest auth_mint_hs256 ttl */
-/* The documented dev secret (SUPABASE_JWT_SECRET when unset); never in prod. */
-#define CHAT_DEV_JWT_SECRET "swappart-dev-secret-change-me-0123456789abcdef"
 
+struct cfg;			/* the settings, see cfg.h */
 struct jwks_key;		/* a JWKS public key, see jwks.h */
 
 struct auth {
@@ -57,6 +56,14 @@ struct auth_claims {
  */
 int auth_init(struct auth *a, const char *secret, const char *jwks_path,
 	      const char *audience, int leeway, char *err, size_t errlen);
+
+/*
+ * auth_init() from the identity settings of c (SPEC.md section 1). Logs
+ * a warning when the documented dev secret is in use, so a production
+ * deployment that forgot SUPABASE_JWT_SECRET says so at startup.
+ * Returns 0, or -1 with auth_init()'s message in err.
+ */
+int auth_init_from_cfg(struct auth *a, const struct cfg *c, char *err, size_t errlen);
 
 /* Free what auth_init() allocated; the struct itself is the caller's. */
 void auth_release(struct auth *a);

@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "auth.h"
+#include "cfg.h"
 #include "uuid.h"
 
 #define DEFAULT_TTL 3600

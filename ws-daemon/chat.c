@@ -372,7 +372,7 @@ int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->cfg = cfg;
-	if (cfg_auth_init(cfg, &ch->auth, err, errlen))
+	if (auth_init_from_cfg(&ch->auth, cfg, err, errlen))
 		return -1;
 	if (moderation_load(&ch->mod, cfg->moderation_file, err, errlen))
 		return -1;
