@@ -150,7 +150,7 @@ int main(void)
 	if (!body_buf || !zctx)
 		die("out of memory");
 	/* Without events the REST tier still works; the daemons catch up from Postgres. */
-	if (evt_pub_open(&pub, zctx, &cfg, -1, err, sizeof(err)))
+	if (evt_pub_open(&pub, zctx, cfg.evt_endpoints, -1, err, sizeof(err)))
 		log_error("events disabled: %s", err);
 	db_init(&db, cfg.db_url, cfg.db_timeout_ms, sql_stmts, sql_nstmts);
 	if (db_ensure(&db, err, sizeof(err)))

@@ -177,10 +177,11 @@ void evt_release(struct evt *e)
 	memset(e, 0, sizeof(*e));
 }
 
-int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
+int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 		 char *err, size_t errlen)
 {
-	int hwm = 100000, linger = 0, ivl = 10, n = cfg_evt_count(c);
+	int hwm = 100000, linger = 0, ivl = 10;
+	const char *s = endpoints, *e;
 	char ep[256];
 
 	p->sock = zmq_socket(zctx, ZMQ_PUB);
@@ -197,18 +198,30 @@ int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
 	 * window must be short.
 	 */
 	zmq_setsockopt(p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
-	for (int i = 0; i < n; i++) {
-		if (i == skip)
-			continue;
-		if (cfg_evt_endpoint(c, i, ep, sizeof(ep)) ||
-		    zmq_connect(p->sock, ep) != 0) {
-			snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: cannot connect to entry %d '%s': %s",
-				 i, ep, zmq_strerror(errno));
-			evt_pub_close(p);
-			return -1;
+	/* "" lists no inbox; "a," lists two, the second empty */
+	if (!*endpoints)
+		return 0;
+	for (int i = 0;; i++) {
+		size_t n;
+
+		e = strchrnul(s, ',');
+		n = (size_t)(e - s);
+		if (i != skip) {
+			snprintf(ep, sizeof(ep), "%.*s", (int)n, s);
+			if (!n || n >= sizeof(ep))
+				errno = EINVAL;
+			if (!n || n >= sizeof(ep) || zmq_connect(p->sock, ep) != 0) {
+				snprintf(err, errlen,
+					 "CHAT_EVT_ENDPOINTS: cannot connect to entry %d '%s': %s",
+					 i, ep, zmq_strerror(errno));
+				evt_pub_close(p);
+				return -1;
+			}
 		}
+		if (!*e)
+			return 0;
+		s = e + 1;
 	}
-	return 0;
 }
 
 int evt_publish(struct evt_pub *p, const struct evt *e)

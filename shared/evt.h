@@ -42,7 +42,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg.h"
 #include "uuid.h"
 
 enum evt_type { EVT_ROOM = 0, EVT_DISCONNECT, EVT_BAN, EVT_MESSAGE, EVT_CONNECTED };
@@ -88,10 +87,12 @@ struct evt_pub {
 
 /*
  * Open a PUB socket on zctx (the caller's zmq context, which must outlive
- * it) connected to every inbox of c->evt_endpoints but index skip (-1:
- * none). Returns 0, or -1 with a message in err.
+ * it) connected to every inbox of endpoints, a comma separated list
+ * (CHAT_EVT_ENDPOINTS), but the one at index skip (-1: none). Returns 0,
+ * or -1 with a message in err (an empty or over-long entry, or one
+ * ZeroMQ refuses).
  */
-int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
+int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 		 char *err, size_t errlen);
 
 /* Send e without blocking. 0 when queued, -1 when dropped. */

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <zmq.h>
+
 #include "evt.h"
 
 static void roundtrip(const struct evt *in, struct evt *out)
@@ -100,12 +102,46 @@ static void test_refusals(void **state)
 	}
 }
 
+/* evt_pub_open() with endpoints: 0, or -1 with want in the message. */
+static void pub(void *zctx, const char *endpoints, int skip, const char *want)
+{
+	struct evt_pub p = { 0 };
+	char err[256] = "";
+	int rc = evt_pub_open(&p, zctx, endpoints, skip, err, sizeof(err));
+
+	if (!want) {
+		assert_int_equal(rc, 0);
+		evt_pub_close(&p);
+		return;
+	}
+	assert_int_equal(rc, -1);
+	assert_null(p.sock);
+	assert_non_null(strstr(err, want));
+}
+
+static void test_pub_endpoints(void **state)
+{
+	void *zctx = zmq_ctx_new();
+
+	(void)state;
+	assert_non_null(zctx);
+	pub(zctx, "", -1, NULL);
+	/* ZeroMQ connects in the background: no inbox needs to be bound */
+	pub(zctx, "tcp://127.0.0.1:9,tcp://127.0.0.1:10", -1, NULL);
+	pub(zctx, "tcp://127.0.0.1:9,,tcp://127.0.0.1:10", 1, NULL);
+	pub(zctx, "tcp://127.0.0.1:9,", -1, "entry 1 ''");
+	pub(zctx, "tcp://127.0.0.1:9,,tcp://127.0.0.1:10", -1, "entry 1 ''");
+	pub(zctx, "tcp://127.0.0.1:9,nonsense", 0, "entry 1 'nonsense'");
+	zmq_ctx_term(zctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_room),
 		cmocka_unit_test(test_message_and_users),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_pub_endpoints),
 	};
 
 	return cmocka_run_group_tests_name("evt", tests, NULL, NULL);
