@@ -16,6 +16,9 @@
  *
  * Thread safety: a verifier is read-only after auth_init(), so several
  * threads may call auth_verify() on one verifier at once.
+ *
+ * Layering: the top of shared/, above jwks, b64url, jsonutil, uuid, cfg
+ * and log. No other module of shared/ includes it; the tiers and tools do.
  */
 #ifndef CHAT_AUTH_H
 #define CHAT_AUTH_H

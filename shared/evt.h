@@ -34,6 +34,10 @@
  *              user's older connections (4008).
  * "at" is the sender's clock in milliseconds since the epoch; unknown
  * fields are ignored so that the format can grow.
+ *
+ * Layering: the event codec and its sockets, above jsonutil.h and
+ * uuid.h, with json-c and ZeroMQ. Never cfg.h (the callers pass the
+ * endpoint list), auth, db or a tier's header.
  */
 #ifndef CHAT_EVT_H
 #define CHAT_EVT_H

@@ -4,6 +4,10 @@
  * The REST envelope of SPEC.md section 2, strict parsing of request
  * bodies and websocket frames, and typed field getters whose error text
  * names the field, e.g. "field 'room_id' must be an integer".
+ *
+ * Layering: above uuid.h, with json-c. Never cfg, auth, db, evt or a
+ * tier's header. Writing JSON text without an object model is sbuf.h's
+ * (sbuf_json_str), not this module's.
  */
 #ifndef CHAT_JSONUTIL_H
 #define CHAT_JSONUTIL_H

@@ -9,6 +9,9 @@
  *
  * Thread safety: a loaded list is read-only, so several threads may call
  * jwks_find() on one list at once.
+ *
+ * Layering: above b64url.h and jsonutil.h, with OpenSSL and libjwt.
+ * Never auth.h (auth uses jwks, not the reverse), cfg, db or evt.
  */
 #ifndef CHAT_JWKS_H
 #define CHAT_JWKS_H
