@@ -23,6 +23,8 @@
 #define WL_FRAME_MAX (1u << 20)	/* larger server frames end the connection */
 #define WL_CLOSE_CODES 5000	/* close codes counted one by one below this */
 #define WL_SCRATCH (64 * 1024)
+#define WL_STR(x) #x
+#define WL_XSTR(x) WL_STR(x)	/* a macro's value as a string literal */
 
 /* A byte buffer: data is p[off, len), free space p[len, cap). */
 struct wl_buf {
