@@ -1,4 +1,5 @@
 #include "admin.h"
+#include "chrono.h"
 #include "jsonutil.h"
 #include "log.h"
 #include "sql.h"
@@ -26,10 +27,10 @@ int admin_health(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	return resp_set(r, 503, down, sizeof(down) - 1);
 }
 
-/* The :id of an /admin route as a lowercase UUID, or a 400 in r. */
-static int admin_user(struct req *q, struct resp *r, char out[37])
+/* The :id of an /admin route in the text form of uuid.h, or a 400 in r. */
+static int admin_user(struct req *q, struct resp *r, char out[UUID_STR_SIZE])
 {
-	if (json_uuid_norm(q->param, out) == 0)
+	if (uuid_norm(q->param, out) == 0)
 		return 0;
 	resp_error(r, 400, "user id '%.40s' is not a valid UUID", q->param);
 	return -1;
@@ -37,7 +38,7 @@ static int admin_user(struct req *q, struct resp *r, char out[37])
 
 static void admin_publish(struct rest_ctx *ctx, enum evt_type type, const char *user)
 {
-	struct evt e = { .type = type, .at_ms = evt_now_ms() };
+	struct evt e = { .type = type, .at_ms = chrono_wall_ms() };
 
 	memcpy(e.user, user, sizeof(e.user));
 	if (!ctx->pub || !ctx->pub->sock)
@@ -48,7 +49,7 @@ static void admin_publish(struct rest_ctx *ctx, enum evt_type type, const char *
 
 int admin_disconnect(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	char user[37];
+	char user[UUID_STR_SIZE];
 
 	if (admin_user(q, r, user))
 		return 0;
@@ -62,7 +63,7 @@ int admin_ban(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	const char *reason = NULL, *params[3];
 	json_object *o = NULL;
 	PGresult *res = NULL;
-	char user[37], err[512];
+	char user[UUID_STR_SIZE], err[512];
 	int rc = 0;
 
 	if (admin_user(q, r, user))
@@ -98,7 +99,7 @@ int admin_unban(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
 	const char *params[1];
 	PGresult *res;
-	char user[37], err[512];
+	char user[UUID_STR_SIZE], err[512];
 	int rc;
 
 	if (admin_user(q, r, user))

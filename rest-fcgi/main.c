@@ -152,14 +152,14 @@ int main(void)
 	if (cfg_load(&cfg, err, sizeof(err)))
 		die("config: %s", err);
 	log_init("rest-fcgi", cfg.log_level);
-	if (cfg_auth_init(&cfg, &auth, err, sizeof(err)))
+	if (auth_init_from_cfg(&auth, &cfg, err, sizeof(err)))
 		die("auth: %s", err);
 	body_buf = malloc((size_t)cfg.max_body + 1);
 	zctx = zmq_ctx_new();
 	if (!body_buf || !zctx)
 		die("out of memory");
 	/* Without events the REST tier still works; the daemons catch up from Postgres. */
-	if (evt_pub_open(&pub, zctx, &cfg, -1, err, sizeof(err)))
+	if (evt_pub_open(&pub, zctx, cfg.evt_endpoints, -1, err, sizeof(err)))
 		log_error("events disabled: %s", err);
 	db_init(&db, cfg.db_url, cfg.db_timeout_ms, sql_stmts, sql_nstmts);
 	if (db_ensure(&db, err, sizeof(err)))

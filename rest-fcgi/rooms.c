@@ -1,7 +1,9 @@
 #include "rooms.h"
+#include "chrono.h"
 #include "jsonutil.h"
-#include "jsonw.h"
 #include "log.h"
+#include "pgarr.h"
+#include "sbuf.h"
 #include "sql.h"
 
 #include <stdio.h>
@@ -37,14 +39,14 @@ int rooms_parse_create(const char *body, size_t len, const char *caller,
 	for (i = 0; i < in->nusers && strcmp(in->users[i], caller); i++)
 		;
 	if (i == in->nusers) {
-		char (*u)[37] = realloc(in->users, (in->nusers + 1) * sizeof(*u));
+		char (*u)[UUID_STR_SIZE] = realloc(in->users, (in->nusers + 1) * sizeof(*u));
 
 		if (!u) {
 			snprintf(err, errlen, "out of memory");
 			goto out;
 		}
 		in->users = u;
-		memcpy(in->users[in->nusers++], caller, 37);
+		memcpy(in->users[in->nusers++], caller, UUID_STR_SIZE);
 	}
 	rc = 0;
 out:
@@ -178,11 +180,11 @@ void rooms_skip_owner(struct rooms_update_in *in, const char *owner)
 
 /* After COMMIT only. Never fails the request: events are hints (evt.h). */
 static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
-			  char (*added)[37], size_t nadded,
-			  char (*removed)[37], size_t nremoved)
+			  char (*added)[UUID_STR_SIZE], size_t nadded,
+			  char (*removed)[UUID_STR_SIZE], size_t nremoved)
 {
 	struct evt e = {
-		.type = EVT_ROOM, .at_ms = evt_now_ms(), .room_id = room_id,
+		.type = EVT_ROOM, .at_ms = chrono_wall_ms(), .room_id = room_id,
 		.deleted = deleted, .added = added, .nadded = nadded,
 		.removed = removed, .nremoved = nremoved,
 	};
@@ -205,7 +207,7 @@ int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 
 	if (rooms_parse_create(q->body, q->body_len, q->who.sub, &in, err, sizeof(err)))
 		return resp_error(r, 400, "%s", err);
-	arr = sql_uuid_array(in.users, in.nusers);
+	arr = pgarr_uuids(in.users, in.nusers);
 	if (!arr) {
 		rc = -1;
 		goto out;
@@ -233,51 +235,65 @@ out:
 	return rc;
 }
 
+/*
+ * A timestamptz of a row (Postgres' text form) as the API's JSON string.
+ * -1, nothing appended, for any other form.
+ */
+static int rooms_json_time(struct sbuf *w, const char *pg)
+{
+	char iso[CHRONO_ISO_SIZE];
+
+	if (chrono_iso_from_pg(pg, iso))
+		return -1;
+	sbuf_json_str(w, iso, CHRONO_ISO_LEN);
+	return 0;
+}
+
 /* The columns of SQL_ROOMS_LIST. */
 enum { L_BANNED, L_ID, L_APT, L_OWNER, L_AT, L_PARTS, L_MID, L_MTEXT, L_MSENDER, L_MAT };
 
 /* One room object of GET /rooms from row i. -1 on a malformed value. */
-static int rooms_list_row(struct jw *w, PGresult *res, int i)
+static int rooms_list_row(struct sbuf *w, PGresult *res, int i)
 {
 	const char *id = PQgetvalue(res, i, L_ID), *parts = PQgetvalue(res, i, L_PARTS);
 
-	jw_lit(w, "{\"room_id\":");
-	jw_lit(w, id);
-	jw_lit(w, ",\"participants_id\":[");
+	sbuf_adds(w, "{\"room_id\":");
+	sbuf_adds(w, id);
+	sbuf_adds(w, ",\"participants_id\":[");
 	/* UUIDs need no escaping: quote each of "a,b,c". */
 	for (const char *p = parts; *p;) {
 		const char *c = strchr(p, ',');
 		size_t n = c ? (size_t)(c - p) : strlen(p);
 
 		if (p != parts)
-			jw_raw(w, ",", 1);
-		jw_raw(w, "\"", 1);
-		jw_raw(w, p, n);
-		jw_raw(w, "\"", 1);
+			sbuf_add(w, ",", 1);
+		sbuf_add(w, "\"", 1);
+		sbuf_add(w, p, n);
+		sbuf_add(w, "\"", 1);
 		p += n + (c != NULL);
 	}
-	jw_lit(w, "],\"apartment_id\":");
-	jw_lit(w, PQgetisnull(res, i, L_APT) ? "null" : PQgetvalue(res, i, L_APT));
-	jw_lit(w, PQgetvalue(res, i, L_OWNER)[0] == 't' ? ",\"is_owner\":true,\"created_at\":"
+	sbuf_adds(w, "],\"apartment_id\":");
+	sbuf_adds(w, PQgetisnull(res, i, L_APT) ? "null" : PQgetvalue(res, i, L_APT));
+	sbuf_adds(w, PQgetvalue(res, i, L_OWNER)[0] == 't' ? ",\"is_owner\":true,\"created_at\":"
 							 : ",\"is_owner\":false,\"created_at\":");
-	if (jw_pg_time(w, PQgetvalue(res, i, L_AT)))
+	if (rooms_json_time(w, PQgetvalue(res, i, L_AT)))
 		return -1;
 	if (PQgetisnull(res, i, L_MID)) {
-		jw_lit(w, ",\"last_message\":null}");
+		sbuf_adds(w, ",\"last_message\":null}");
 		return 0;
 	}
-	jw_lit(w, ",\"last_message\":{\"id\":");
-	jw_lit(w, PQgetvalue(res, i, L_MID));
-	jw_lit(w, ",\"room_id\":");
-	jw_lit(w, id);
-	jw_lit(w, ",\"message\":");
-	jw_str(w, PQgetvalue(res, i, L_MTEXT));
-	jw_lit(w, ",\"sender_id\":\"");
-	jw_lit(w, PQgetvalue(res, i, L_MSENDER));
-	jw_lit(w, "\",\"created_at\":");
-	if (jw_pg_time(w, PQgetvalue(res, i, L_MAT)))
+	sbuf_adds(w, ",\"last_message\":{\"id\":");
+	sbuf_adds(w, PQgetvalue(res, i, L_MID));
+	sbuf_adds(w, ",\"room_id\":");
+	sbuf_adds(w, id);
+	sbuf_adds(w, ",\"message\":");
+	sbuf_json_str(w, PQgetvalue(res, i, L_MTEXT), (size_t)PQgetlength(res, i, L_MTEXT));
+	sbuf_adds(w, ",\"sender_id\":\"");
+	sbuf_adds(w, PQgetvalue(res, i, L_MSENDER));
+	sbuf_adds(w, "\",\"created_at\":");
+	if (rooms_json_time(w, PQgetvalue(res, i, L_MAT)))
 		return -1;
-	jw_lit(w, "}}");
+	sbuf_adds(w, "}}");
 	return 0;
 }
 
@@ -288,7 +304,7 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	int bare = q->dialect == REQ_APP;
 	const char *params[1] = { q->who.sub };
 	PGresult *res;
-	struct jw w;
+	struct sbuf w;
 	char err[512], *body;
 	size_t len;
 	int n, rc = 0;
@@ -302,24 +318,24 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		goto out;
 	}
 	/* The envelope is written here too: one buffer, no copy. */
-	jw_init(&w, 512 + (size_t)n * 400);
+	sbuf_init(&w, 512 + (size_t)n * 400);
 	if (bare)
-		jw_raw(&w, "[", 1);
+		sbuf_add(&w, "[", 1);
 	else
-		jw_raw(&w, head, sizeof(head) - 1);
+		sbuf_add(&w, head, sizeof(head) - 1);
 	for (int i = 0; i < n && !PQgetisnull(res, i, L_ID); i++) {
 		if (i)
-			jw_raw(&w, ",", 1);
+			sbuf_add(&w, ",", 1);
 		if (rooms_list_row(&w, res, i)) {
 			log_error("list rooms: unexpected timestamp '%.40s' (DateStyle?)",
 				  PQgetvalue(res, i, L_AT));
-			jw_release(&w);
+			sbuf_release(&w);
 			rc = -1;
 			goto out;
 		}
 	}
-	jw_raw(&w, "]}", bare ? 1 : 2);
-	body = jw_finish(&w, &len);
+	sbuf_add(&w, "]}", bare ? 1 : 2);
+	body = sbuf_detach(&w, &len);
 	if (!body) {
 		rc = -1;
 		goto out;
@@ -364,12 +380,12 @@ int rooms_get(struct rest_ctx *ctx, struct req *q, struct resp *r)
 }
 
 /*
- * BEGIN and lock room for caller. Returns 0 with the owner in owner[37]
+ * BEGIN and lock room for caller. Returns 0 with the owner in owner
  * ("" if none) and *member set, or the HTTP status already written to r
  * (403 banned, 404 no room, 503/500 database) with the transaction ended.
  */
 static int rooms_lock(struct rest_ctx *ctx, struct resp *r, const char *caller,
-		      long long room, char owner[37], int *member)
+		      long long room, char owner[UUID_STR_SIZE], int *member)
 {
 	char err[512], id[24];
 	const char *params[2] = { caller, id };
@@ -389,7 +405,7 @@ static int rooms_lock(struct rest_ctx *ctx, struct resp *r, const char *caller,
 		status = r->status ? r->status : 500;
 		goto out;
 	}
-	snprintf(owner, 37, "%s", PQgetvalue(res, 0, 1));
+	snprintf(owner, UUID_STR_SIZE, "%s", PQgetvalue(res, 0, 1));
 	*member = PQgetvalue(res, 0, 2)[0] == 't';
 	if (PQgetvalue(res, 0, 0)[0] == 't') {
 		resp_error(r, 403, msg_banned);
@@ -422,8 +438,8 @@ static int rooms_commit(struct rest_ctx *ctx, struct resp *r)
 
 int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	char err[512], owner[37], id[24], *add = NULL, *rm = NULL;
-	char (*added)[37] = NULL, (*removed)[37] = NULL;
+	char err[512], owner[UUID_STR_SIZE], id[24], *add = NULL, *rm = NULL;
+	char (*added)[UUID_STR_SIZE] = NULL, (*removed)[UUID_STR_SIZE] = NULL;
 	size_t nadded = 0, nremoved = 0;
 	struct rooms_update_in in;
 	const char *params[3];
@@ -443,8 +459,8 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	/* the app lists the owner when it empties a two-person room: not a leave */
 	rooms_skip_owner(&in, owner);
 	if (in.nadd || in.nrm) {
-		add = sql_uuid_array(in.add, in.nadd);
-		rm = sql_uuid_array(in.rm, in.nrm);
+		add = pgarr_uuids(in.add, in.nadd);
+		rm = pgarr_uuids(in.rm, in.nrm);
 		added = calloc(in.nadd + 1, sizeof(*added));
 		removed = calloc(in.nrm + 1, sizeof(*removed));
 		if (!add || !rm || !added || !removed) {
@@ -468,7 +484,7 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 				rc = -1;	/* cannot happen: rows come from the lists */
 				goto out;
 			}
-			snprintf(dst, 37, "%s", PQgetvalue(res, i, 1));
+			snprintf(dst, UUID_STR_SIZE, "%s", PQgetvalue(res, i, 1));
 		}
 	}
 	in_tx = 0;
@@ -491,8 +507,8 @@ out:
 
 int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	char err[512], owner[37], id[24];
-	char (*former)[37] = NULL;
+	char err[512], owner[UUID_STR_SIZE], id[24];
+	char (*former)[UUID_STR_SIZE] = NULL;
 	const char *params[1] = { id };
 	PGresult *res = NULL;
 	int member = 0, rc = 0, in_tx = 0, n = 0;
@@ -520,7 +536,7 @@ int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		goto out;
 	}
 	for (int i = 0; i < n; i++)
-		snprintf(former[i], 37, "%s", PQgetvalue(res, i, 0));
+		snprintf(former[i], UUID_STR_SIZE, "%s", PQgetvalue(res, i, 0));
 	in_tx = 0;
 	if (rooms_commit(ctx, r))
 		goto out;

@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "router.h"
+#include "uuid.h"
 
 #define ROOMS_MAX_USERS 1000	/* user ids in one request list */
 
@@ -30,7 +31,7 @@ int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r);	/* DELETE
 
 /* POST /rooms body. users always holds the caller (added when absent). */
 struct rooms_create_in {
-	char (*users)[37];	/* owned, de-duplicated, lowercase */
+	char (*users)[UUID_STR_SIZE];	/* owned, de-duplicated */
 	size_t nusers;
 	int has_apartment;	/* 0: apartment_id absent or null */
 	long long apartment_id;
@@ -39,9 +40,9 @@ struct rooms_create_in {
 /* PUT /rooms body. */
 struct rooms_update_in {
 	long long room_id;
-	char (*add)[37];	/* owned */
+	char (*add)[UUID_STR_SIZE];	/* owned */
 	size_t nadd;
-	char (*rm)[37];		/* owned */
+	char (*rm)[UUID_STR_SIZE];	/* owned */
 	size_t nrm;
 };
 

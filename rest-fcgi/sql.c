@@ -1,16 +1,6 @@
 #include "sql.h"
+#include "chrono.h"
 
-#include <stdlib.h>
-#include <string.h>
-
-/*
- * The timestamp format of SPEC.md, the same text as chat_iso() of
- * sql/002 but written out: an IMMUTABLE SQL function around the STABLE
- * to_char() is never inlined by the planner, and each call site then
- * re-parses the function body on every execution.
- */
-#define SQL_ISO(ts) \
-	"to_char((" ts ") AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
 
 /*
  * The message object of SPEC.md as JSON text. GET /rooms/:id concatenates
@@ -23,7 +13,7 @@
 	"'{\"id\":' || " m ".id || ',\"room_id\":' || " m ".room_id" \
 	" || ',\"message\":' || to_json(" m ".message)::text" \
 	" || ',\"sender_id\":\"' || " m ".sender_id" \
-	" || '\",\"created_at\":\"' || " SQL_ISO(m ".created_at") " || '\"}'"
+	" || '\",\"created_at\":\"' || " CHRONO_ISO_SQL(m ".created_at") " || '\"}'"
 
 /*
  * A room's participants as a JSON array of UUID strings (NULL for none),
@@ -96,7 +86,7 @@ const struct db_stmt sql_stmts[] = {
 	  "SELECT b.banned, CASE WHEN b.banned THEN NULL ELSE (SELECT"
 	  "  '{\"room_id\":' || r.id"
 	  "  || ',\"apartment_id\":' || coalesce(r.apartment_id::text, 'null')"
-	  "  || ',\"created_at\":\"' || " SQL_ISO("r.created_at")
+	  "  || ',\"created_at\":\"' || " CHRONO_ISO_SQL("r.created_at")
 	  "  || '\",\"owner_id\":' || coalesce('\"' || r.owner_id || '\"', 'null')"
 	  "  || ',\"participants_id\":' || coalesce(" SQL_PARTICIPANTS("r.id", "ORDER BY p.id") ", '[]')"
 	  "  || ',\"messages\":[' || coalesce((SELECT string_agg(" SQL_MSG_JSON("m") ", ',' ORDER BY m.id)"
@@ -156,28 +146,10 @@ const struct db_stmt sql_stmts[] = {
 	  " ON CONFLICT (user_id) DO UPDATE"
 	  " SET reason = coalesce(EXCLUDED.reason, b.reason)"
 	  " RETURNING json_build_object('user_id', b.user_id, 'banned', true,"
-	  "  'banned_at', " SQL_ISO("b.banned_at") ", 'banned_by', b.banned_by,"
+	  "  'banned_at', " CHRONO_ISO_SQL("b.banned_at") ", 'banned_by', b.banned_by,"
 	  "  'reason', b.reason)" },
 
 	/* $1 user. A row when there was a ban. */
 	{ SQL_UNBAN, "DELETE FROM chat_bans WHERE user_id = $1::uuid RETURNING 1" },
 };
 const int sql_nstmts = sizeof(sql_stmts) / sizeof(sql_stmts[0]);
-
-char *sql_uuid_array(char (*ids)[37], size_t n)
-{
-	char *s = malloc(n * 37 + 3), *p = s;
-
-	if (!s)
-		return NULL;
-	*p++ = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i)
-			*p++ = ',';
-		memcpy(p, ids[i], 36);
-		p += 36;
-	}
-	*p++ = '}';
-	*p = '\0';
-	return s;
-}

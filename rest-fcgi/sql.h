@@ -4,12 +4,12 @@
  *
  * GET /rooms/:id builds its whole JSON inside Postgres as text (string
  * concatenation, cheaper than json_build_object), so the handler forwards
- * one value; GET /rooms returns plain rows that rooms.c formats (jsonw.h),
+ * one value; GET /rooms returns plain rows that rooms.c formats (sbuf.h),
  * cheaper still. Each statement a user route runs first also says whether
  * the caller is banned, so the ban check costs no extra round trip.
  *
- * Parameters are text; arrays of user ids are passed as one array literal
- * ("{uuid,uuid}") built from ids already validated as UUIDs.
+ * Parameters are text; a list of user ids is passed as one array literal
+ * built by pgarr.h from ids already validated as UUIDs.
  */
 #ifndef REST_SQL_H
 #define REST_SQL_H
@@ -29,11 +29,5 @@
 
 extern const struct db_stmt sql_stmts[];
 extern const int sql_nstmts;
-
-/*
- * The array literal "{a,b,...}" of n UUIDs (already validated) into a
- * malloc'd string the caller frees; NULL when out of memory.
- */
-char *sql_uuid_array(char (*ids)[37], size_t n);
 
 #endif

@@ -22,8 +22,11 @@
 #include <openssl/err.h>
 
 #include "auth.h"
+#include "b64url.h"
+#include "cfg.h"
 #include "jsonutil.h"
 #include "jwks.h"
+#include "log.h"
 
 #define AUTH_MAX_SECRET 4096
 
@@ -39,13 +42,6 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-int auth_is_uuid(const char *s)
-{
-	char norm[AUTH_UUID_LEN + 1];
-
-	return !json_uuid_norm(s, norm);
 }
 
 /* A string member, or NULL when absent or not a string. */
@@ -104,6 +100,16 @@ out:
 	if (ret)
 		auth_release(a);	/* leaves a safe to release again */
 	return ret;
+}
+
+int auth_init_from_cfg(struct auth *a, const struct cfg *c, char *err, size_t errlen)
+{
+	if (c->jwt_secret_is_dev)
+		log_warn("SUPABASE_JWT_SECRET is not set: accepting tokens signed with the "
+			 "documented dev secret; set it (or SUPABASE_JWKS_FILE) in production");
+	return auth_init(a, c->jwt_secret[0] ? c->jwt_secret : NULL,
+			 c->jwks_file[0] ? c->jwks_file : NULL, c->jwt_aud, c->jwt_leeway,
+			 err, errlen);
 }
 
 void auth_release(struct auth *a)
@@ -295,9 +301,9 @@ int auth_verify(const struct auth *a, const char *token, time_t now,
 		seterr(err, errlen, "token is not three base64url segments");
 		goto out;
 	}
-	hbuf = jwks_b64url_decode(token + off[0], len[0], &hlen);
-	pbuf = jwks_b64url_decode(token + off[1], len[1], &plen);
-	sbuf = jwks_b64url_decode(token + off[2], len[2], &slen);
+	hbuf = b64url_decode(token + off[0], len[0], &hlen);
+	pbuf = b64url_decode(token + off[1], len[1], &plen);
+	sbuf = b64url_decode(token + off[2], len[2], &slen);
 	if (!hbuf || !pbuf || !sbuf) {
 		seterr(err, errlen, errno == ENOMEM ? "out of memory" :
 		       "token is not valid base64url");
@@ -363,7 +369,7 @@ int auth_verify(const struct auth *a, const char *token, time_t now,
 		goto out;
 	}
 	memset(&c, 0, sizeof(c));
-	if (json_uuid_norm(sub, c.sub)) {
+	if (uuid_norm(sub, c.sub)) {
 		seterr(err, errlen, "token sub is not a uuid");
 		goto out;
 	}
@@ -387,7 +393,7 @@ out:
 char *auth_mint_hs256(const char *secret, const char *sub, const char *audience,
 		      int admin, long ttl, time_t now, char *err, size_t errlen)
 {
-	char lsub[AUTH_UUID_LEN + 1];
+	char lsub[UUID_STR_SIZE];
 	jwt_t *jwt = NULL;
 	char *token = NULL;
 	size_t len;
@@ -397,7 +403,7 @@ char *auth_mint_hs256(const char *secret, const char *sub, const char *audience,
 		       AUTH_MAX_SECRET);
 		goto out;
 	}
-	if (json_uuid_norm(sub, lsub)) {
+	if (uuid_norm(sub, lsub)) {
 		seterr(err, errlen, "sub is not a uuid");
 		goto out;
 	}

@@ -16,6 +16,9 @@
  *
  * Thread safety: a verifier is read-only after auth_init(), so several
  * threads may call auth_verify() on one verifier at once.
+ *
+ * Layering: the top of shared/, above jwks, b64url, jsonutil, uuid, cfg
+ * and log. No other module of shared/ includes it; the tiers and tools do.
  */
 #ifndef CHAT_AUTH_H
 #define CHAT_AUTH_H
@@ -23,13 +26,13 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "uuid.h"
+
 #define AUTH_MAX_TOKEN 8192	/* longer tokens are refused unparsed */
-#define AUTH_UUID_LEN 36
 #define AUTH_DEFAULT_AUDIENCE "authenticated"
 #define AUTH_MAX_TTL (10L * 366 * 24 * 3600)	/* longest auth_mint_hs256 ttl */
-/* The documented dev secret (SUPABASE_JWT_SECRET when unset); never in prod. */
-#define CHAT_DEV_JWT_SECRET "swappart-dev-secret-change-me-0123456789abcdef"
 
+struct cfg;			/* the settings, see cfg.h */
 struct jwks_key;		/* a JWKS public key, see jwks.h */
 
 struct auth {
@@ -42,7 +45,7 @@ struct auth {
 
 /* What a verified token says. Plain values, nothing to free. */
 struct auth_claims {
-	char sub[AUTH_UUID_LEN + 1];	/* the user id, lowercase UUID */
+	char sub[UUID_STR_SIZE];	/* the user id, text form (uuid.h) */
 	int is_admin;			/* role == "service_role" */
 	long exp;			/* expiry, seconds since the epoch */
 };
@@ -57,6 +60,14 @@ struct auth_claims {
 int auth_init(struct auth *a, const char *secret, const char *jwks_path,
 	      const char *audience, int leeway, char *err, size_t errlen);
 
+/*
+ * auth_init() from the identity settings of c (SPEC.md section 1). Logs
+ * a warning when the documented dev secret is in use, so a production
+ * deployment that forgot SUPABASE_JWT_SECRET says so at startup.
+ * Returns 0, or -1 with auth_init()'s message in err.
+ */
+int auth_init_from_cfg(struct auth *a, const struct cfg *c, char *err, size_t errlen);
+
 /* Free what auth_init() allocated; the struct itself is the caller's. */
 void auth_release(struct auth *a);
 
@@ -68,12 +79,6 @@ void auth_release(struct auth *a);
  */
 int auth_verify(const struct auth *a, const char *token, time_t now,
 		struct auth_claims *out, char *err, size_t errlen);
-
-/*
- * 1 if s is a UUID in the 8-4-4-4-12 hex form (either case), else 0.
- * The same test as json_uuid_norm() (jsonutil.h); kept for chat-token.
- */
-int auth_is_uuid(const char *s);
 
 /*
  * Mint an HS256 token for sub (dev tool and tests): aud = audience,

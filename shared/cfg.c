@@ -161,16 +161,6 @@ int cfg_evt_endpoint(const struct cfg *c, int i, char *buf, size_t len)
 	return 0;
 }
 
-int cfg_auth_init(const struct cfg *c, struct auth *a, char *err, size_t errlen)
-{
-	if (c->jwt_secret_is_dev)
-		log_warn("SUPABASE_JWT_SECRET is not set: accepting tokens signed with the "
-			 "documented dev secret; set it (or SUPABASE_JWKS_FILE) in production");
-	return auth_init(a, c->jwt_secret[0] ? c->jwt_secret : NULL,
-			 c->jwks_file[0] ? c->jwks_file : NULL, c->jwt_aud, c->jwt_leeway,
-			 err, errlen);
-}
-
 void cfg_usage(void)
 {
 	fprintf(stderr, "settings (environment variables):\n");

@@ -5,14 +5,19 @@
  * the variables are listed, with their meaning, in the table in cfg.c and
  * in README.md. cfg_load() refuses bad values with a message that names
  * the variable and the value, so a tier fails at startup, not later.
+ *
+ * Layering: cfg is a leaf. cfg.h includes only libc headers, cfg.c adds
+ * log.h (level names); neither may ever include a module that is
+ * configured (auth, db, evt, the tiers): those read a struct cfg, e.g.
+ * auth_init_from_cfg() in auth.h.
  */
 #ifndef CHAT_CFG_H
 #define CHAT_CFG_H
 
 #include <stddef.h>
 
-#include "auth.h"
-
+/* The documented dev secret (SUPABASE_JWT_SECRET when unset); never in prod. */
+#define CHAT_DEV_JWT_SECRET "swappart-dev-secret-change-me-0123456789abcdef"
 
 struct cfg {
 	/* ports of the local stack */
@@ -60,14 +65,6 @@ struct cfg {
  * "CHAT_WS_PORT: 'x' is not a number from 1 to 65535".
  */
 int cfg_load(struct cfg *c, char *err, size_t errlen);
-
-/*
- * Set up the token verifier a from the identity settings (SPEC.md
- * section 1). Logs a warning when the documented dev secret is in use, so
- * a production deployment that forgot SUPABASE_JWT_SECRET says so at
- * startup. Returns 0, or -1 with auth_init()'s message in err.
- */
-int cfg_auth_init(const struct cfg *c, struct auth *a, char *err, size_t errlen);
 
 /* Print every variable with its default and meaning (for --help). */
 void cfg_usage(void);

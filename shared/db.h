@@ -10,6 +10,10 @@
  *
  * Blocking: use it from a REST worker (one request at a time) or from a
  * worker thread, never from the websocket service thread.
+ *
+ * Layering: above log.h, with libpq. Never cfg.h (callers pass the
+ * conninfo and timeout), auth, evt or a tier's header. Array parameters
+ * are built by pgarr.h, timestamps converted by chrono.h.
  */
 #ifndef CHAT_DB_H
 #define CHAT_DB_H

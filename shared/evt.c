@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <zmq.h>
 
 static const char *const evt_names[] = { "room", "disconnect", "ban", "message", "connected" };
@@ -13,15 +12,7 @@ static const char *const evt_names[] = { "room", "disconnect", "ban", "message",
 #define EVT_NTYPES (sizeof(evt_names) / sizeof(evt_names[0]))
 #define EVT_MAX_USERS 100000	/* a room event lists at most this many ids */
 
-int64_t evt_now_ms(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
-static json_object *evt_ids(char (*ids)[37], size_t n)
+static json_object *evt_ids(char (*ids)[UUID_STR_SIZE], size_t n)
 {
 	json_object *a = json_object_new_array_ext((int)n);
 
@@ -85,13 +76,14 @@ static int evt_need(int got, const char *key, char *err, size_t errlen)
 	return -1;
 }
 
-static int evt_user(json_object *o, const char *key, char out[37], char *err, size_t errlen)
+static int evt_user(json_object *o, const char *key, char out[UUID_STR_SIZE],
+		    char *err, size_t errlen)
 {
 	const char *s = NULL;
 
 	if (evt_need(json_get_string(o, key, &s, err, errlen), key, err, errlen))
 		return -1;
-	if (json_uuid_norm(s, out)) {
+	if (uuid_norm(s, out)) {
 		snprintf(err, errlen, "event field '%s' is not a UUID", key);
 		return -1;
 	}
@@ -185,10 +177,11 @@ void evt_release(struct evt *e)
 	memset(e, 0, sizeof(*e));
 }
 
-int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
+int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 		 char *err, size_t errlen)
 {
-	int hwm = 100000, linger = 0, ivl = 10, n = cfg_evt_count(c);
+	int hwm = 100000, linger = 0, ivl = 10;
+	const char *s = endpoints, *e;
 	char ep[256];
 
 	p->sock = zmq_socket(zctx, ZMQ_PUB);
@@ -205,18 +198,30 @@ int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
 	 * window must be short.
 	 */
 	zmq_setsockopt(p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
-	for (int i = 0; i < n; i++) {
-		if (i == skip)
-			continue;
-		if (cfg_evt_endpoint(c, i, ep, sizeof(ep)) ||
-		    zmq_connect(p->sock, ep) != 0) {
-			snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: cannot connect to entry %d '%s': %s",
-				 i, ep, zmq_strerror(errno));
-			evt_pub_close(p);
-			return -1;
+	/* "" lists no inbox; "a," lists two, the second empty */
+	if (!*endpoints)
+		return 0;
+	for (int i = 0;; i++) {
+		size_t n;
+
+		e = strchrnul(s, ',');
+		n = (size_t)(e - s);
+		if (i != skip) {
+			snprintf(ep, sizeof(ep), "%.*s", (int)n, s);
+			if (!n || n >= sizeof(ep))
+				errno = EINVAL;
+			if (!n || n >= sizeof(ep) || zmq_connect(p->sock, ep) != 0) {
+				snprintf(err, errlen,
+					 "CHAT_EVT_ENDPOINTS: cannot connect to entry %d '%s': %s",
+					 i, ep, zmq_strerror(errno));
+				evt_pub_close(p);
+				return -1;
+			}
 		}
+		if (!*e)
+			return 0;
+		s = e + 1;
 	}
-	return 0;
 }
 
 int evt_publish(struct evt_pub *p, const struct evt *e)

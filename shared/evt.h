@@ -34,6 +34,10 @@
  *              user's older connections (4008).
  * "at" is the sender's clock in milliseconds since the epoch; unknown
  * fields are ignored so that the format can grow.
+ *
+ * Layering: the event codec and its sockets, above jsonutil.h and
+ * uuid.h, with json-c and ZeroMQ. Never cfg.h (the callers pass the
+ * endpoint list), auth, db or a tier's header.
  */
 #ifndef CHAT_EVT_H
 #define CHAT_EVT_H
@@ -42,20 +46,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cfg.h"
+#include "uuid.h"
 
 enum evt_type { EVT_ROOM = 0, EVT_DISCONNECT, EVT_BAN, EVT_MESSAGE, EVT_CONNECTED };
 
 struct evt {
 	enum evt_type type;
-	int64_t at_ms;
+	int64_t at_ms;			/* the sender's chrono_wall_ms() */
 	int64_t room_id;		/* room, message */
 	int deleted;			/* room */
-	char (*added)[37];		/* room; decoded: owned */
+	char (*added)[UUID_STR_SIZE];	/* room; decoded: owned */
 	size_t nadded;
-	char (*removed)[37];		/* room; decoded: owned */
+	char (*removed)[UUID_STR_SIZE];	/* room; decoded: owned */
 	size_t nremoved;
-	char user[37];			/* disconnect, ban, connected; message: sender */
+	char user[UUID_STR_SIZE];	/* disconnect, ban, connected; message: sender */
 	int64_t msg_id;			/* message */
 	int64_t prev_id;		/* message: previous id in the room, 0 = unknown */
 	const char *message;		/* message; decoded: borrowed from root */
@@ -64,9 +68,6 @@ struct evt {
 	uint64_t conn;			/* connected: the daemon's connection serial */
 	json_object *root;		/* decoded: owned */
 };
-
-/* Milliseconds since the epoch, for at_ms. */
-int64_t evt_now_ms(void);
 
 /*
  * Encode e (nothing in it is taken over). Returns a malloc'd string of
@@ -90,10 +91,12 @@ struct evt_pub {
 
 /*
  * Open a PUB socket on zctx (the caller's zmq context, which must outlive
- * it) connected to every inbox of c->evt_endpoints but index skip (-1:
- * none). Returns 0, or -1 with a message in err.
+ * it) connected to every inbox of endpoints, a comma separated list
+ * (CHAT_EVT_ENDPOINTS), but the one at index skip (-1: none). Returns 0,
+ * or -1 with a message in err (an empty or over-long entry, or one
+ * ZeroMQ refuses).
  */
-int evt_pub_open(struct evt_pub *p, void *zctx, const struct cfg *c, int skip,
+int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 		 char *err, size_t errlen);
 
 /* Send e without blocking. 0 when queued, -1 when dropped. */

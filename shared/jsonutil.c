@@ -125,30 +125,12 @@ int json_get_string(json_object *obj, const char *key, const char **out,
 	return 1;
 }
 
-int json_uuid_norm(const char *s, char out[37])
-{
-	static const int dash[] = { 8, 13, 18, 23 };
-	size_t i;
-
-	if (!s || strlen(s) != 36)
-		return -1;
-	for (i = 0; i < 36; i++) {
-		int is_dash = (i == (size_t)dash[0] || i == (size_t)dash[1] ||
-			       i == (size_t)dash[2] || i == (size_t)dash[3]);
-
-		if (is_dash ? s[i] != '-' : !isxdigit((unsigned char)s[i]))
-			return -1;
-		out[i] = (char)tolower((unsigned char)s[i]);
-	}
-	out[36] = '\0';
-	return 0;
-}
-
-int json_get_uuid_array(json_object *obj, const char *key, char (**out)[37],
-			size_t *n, size_t max, char *err, size_t errlen)
+int json_get_uuid_array(json_object *obj, const char *key,
+			char (**out)[UUID_STR_SIZE], size_t *n, size_t max,
+			char *err, size_t errlen)
 {
 	json_object *v;
-	char (*ids)[37] = NULL;
+	char (*ids)[UUID_STR_SIZE] = NULL;
 	size_t len, count = 0;
 
 	if (!json_object_object_get_ex(obj, key, &v) || !v)
@@ -169,11 +151,11 @@ int json_get_uuid_array(json_object *obj, const char *key, char (**out)[37],
 	}
 	for (size_t i = 0; i < len; i++) {
 		json_object *e = json_object_array_get_idx(v, i);
-		char id[37];
+		char id[UUID_STR_SIZE];
 		size_t j;
 
 		if (!json_object_is_type(e, json_type_string) ||
-		    json_uuid_norm(json_object_get_string(e), id)) {
+		    uuid_norm(json_object_get_string(e), id)) {
 			snprintf(err, errlen, "field '%s'[%zu] is not a valid UUID", key, i);
 			free(ids);
 			return -1;

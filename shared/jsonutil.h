@@ -4,6 +4,10 @@
  * The REST envelope of SPEC.md section 2, strict parsing of request
  * bodies and websocket frames, and typed field getters whose error text
  * names the field, e.g. "field 'room_id' must be an integer".
+ *
+ * Layering: above uuid.h, with json-c. Never cfg, auth, db, evt or a
+ * tier's header. Writing JSON text without an object model is sbuf.h's
+ * (sbuf_json_str), not this module's.
  */
 #ifndef CHAT_JSONUTIL_H
 #define CHAT_JSONUTIL_H
@@ -11,6 +15,8 @@
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "uuid.h"
 
 /*
  * {"error_message": error_message or null, "data": data or null} as a
@@ -47,15 +53,13 @@ int json_get_string(json_object *obj, const char *key, const char **out,
 		    char *err, size_t errlen);	/* out borrowed from obj */
 
 /*
- * An array of UUID strings. On 1, *out is a malloc'd array of *n
- * lowercase, de-duplicated 36-char strings (each char[37]) the caller
- * frees with free(). An element that is not a UUID gives -1 naming the
- * field and the index. max bounds the array length (-1 beyond it).
+ * An array of user ids. On 1, *out is a malloc'd array of *n
+ * de-duplicated ids in their text form (uuid.h) the caller frees with
+ * free(). An element that is not a UUID gives -1 naming the field and
+ * the index. max bounds the array length (-1 beyond it).
  */
-int json_get_uuid_array(json_object *obj, const char *key, char (**out)[37],
-			size_t *n, size_t max, char *err, size_t errlen);
-
-/* Lowercase copy of a UUID string into out[37]; 0, or -1 if not a UUID. */
-int json_uuid_norm(const char *s, char out[37]);
+int json_get_uuid_array(json_object *obj, const char *key,
+			char (**out)[UUID_STR_SIZE], size_t *n, size_t max,
+			char *err, size_t errlen);
 
 #endif

@@ -7,11 +7,11 @@
  * another use, kty, curve or alg are skipped; a key we do but cannot use
  * fails the whole file, better at startup than at the first login.
  *
- * Also here, because a JWK and a token share them: strict base64url
- * decoding (RFC 7515) and strict parsing of one JSON object.
- *
  * Thread safety: a loaded list is read-only, so several threads may call
  * jwks_find() on one list at once.
+ *
+ * Layering: above b64url.h and jsonutil.h, with OpenSSL and libjwt.
+ * Never auth.h (auth uses jwks, not the reverse), cfg, db or evt.
  */
 #ifndef CHAT_JWKS_H
 #define CHAT_JWKS_H
@@ -53,15 +53,5 @@ const struct jwks_key *jwks_find(const struct jwks_key *keys, const char *kid);
 
 /* Free a list from jwks_load() (NULL is fine); PEM bytes are wiped. */
 void jwks_free(struct jwks_key *keys);
-
-/*
- * Strict base64url without padding (RFC 7515): only the url alphabet, no
- * impossible length, and the unused low bits of the last character zero,
- * so that each value has exactly one encoding. Returns a malloc'd buffer
- * of *outlen bytes followed by a NUL (handy for JSON), which the caller
- * frees; or NULL with errno EINVAL (bad input) or ENOMEM.
- */
-unsigned char *jwks_b64url_decode(const char *s, size_t len, size_t *outlen);
-
 
 #endif

@@ -1,10 +1,10 @@
 #include "log.h"
+#include "chrono.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,17 +34,17 @@ int log_enabled(enum log_level level)
 
 static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
+	int64_t now = chrono_wall_ms();
+	time_t sec = (time_t)(now / 1000);
 	char line[2048];
-	struct timeval tv;
 	struct tm tm;
 	int n, m;
 
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
+	gmtime_r(&sec, &tm);
 	n = snprintf(line, sizeof(line),
 		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s[%d]: ",
 		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, (long)tv.tv_usec / 1000,
+		     tm.tm_min, tm.tm_sec, (long)(now % 1000),
 		     level_names[level], log_prog, (int)getpid());
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	if (m < 0)

@@ -7,6 +7,10 @@
  *
  * Never pass a token, a secret or a full connection string to these
  * functions (DESIGN.md: no secret in any log).
+ *
+ * Layering: a base module. log.h includes nothing; log.c adds libc and
+ * chrono.h (the clock). Never a module above it: cfg reads level names
+ * through log_level_parse(), not the reverse.
  */
 #ifndef CHAT_LOG_H
 #define CHAT_LOG_H

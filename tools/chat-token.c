@@ -17,6 +17,8 @@
 #include <time.h>
 
 #include "auth.h"
+#include "cfg.h"
+#include "uuid.h"
 
 #define DEFAULT_TTL 3600
 
@@ -48,6 +50,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *secret, *aud;
+	struct uuid user;
 	char err[256], *end, *token;
 	long ttl = DEFAULT_TTL;
 	int admin = 0, c;
@@ -81,7 +84,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!auth_is_uuid(argv[optind])) {
+	if (uuid_parse(argv[optind], &user)) {
 		fprintf(stderr, "chat-token: '%s' is not a uuid\n",
 			argv[optind]);
 		return 2;

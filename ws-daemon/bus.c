@@ -92,7 +92,7 @@ int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
 	b->sub = evt_sub_open(b->zctx, ep, err, errlen);
 	if (!b->sub)
 		goto fail;
-	if (evt_pub_open(&b->pub, b->zctx, c, c->ws_id, err, errlen))
+	if (evt_pub_open(&b->pub, b->zctx, c->evt_endpoints, c->ws_id, err, errlen))
 		goto fail;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);

@@ -2,6 +2,7 @@
  * The lws side of the daemon: connections, frames, timers, shutdown (chat.h).
  */
 #include "chat.h"
+#include "chrono.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -13,14 +14,6 @@
 #define CHAT_EVICT_EVERY_MS 60000
 #define CHAT_STATS_EVERY_MS 10000	/* an info line while there is traffic */
 #define CHAT_EVICT_IDLE_MS 600000	/* rooms without traffic leave the cache */
-
-int64_t chat_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct chat *chat_of(struct lws *wsi)
 {
@@ -40,7 +33,7 @@ void chat_close(struct chat *ch, struct conn *c, int code, const char *reason)
 	if (c->wsi && !c->closing)
 		log_debug("closing connection %llu: %d %s",
 			  (unsigned long long)c->serial, code, reason);
-	conn_close(&ch->conns, c, code, reason, 0, chat_now_ms());
+	conn_close(&ch->conns, c, code, reason, 0, chrono_wall_ms());
 }
 
 /* Queue f on c; a full queue closes c as too slow (4009). */
@@ -53,14 +46,14 @@ void chat_push(struct chat *ch, struct conn *c, struct frame *f, int reply)
 	if (conn_push(&ch->conns, c, f, reply)) {
 		log_info("connection %llu reads too slowly: closed",
 			 (unsigned long long)c->serial);
-		conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, chat_now_ms());
+		conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, chrono_wall_ms());
 	}
 }
 
 void chat_unauthorized(struct chat *ch, struct conn *c, int64_t room_id,
 		       const char *temp, size_t temp_len)
 {
-	int64_t now = chat_now_ms();
+	int64_t now = chrono_wall_ms();
 	char reason[96];
 
 	chat_confirm(ch, c, 0, "not a participant of this room", temp, temp_len, 0, NULL);
@@ -97,7 +90,7 @@ static void chat_established(struct chat *ch, struct lws *wsi, struct chat_pss *
 	struct conn *c, *old;
 	struct evt e;
 
-	c = conn_new(&ch->conns, wsi, ++ch->next_serial, chat_now_ms());
+	c = conn_new(&ch->conns, wsi, ++ch->next_serial, chrono_wall_ms());
 	pss->c = c;
 	if (!c)
 		return;
@@ -114,11 +107,11 @@ static void chat_established(struct chat *ch, struct lws *wsi, struct chat_pss *
 		chat_close(ch, c, CLOSE_BAD_TOKEN, err);
 		return;
 	}
-	if (rcache_uuid_bin(cl.sub, c->user)) {
+	if (uuid_parse(cl.sub, &c->user)) {
 		chat_close(ch, c, CLOSE_BAD_TOKEN, "token subject is not a UUID");
 		return;
 	}
-	rcache_uuid_str(c->user, c->user_str);
+	uuid_format(&c->user, c->user_str);
 	c->exp_ms = ((int64_t)cl.exp + ch->cfg->jwt_leeway) * 1000;
 	old = conns_map(&ch->conns, c);
 	if (old)
@@ -187,7 +180,7 @@ out:
 static void chat_receive(struct chat *ch, struct lws *wsi, struct conn *c,
 			 const char *in, size_t len)
 {
-	int64_t now = chat_now_ms();
+	int64_t now = chrono_wall_ms();
 	char err[96];
 	char *nb;
 
@@ -248,7 +241,7 @@ static int chat_evict_room(struct room *rm, void *arg)
 static void chat_sweep(lws_sorted_usec_list_t *sul)
 {
 	struct chat *ch = lws_container_of(sul, struct chat, sul_sweep);
-	int64_t now = chat_now_ms(), idle = (int64_t)ch->cfg->idle_timeout * 1000;
+	int64_t now = chrono_wall_ms(), idle = (int64_t)ch->cfg->idle_timeout * 1000;
 	int64_t ping = (int64_t)ch->cfg->ping_interval * 1000;
 	struct conn *c;
 
@@ -273,7 +266,18 @@ static void chat_sweep(lws_sorted_usec_list_t *sul)
 		if (!ping)
 			continue;
 		if (c->ping_sent_ms && now - c->ping_sent_ms >= ping) {
-			/* no pong, no frame: the peer is gone */
+			/*
+			 * No pong. With frames still waiting for it, the peer may
+			 * be alive but not reading (its pong is behind our data):
+			 * close it as too slow, a code the app reconnects on.
+			 */
+			if (c->qlen || lws_send_pipe_choked(c->wsi)) {
+				log_info("connection %llu reads too slowly: closed",
+					 (unsigned long long)c->serial);
+				conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, now);
+				continue;
+			}
+			/* no pong, nothing pending: the peer is gone */
 			log_debug("connection %llu: no pong, dropped", (unsigned long long)c->serial);
 			lws_set_timeout(c->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG,
 					LWS_TO_KILL_ASYNC);
@@ -332,7 +336,7 @@ void chat_shutdown(struct chat *ch)
 	log_info("stopping: clients told (4007); answering what they send for %d ms",
 		 ch->cfg->shutdown_grace_ms);
 	ch->shutting_down = CHAT_SHUT_GRACE;
-	ch->shutdown_ms = chat_now_ms();
+	ch->shutdown_ms = chrono_wall_ms();
 	for (c = ch->conns.list; c; c = c->next)
 		if (c->wsi)
 			conn_announce(&ch->conns, c, CLOSE_SHUTDOWN, "server is shutting down");
@@ -342,7 +346,7 @@ void chat_shutdown(struct chat *ch)
 
 int chat_finished(struct chat *ch)
 {
-	int64_t now = chat_now_ms();
+	int64_t now = chrono_wall_ms();
 	struct conn *c;
 
 	switch (ch->shutting_down) {
@@ -396,7 +400,7 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (pss && pss->c) {
-			pss->c->last_rx_ms = chat_now_ms();
+			pss->c->last_rx_ms = chrono_wall_ms();
 			pss->c->ping_sent_ms = 0;
 		}
 		return 0;
@@ -429,7 +433,7 @@ int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->cfg = cfg;
-	if (cfg_auth_init(cfg, &ch->auth, err, errlen))
+	if (auth_init_from_cfg(&ch->auth, cfg, err, errlen))
 		return -1;
 	if (moderation_load(&ch->mod, cfg->moderation_file, err, errlen))
 		return -1;
@@ -451,7 +455,7 @@ int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
 void chat_attach(struct chat *ch, struct lws_context *ctx)
 {
 	ch->ctx = ctx;
-	ch->evict_ms = ch->stats_ms = chat_now_ms();
+	ch->evict_ms = ch->stats_ms = chrono_wall_ms();
 	lws_sul_schedule(ctx, 0, &ch->sul_sweep, chat_sweep, CHAT_SWEEP_US);
 	/* answers or events that came before the context existed */
 	lws_cancel_service(ctx);

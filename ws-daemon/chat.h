@@ -100,9 +100,6 @@ void chat_release(struct chat *ch);
 
 /* ---- between chat.c and deliver.c (service thread only) ---- */
 
-/* Wall clock in milliseconds (token exp and event times are wall clock). */
-int64_t chat_now_ms(void);
-
 /* conn_close() with a debug line; the first close of a connection wins. */
 void chat_close(struct chat *ch, struct conn *c, int code, const char *reason);
 

@@ -21,11 +21,11 @@ void conns_release(struct conns *cs)
 	cs->map = NULL;
 }
 
-static size_t conns_bucket(const struct conns *cs, const unsigned char user[16])
+static size_t conns_bucket(const struct conns *cs, const struct uuid *user)
 {
 	uint64_t h;
 
-	memcpy(&h, user + 8, sizeof(h));	/* UUIDs are random enough */
+	memcpy(&h, user->b + 8, sizeof(h));	/* UUIDs are random enough */
 	h *= 0x9e3779b97f4a7c15ULL;
 	return (size_t)(h >> 20) & (cs->nbuckets - 1);
 }
@@ -44,7 +44,7 @@ static void conns_grow(struct conns *cs)
 		struct conn *c = old[i], *next;
 
 		for (; c; c = next) {
-			size_t b = conns_bucket(cs, c->user);
+			size_t b = conns_bucket(cs, &c->user);
 
 			next = c->hnext;
 			c->hnext = map[b];
@@ -54,11 +54,11 @@ static void conns_grow(struct conns *cs)
 	free(old);
 }
 
-struct conn *conns_user(struct conns *cs, const unsigned char user[16])
+struct conn *conns_user(struct conns *cs, const struct uuid *user)
 {
 	struct conn *c = cs->map[conns_bucket(cs, user)];
 
-	while (c && memcmp(c->user, user, 16))
+	while (c && !uuid_eq(&c->user, user))
 		c = c->hnext;
 	return c;
 }
@@ -69,7 +69,7 @@ static void conns_unmap(struct conns *cs, struct conn *c)
 
 	if (!c->authed)
 		return;
-	for (pp = &cs->map[conns_bucket(cs, c->user)]; *pp; pp = &(*pp)->hnext) {
+	for (pp = &cs->map[conns_bucket(cs, &c->user)]; *pp; pp = &(*pp)->hnext) {
 		if (*pp == c) {
 			*pp = c->hnext;
 			cs->mapped--;
@@ -82,13 +82,13 @@ static void conns_unmap(struct conns *cs, struct conn *c)
 
 struct conn *conns_map(struct conns *cs, struct conn *c)
 {
-	struct conn *old = conns_user(cs, c->user);
+	struct conn *old = conns_user(cs, &c->user);
 
 	if (old)
 		conns_unmap(cs, old);
 	if (cs->mapped >= cs->nbuckets)
 		conns_grow(cs);
-	size_t b = conns_bucket(cs, c->user);
+	size_t b = conns_bucket(cs, &c->user);
 
 	c->hnext = cs->map[b];
 	cs->map[b] = c;

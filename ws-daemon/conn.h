@@ -26,6 +26,7 @@
 #include <time.h>
 
 #include "proto.h"
+#include "uuid.h"
 
 struct conn {
 	struct lws *wsi;		/* NULL once lws closed it */
@@ -33,8 +34,8 @@ struct conn {
 	struct conn *hnext;		/* conns.map bucket chain */
 	uint32_t refs;			/* 1 while wsi lives + 1 per job in flight */
 	uint32_t inflight;		/* SendMessage frames at the worker */
-	unsigned char user[16];
-	char user_str[37];
+	struct uuid user;
+	char user_str[UUID_STR_SIZE];	/* user's text form */
 	uint64_t serial;		/* unique in this daemon's life */
 	int64_t connected_ms;
 	int64_t last_frame_ms;		/* last data frame (idle timeout) */
@@ -83,7 +84,7 @@ void conn_get(struct conn *c);
 void conn_put(struct conns *cs, struct conn *c);
 
 /* The live connection of a user, or NULL. */
-struct conn *conns_user(struct conns *cs, const unsigned char user[16]);
+struct conn *conns_user(struct conns *cs, const struct uuid *user);
 /* Make c the user's live connection; returns the one it replaces or NULL. */
 struct conn *conns_map(struct conns *cs, struct conn *c);
 

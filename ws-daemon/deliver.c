@@ -5,6 +5,7 @@
  * messages to a room's connected members. See chat.h.
  */
 #include "chat.h"
+#include "chrono.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -39,16 +40,16 @@ static void chat_schedule_gap(struct chat *ch)
 /* Deliver what room rm may release now to its locally connected members. */
 static void chat_drain_room(struct chat *ch, struct room *rm)
 {
-	int64_t now = chat_now_ms();
+	int64_t now = chrono_wall_ms();
 	struct room_msg *m;
 
 	while ((m = room_next(rm, now, CHAT_GAP_MS))) {
 		for (uint32_t i = 0; i < rm->n; i++) {
 			struct conn *t;
 
-			if (!memcmp(rm->members[i], m->sender, 16))
+			if (uuid_eq(&rm->members[i], &m->sender))
 				continue;	/* never back to the sender */
-			t = conns_user(&ch->conns, rm->members[i]);
+			t = conns_user(&ch->conns, &rm->members[i]);
 			if (!t || t->closing)
 				continue;
 			chat_push(ch, t, m->frame, 0);
@@ -71,7 +72,7 @@ static void chat_committed(struct chat *ch, int64_t room_id, int64_t id, int64_t
 	struct room_msg *m = calloc(1, sizeof(*m));
 	struct room *rm;
 
-	if (!m || rcache_uuid_bin(sender, m->sender))
+	if (!m || uuid_parse(sender, &m->sender))
 		goto fail;
 	m->id = id;
 	m->prev_id = prev_id;
@@ -85,7 +86,7 @@ static void chat_committed(struct chat *ch, int64_t room_id, int64_t id, int64_t
 			goto fail;
 		chat_load_room(ch, room_id);
 	}
-	rm->used_ms = chat_now_ms();
+	rm->used_ms = chrono_wall_ms();
 	room_hold(rm, m);
 	chat_drain_room(ch, rm);
 	return;
@@ -137,7 +138,7 @@ static void chat_send_done(struct chat *ch, struct store_job *j)
 	}
 	if (j->status == STORE_OK) {
 		struct evt e = {
-			.type = EVT_MESSAGE, .at_ms = chat_now_ms(), .room_id = j->room_id,
+			.type = EVT_MESSAGE, .at_ms = chrono_wall_ms(), .room_id = j->room_id,
 			.msg_id = j->id, .prev_id = j->prev_id, .message = j->message,
 			.created_at = j->created_at, .origin = ch->cfg->ws_id,
 		};
@@ -165,7 +166,7 @@ static void chat_room_loaded(struct chat *ch, struct store_job *j)
 			ch->loads_failed++;	/* the sweep retries */
 		return;
 	}
-	if (room_set_members(rm, (const unsigned char (*)[16])j->members, j->nmembers)) {
+	if (room_set_members(rm, j->members, j->nmembers)) {
 		log_error("out of memory loading room %lld", (long long)j->room_id);
 		return;
 	}
@@ -218,7 +219,7 @@ void chat_store_answers(struct chat *ch)
 
 static void chat_event(struct chat *ch, struct evt *e)
 {
-	unsigned char user[16];
+	struct uuid user;
 	struct room *rm;
 	struct conn *c;
 
@@ -232,20 +233,20 @@ static void chat_event(struct chat *ch, struct evt *e)
 		if (!rm)
 			break;	/* not cached: loaded fresh when needed */
 		for (size_t i = 0; i < e->nadded; i++)
-			if (!rcache_uuid_bin(e->added[i], user) && room_add_member(rm, user))
+			if (!uuid_parse(e->added[i], &user) && room_add_member(rm, &user))
 				log_error("out of memory updating room %lld", (long long)e->room_id);
 		for (size_t i = 0; i < e->nremoved; i++)
-			if (!rcache_uuid_bin(e->removed[i], user))
-				room_remove_member(rm, user);
-		rm->used_ms = chat_now_ms();
+			if (!uuid_parse(e->removed[i], &user))
+				room_remove_member(rm, &user);
+		rm->used_ms = chrono_wall_ms();
 		/* the event is a hint: Postgres has the full truth */
 		chat_load_room(ch, e->room_id);
 		break;
 	case EVT_DISCONNECT:
 	case EVT_BAN:
-		if (rcache_uuid_bin(e->user, user))
+		if (uuid_parse(e->user, &user))
 			break;
-		c = conns_user(&ch->conns, user);
+		c = conns_user(&ch->conns, &user);
 		if (!c)
 			break;
 		if (e->type == EVT_BAN)
@@ -263,9 +264,9 @@ static void chat_event(struct chat *ch, struct evt *e)
 			       strlen(e->message), e->created_at);
 		break;
 	case EVT_CONNECTED:
-		if (e->origin == ch->cfg->ws_id || rcache_uuid_bin(e->user, user))
+		if (e->origin == ch->cfg->ws_id || uuid_parse(e->user, &user))
 			break;
-		c = conns_user(&ch->conns, user);
+		c = conns_user(&ch->conns, &user);
 		/* the newer connection wins; equal times: the higher daemon id */
 		if (c && (c->connected_ms < e->at_ms ||
 			  (c->connected_ms == e->at_ms && ch->cfg->ws_id < e->origin)))

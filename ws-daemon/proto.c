@@ -1,5 +1,6 @@
 #include "proto.h"
 #include "jsonutil.h"
+#include "sbuf.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -172,167 +173,85 @@ void proto_send_release(struct proto_send *s)
 	s->root = NULL;
 }
 
-/* A frame under construction; the text is escaped into place. */
-struct pb {
-	struct frame *f;
-	size_t cap;	/* text bytes available */
+/*
+ * A frame under construction: its text is written straight behind the
+ * struct frame and LWS_PRE (sbuf headroom), so lws_write() sends it
+ * without a copy.
+ */
+static void proto_begin(struct sbuf *b, size_t hint)
+{
+	sbuf_init_head(b, offsetof(struct frame, buf) + LWS_PRE, hint);
+}
+
+static struct frame *proto_end(struct sbuf *b)
+{
 	size_t len;
-	int oom;
-};
+	struct frame *f = (struct frame *)sbuf_detach(b, &len);
 
-static void pb_init(struct pb *b, size_t want)
-{
-	b->f = malloc(sizeof(struct frame) + LWS_PRE + want + 1);
-	b->cap = want;
-	b->len = 0;
-	b->oom = !b->f;
-}
-
-static void pb_grow(struct pb *b, size_t more)
-{
-	struct frame *n;
-	size_t cap;
-
-	if (b->oom || b->len + more <= b->cap)
-		return;
-	cap = (b->len + more) * 2;
-	n = realloc(b->f, sizeof(struct frame) + LWS_PRE + cap + 1);
-	if (!n) {
-		b->oom = 1;
-		return;
-	}
-	b->f = n;
-	b->cap = cap;
-}
-
-static void pb_raw(struct pb *b, const char *s, size_t n)
-{
-	pb_grow(b, n);
-	if (b->oom)
-		return;
-	memcpy(frame_text(b->f) + b->len, s, n);
-	b->len += n;
-}
-
-static void pb_str(struct pb *b, const char *s)
-{
-	pb_raw(b, s, strlen(s));
-}
-
-static void pb_int(struct pb *b, int64_t v)
-{
-	char tmp[24];
-
-	pb_raw(b, tmp, (size_t)snprintf(tmp, sizeof(tmp), "%" PRId64, v));
-}
-
-/* A JSON string literal with quotes; UTF-8 passes through unchanged. */
-static void pb_json(struct pb *b, const char *s, size_t n)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t need = 2;
-	char *o;
-
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		need += c == '"' || c == '\\' ? 2 : c < 0x20 ? 6 : 1;
-	}
-	pb_grow(b, need);
-	if (b->oom)
-		return;
-	o = frame_text(b->f) + b->len;
-	*o++ = '"';
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '"' || c == '\\') {
-			*o++ = '\\';
-			*o++ = (char)c;
-		} else if (c < 0x20) {
-			*o++ = '\\';
-			*o++ = 'u';
-			*o++ = '0';
-			*o++ = '0';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		} else {
-			*o++ = (char)c;
-		}
-	}
-	*o++ = '"';
-	b->len += need;
-}
-
-static struct frame *pb_done(struct pb *b)
-{
-	if (b->oom) {
-		free(b->f);
+	if (!f)
 		return NULL;
-	}
-	b->f->refs = 1;
-	b->f->len = (uint32_t)b->len;
-	frame_text(b->f)[b->len] = '\0';
-	return b->f;
+	f->refs = 1;
+	f->len = (uint32_t)len;
+	return f;
 }
 
 struct frame *proto_confirmation(int confirmed, const char *reason,
 				 const char *temp_id, size_t temp_len,
 				 int64_t id, const char *created_at)
 {
-	struct pb b;
+	struct sbuf b;
 
-	pb_init(&b, 160 + temp_len);
-	pb_str(&b, "{\"type\":\"MessageSentConfirmation\",\"data\":{\"confirmed\":");
-	pb_str(&b, confirmed ? "true" : "false");
-	pb_str(&b, ",\"reason\":");
-	pb_json(&b, reason, strlen(reason));
-	pb_str(&b, ",\"message_id\":");
-	pb_json(&b, temp_id, temp_len);
-	pb_str(&b, ",\"id\":");
+	proto_begin(&b, 160 + temp_len);
+	sbuf_adds(&b, "{\"type\":\"MessageSentConfirmation\",\"data\":{\"confirmed\":");
+	sbuf_adds(&b, confirmed ? "true" : "false");
+	sbuf_adds(&b, ",\"reason\":");
+	sbuf_json_str(&b, reason, strlen(reason));
+	sbuf_adds(&b, ",\"message_id\":");
+	sbuf_json_str(&b, temp_id, temp_len);
+	sbuf_adds(&b, ",\"id\":");
 	if (id > 0)
-		pb_int(&b, id);
+		sbuf_addf(&b, "%" PRId64, id);
 	else
-		pb_str(&b, "null");
-	pb_str(&b, ",\"created_at\":");
+		sbuf_adds(&b, "null");
+	sbuf_adds(&b, ",\"created_at\":");
 	if (created_at)
-		pb_json(&b, created_at, strlen(created_at));
+		sbuf_json_str(&b, created_at, strlen(created_at));
 	else
-		pb_str(&b, "null");
-	pb_str(&b, "}}");
-	return pb_done(&b);
+		sbuf_adds(&b, "null");
+	sbuf_adds(&b, "}}");
+	return proto_end(&b);
 }
 
 struct frame *proto_received(int64_t room_id, const char *sender_id,
 			     const char *message, size_t message_len,
 			     int64_t id, const char *created_at)
 {
-	struct pb b;
+	struct sbuf b;
 
-	pb_init(&b, 200 + message_len + message_len / 8);
-	pb_str(&b, "{\"type\":\"MessageReceived\",\"data\":{\"room_id\":");
-	pb_int(&b, room_id);
-	pb_str(&b, ",\"sender_id\":");
-	pb_json(&b, sender_id, strlen(sender_id));
-	pb_str(&b, ",\"message\":");
-	pb_json(&b, message, message_len);
-	pb_str(&b, ",\"id\":");
-	pb_int(&b, id);
-	pb_str(&b, ",\"created_at\":");
-	pb_json(&b, created_at, strlen(created_at));
-	pb_str(&b, "}}");
-	return pb_done(&b);
+	proto_begin(&b, 200 + message_len + message_len / 8);
+	sbuf_adds(&b, "{\"type\":\"MessageReceived\",\"data\":{\"room_id\":");
+	sbuf_addf(&b, "%" PRId64, room_id);
+	sbuf_adds(&b, ",\"sender_id\":");
+	sbuf_json_str(&b, sender_id, strlen(sender_id));
+	sbuf_adds(&b, ",\"message\":");
+	sbuf_json_str(&b, message, message_len);
+	sbuf_adds(&b, ",\"id\":");
+	sbuf_addf(&b, "%" PRId64, id);
+	sbuf_adds(&b, ",\"created_at\":");
+	sbuf_json_str(&b, created_at, strlen(created_at));
+	sbuf_adds(&b, "}}");
+	return proto_end(&b);
 }
 
 struct frame *proto_disconnection(int code, const char *reason)
 {
-	struct pb b;
+	struct sbuf b;
 
-	pb_init(&b, 80 + strlen(reason));
-	pb_str(&b, "{\"type\":\"Disconnection\",\"data\":{\"code\":");
-	pb_int(&b, code);
-	pb_str(&b, ",\"reason\":");
-	pb_json(&b, reason, strlen(reason));
-	pb_str(&b, "}}");
-	return pb_done(&b);
+	proto_begin(&b, 80 + strlen(reason));
+	sbuf_adds(&b, "{\"type\":\"Disconnection\",\"data\":{\"code\":");
+	sbuf_addf(&b, "%d", code);
+	sbuf_adds(&b, ",\"reason\":");
+	sbuf_json_str(&b, reason, strlen(reason));
+	sbuf_adds(&b, "}}");
+	return proto_end(&b);
 }

@@ -3,53 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int rcache_uuid_bin(const char *s, unsigned char out[16])
-{
-	int k = 0;
-
-	for (int i = 0; i < 36; i++) {
-		int hi, lo;
-
-		if (i == 8 || i == 13 || i == 18 || i == 23) {
-			if (s[i] != '-')
-				return -1;
-			continue;
-		}
-		hi = hexval(s[i]);
-		lo = hi < 0 ? -1 : hexval(s[i + 1]);
-		if (lo < 0)
-			return -1;
-		out[k++] = (unsigned char)(hi << 4 | lo);
-		i++;
-	}
-	return s[36] ? -1 : 0;
-}
-
-void rcache_uuid_str(const unsigned char in[16], char out[37])
-{
-	static const char hex[] = "0123456789abcdef";
-	int k = 0;
-
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[k++] = '-';
-		out[k++] = hex[in[i] >> 4];
-		out[k++] = hex[in[i] & 15];
-	}
-	out[k] = '\0';
-}
-
 static size_t rcache_hash(int64_t id, size_t cap)
 {
 	uint64_t h = (uint64_t)id * 0x9e3779b97f4a7c15ULL;
@@ -198,15 +151,15 @@ void rcache_sweep(struct rcache *r, int (*fn)(struct room *rm, void *arg), void 
 	}
 }
 
-int room_set_members(struct room *rm, const unsigned char (*users)[16], size_t n)
+int room_set_members(struct room *rm, const struct uuid *users, size_t n)
 {
-	unsigned char (*m)[16] = NULL;
+	struct uuid *m = NULL;
 
 	if (n) {
-		m = malloc(n * 16);
+		m = malloc(n * sizeof(*m));
 		if (!m)
 			return -1;
-		memcpy(m, users, n * 16);
+		memcpy(m, users, n * sizeof(*m));
 	}
 	free(rm->members);
 	rm->members = m;
@@ -214,36 +167,36 @@ int room_set_members(struct room *rm, const unsigned char (*users)[16], size_t n
 	return 0;
 }
 
-int room_has_member(const struct room *rm, const unsigned char user[16])
+int room_has_member(const struct room *rm, const struct uuid *user)
 {
 	for (uint32_t i = 0; i < rm->n; i++)
-		if (!memcmp(rm->members[i], user, 16))
+		if (uuid_eq(&rm->members[i], user))
 			return 1;
 	return 0;
 }
 
-int room_add_member(struct room *rm, const unsigned char user[16])
+int room_add_member(struct room *rm, const struct uuid *user)
 {
 	if (room_has_member(rm, user))
 		return 0;
 	if (rm->n == rm->cap) {
 		uint32_t cap = rm->cap ? rm->cap * 2 : 4;
-		unsigned char (*m)[16] = realloc(rm->members, (size_t)cap * 16);
+		struct uuid *m = realloc(rm->members, (size_t)cap * sizeof(*m));
 
 		if (!m)
 			return -1;
 		rm->members = m;
 		rm->cap = cap;
 	}
-	memcpy(rm->members[rm->n++], user, 16);
+	rm->members[rm->n++] = *user;
 	return 0;
 }
 
-void room_remove_member(struct room *rm, const unsigned char user[16])
+void room_remove_member(struct room *rm, const struct uuid *user)
 {
 	for (uint32_t i = 0; i < rm->n; i++) {
-		if (!memcmp(rm->members[i], user, 16)) {
-			memcpy(rm->members[i], rm->members[--rm->n], 16);
+		if (uuid_eq(&rm->members[i], user)) {
+			rm->members[i] = rm->members[--rm->n];
 			return;
 		}
 	}

@@ -21,7 +21,7 @@
  * skipped: the later messages go out and the missing one, should it
  * still arrive, is dropped (it is in Postgres; GET /rooms/:id has it).
  *
- * Users are kept as 16-byte binary UUIDs (rcache_uuid_bin/rcache_uuid_str).
+ * Users are kept as struct uuid (uuid.h).
  */
 #ifndef WS_ROOMCACHE_H
 #define WS_ROOMCACHE_H
@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "proto.h"
+#include "uuid.h"
 
 enum room_state { ROOM_LOADING = 0, ROOM_READY };
 
@@ -37,13 +38,13 @@ struct room_msg {
 	struct room_msg *next;
 	int64_t id;
 	int64_t prev_id;		/* 0: none / unknown */
-	unsigned char sender[16];
+	struct uuid sender;
 	struct frame *frame;		/* MessageReceived, owned reference */
 };
 
 struct room {
 	int64_t id;
-	unsigned char (*members)[16];	/* owned */
+	struct uuid *members;		/* owned */
 	uint32_t n, cap;
 	enum room_state state;
 	int64_t last_id;		/* last released id (or the start) */
@@ -57,10 +58,6 @@ struct rcache {
 	size_t cap;			/* power of two */
 	size_t count;
 };
-
-/* "8-4-4-4-12" hex (any case) <-> 16 bytes. rcache_uuid_bin returns 0 / -1. */
-int rcache_uuid_bin(const char *s, unsigned char out[16]);
-void rcache_uuid_str(const unsigned char in[16], char out[37]);
 
 void rcache_init(struct rcache *r);
 /* Free every room and every held message. */
@@ -80,10 +77,10 @@ void rcache_del(struct rcache *r, int64_t id);
 void rcache_sweep(struct rcache *r, int (*fn)(struct room *rm, void *arg), void *arg);
 
 /* Replace the member list (copied). 0, or -1 when out of memory. */
-int room_set_members(struct room *rm, const unsigned char (*users)[16], size_t n);
-int room_add_member(struct room *rm, const unsigned char user[16]);
-void room_remove_member(struct room *rm, const unsigned char user[16]);
-int room_has_member(const struct room *rm, const unsigned char user[16]);
+int room_set_members(struct room *rm, const struct uuid *users, size_t n);
+int room_add_member(struct room *rm, const struct uuid *user);
+void room_remove_member(struct room *rm, const struct uuid *user);
+int room_has_member(const struct room *rm, const struct uuid *user);
 
 /*
  * The room's members are known: it becomes ROOM_READY. base_id is the

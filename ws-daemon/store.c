@@ -1,13 +1,12 @@
 #include "store.h"
+#include "chrono.h"
 #include "log.h"
-#include "roomcache.h"
+#include "pgarr.h"
 
-#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define STORE_SETTLE "2 seconds"	/* longer than any event takes to travel */
 
@@ -74,56 +73,6 @@ void store_job_free(struct store_job *j)
 	free(j);
 }
 
-void sbuf_add(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *nb = realloc(b->buf, cap);
-
-		if (!nb) {
-			b->oom = 1;
-			return;
-		}
-		b->buf = nb;
-		b->cap = cap;
-	}
-	memcpy(b->buf + b->len, s, n);
-	b->len += n;
-	b->buf[b->len] = '\0';
-}
-
-void sbuf_add_array_text(struct sbuf *b, const char *s, size_t n)
-{
-	size_t start = 0;
-
-	sbuf_add(b, "\"", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] != '"' && s[i] != '\\')
-			continue;
-		sbuf_add(b, s + start, i - start);
-		sbuf_add(b, "\\", 1);
-		start = i;
-	}
-	sbuf_add(b, s + start, n - start);
-	sbuf_add(b, "\"", 1);
-}
-
-static void sbuf_free(struct sbuf *b)
-{
-	free(b->buf);
-	memset(b, 0, sizeof(*b));
-}
-
-static int64_t store_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static void store_fail_all(struct store_job **jobs, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -133,36 +82,29 @@ static void store_fail_all(struct store_job **jobs, int n)
 /* One chat_ws_store call for jobs[0..n). */
 static void store_send(struct store *s, struct store_job **jobs, int n)
 {
-	struct sbuf a[4] = { 0 };
+	struct pgarr a[4];
 	const char *vals[4];
-	char err[512], num[24];
+	char err[512];
 	PGresult *r = NULL;
 	int64_t t0;
 
 	for (int k = 0; k < 4; k++)
-		sbuf_add(&a[k], "{", 1);
+		pgarr_init(&a[k], 0);
 	for (int i = 0; i < n; i++) {
-		const char *sep = i ? "," : "";
-
-		sbuf_add(&a[0], sep, i ? 1 : 0);
-		sbuf_add(&a[0], jobs[i]->user, strlen(jobs[i]->user));
-		sbuf_add(&a[1], sep, i ? 1 : 0);
-		sbuf_add(&a[1], num, (size_t)snprintf(num, sizeof(num), "%" PRId64, jobs[i]->room_id));
-		sbuf_add(&a[2], sep, i ? 1 : 0);
-		sbuf_add_array_text(&a[2], jobs[i]->message, jobs[i]->message_len);
-		sbuf_add(&a[3], sep, i ? 1 : 0);
-		sbuf_add_array_text(&a[3], jobs[i]->temp_id, jobs[i]->temp_len);
+		pgarr_add_uuid(&a[0], jobs[i]->user);
+		pgarr_add_i64(&a[1], jobs[i]->room_id);
+		pgarr_add_text(&a[2], jobs[i]->message, jobs[i]->message_len);
+		pgarr_add_text(&a[3], jobs[i]->temp_id, jobs[i]->temp_len);
 	}
 	for (int k = 0; k < 4; k++) {
-		sbuf_add(&a[k], "}", 1);
-		if (a[k].oom) {
+		vals[k] = pgarr_end(&a[k]);
+		if (!vals[k]) {
 			log_error("store: out of memory for a batch of %d", n);
 			store_fail_all(jobs, n);
 			goto out;
 		}
-		vals[k] = a[k].buf;
 	}
-	t0 = store_now_us();
+	t0 = chrono_mono_us();
 	r = db_exec(&s->db, "ws_store", 4, vals, err, sizeof(err));
 	if (!r) {
 		log_warn("store: batch of %d messages failed: %s", n, err);
@@ -195,29 +137,26 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 	}
 	s->batches++;
 	s->stored += (uint64_t)n;
-	s->busy_us += (uint64_t)(store_now_us() - t0);
+	s->busy_us += (uint64_t)(chrono_mono_us() - t0);
 out:
 	PQclear(r);
 	for (int k = 0; k < 4; k++)
-		sbuf_free(&a[k]);
+		pgarr_release(&a[k]);
 }
 
 static void store_bans(struct store *s, struct store_job **jobs, int n)
 {
-	struct sbuf a = { 0 };
+	struct pgarr a;
 	const char *vals[1];
 	PGresult *r = NULL;
 	char err[512];
 
-	sbuf_add(&a, "{", 1);
-	for (int i = 0; i < n; i++) {
-		sbuf_add(&a, ",", i ? 1 : 0);
-		sbuf_add(&a, jobs[i]->user, strlen(jobs[i]->user));
-	}
-	sbuf_add(&a, "}", 1);
-	vals[0] = a.buf;
-	if (a.oom || !(r = db_exec(&s->db, "ws_bans", 1, vals, err, sizeof(err)))) {
-		if (!a.oom)
+	pgarr_init(&a, (size_t)n * UUID_STR_SIZE);
+	for (int i = 0; i < n; i++)
+		pgarr_add_uuid(&a, jobs[i]->user);
+	vals[0] = pgarr_end(&a);
+	if (!vals[0] || !(r = db_exec(&s->db, "ws_bans", 1, vals, err, sizeof(err)))) {
+		if (vals[0])
 			log_warn("store: ban check failed: %s", err);
 		store_fail_all(jobs, n);
 		goto out;
@@ -230,25 +169,22 @@ static void store_bans(struct store *s, struct store_job **jobs, int n)
 	}
 out:
 	PQclear(r);
-	sbuf_free(&a);
+	pgarr_release(&a);
 }
 
 static void store_rooms(struct store *s, struct store_job **jobs, int n)
 {
-	struct sbuf a = { 0 };
+	struct pgarr a;
 	const char *vals[1];
 	PGresult *r = NULL;
-	char err[512], num[24];
+	char err[512];
 
-	sbuf_add(&a, "{", 1);
-	for (int i = 0; i < n; i++) {
-		sbuf_add(&a, ",", i ? 1 : 0);
-		sbuf_add(&a, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, jobs[i]->room_id));
-	}
-	sbuf_add(&a, "}", 1);
-	vals[0] = a.buf;
-	if (a.oom || !(r = db_exec(&s->db, "ws_rooms", 1, vals, err, sizeof(err)))) {
-		if (!a.oom)
+	pgarr_init(&a, 0);
+	for (int i = 0; i < n; i++)
+		pgarr_add_i64(&a, jobs[i]->room_id);
+	vals[0] = pgarr_end(&a);
+	if (!vals[0] || !(r = db_exec(&s->db, "ws_rooms", 1, vals, err, sizeof(err)))) {
+		if (vals[0])
 			log_warn("store: loading rooms failed: %s", err);
 		store_fail_all(jobs, n);
 		goto out;
@@ -261,7 +197,7 @@ static void store_rooms(struct store *s, struct store_job **jobs, int n)
 		for (int row = 0; row < PQntuples(r); row++)
 			if (strtoll(PQgetvalue(r, row, 0), NULL, 10) == j->room_id)
 				cnt++;
-		j->members = cnt ? malloc(cnt * 16) : NULL;
+		j->members = cnt ? malloc(cnt * sizeof(*j->members)) : NULL;
 		if (cnt && !j->members) {
 			j->status = STORE_ERROR;
 			continue;
@@ -272,13 +208,13 @@ static void store_rooms(struct store *s, struct store_job **jobs, int n)
 			j->exists = 1;
 			j->base_id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
 			if (!PQgetisnull(r, row, 1) &&
-			    !rcache_uuid_bin(PQgetvalue(r, row, 1), j->members[j->nmembers]))
+			    !uuid_parse(PQgetvalue(r, row, 1), &j->members[j->nmembers]))
 				j->nmembers++;
 		}
 	}
 out:
 	PQclear(r);
-	sbuf_free(&a);
+	pgarr_release(&a);
 }
 
 static void store_answer(struct store *s, struct store_job *head, struct store_job *tail)

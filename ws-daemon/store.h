@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "uuid.h"
 
 enum store_type { STORE_SEND = 0, STORE_BANCHECK, STORE_LOAD_ROOM, STORE_RECONNECTED };
 
@@ -45,7 +46,7 @@ struct store_job {
 	enum store_type type;
 	void *owner;			/* the caller's (a struct conn) */
 	/* in */
-	char user[37];			/* SEND: sender; BANCHECK: user */
+	char user[UUID_STR_SIZE];	/* SEND: sender; BANCHECK: user */
 	int64_t room_id;		/* SEND, LOAD_ROOM */
 	char *message;			/* SEND: in the job's allocation */
 	size_t message_len;
@@ -56,7 +57,7 @@ struct store_job {
 	int64_t id;			/* SEND: the message id */
 	int64_t prev_id;		/* SEND, STORE_OK: previous id in the room, 0 = none */
 	char created_at[40];		/* SEND */
-	unsigned char (*members)[16];	/* LOAD_ROOM: owned by the job */
+	struct uuid *members;		/* LOAD_ROOM: owned by the job */
 	size_t nmembers;
 	int exists;			/* LOAD_ROOM: the room exists */
 	int64_t base_id;		/* LOAD_ROOM: last id committed over 2 s ago */
@@ -109,15 +110,5 @@ struct store_job *store_take(struct store *s);
  * for store_take(); the mutex stays usable.
  */
 void store_stop(struct store *s);
-
-/* Postgres array literal helpers (exported for the unit tests). */
-struct sbuf {
-	char *buf;
-	size_t len, cap;
-	int oom;
-};
-void sbuf_add(struct sbuf *b, const char *s, size_t n);
-/* s as one element of a text[] literal: quoted, \ and " escaped. */
-void sbuf_add_array_text(struct sbuf *b, const char *s, size_t n);
 
 #endif

@@ -221,7 +221,7 @@ int wl_load_rooms(struct wl_ctx *ctx, const char *path, int max_users)
 {
 	struct room {
 		long id;
-		char a[WL_UUID_LEN + 1], b[WL_UUID_LEN + 1];
+		char a[UUID_STR_SIZE], b[UUID_STR_SIZE];
 	} *rooms = NULL, *r;
 	size_t n = 0, cap = 0, i;
 	char *line = NULL;
@@ -244,7 +244,8 @@ int wl_load_rooms(struct wl_ctx *ctx, const char *path, int max_users)
 			rooms = r;
 		}
 		r = &rooms[n];
-		if (sscanf(line, "%ld %36s %36s", &r->id, r->a, r->b) != 3) {
+		if (sscanf(line, "%ld %" WL_XSTR(UUID_STR_LEN) "s %" WL_XSTR(UUID_STR_LEN) "s",
+			   &r->id, r->a, r->b) != 3) {
 			fprintf(stderr, "%s: line %zu is not \"room_id uuid uuid\"\n",
 				path, n + 1);
 			goto out;

@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth.h"		/* CHAT_DEV_JWT_SECRET only: nothing to link */
+#include "cfg.h"		/* CHAT_DEV_JWT_SECRET only: nothing to link */
 #include "ws-load.h"
 
 #define RATE_MAX_OUTSTANDING 1000	/* rate mode: per connection */

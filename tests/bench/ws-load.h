@@ -18,10 +18,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WL_UUID_LEN 36
+#include "uuid.h"	/* UUID_STR_SIZE only: nothing to link */
+
 #define WL_FRAME_MAX (1u << 20)	/* larger server frames end the connection */
 #define WL_CLOSE_CODES 5000	/* close codes counted one by one below this */
 #define WL_SCRATCH (64 * 1024)
+#define WL_STR(x) #x
+#define WL_XSTR(x) WL_STR(x)	/* a macro's value as a string literal */
 
 /* A byte buffer: data is p[off, len), free space p[len, cap). */
 struct wl_buf {
@@ -35,7 +38,7 @@ struct wl_conn {
 	int fd;
 	int id;			/* index in ctx->conns */
 	enum wl_state state;
-	char user[WL_UUID_LEN + 1];
+	char user[UUID_STR_SIZE];
 	long room;		/* room id, or -1 */
 	int peer;		/* index of the room's other user, or -1 */
 	char key[32];		/* our Sec-WebSocket-Key */

@@ -137,11 +137,15 @@ class Stack:
         self.passfile = settings["PGPASSFILE"]
         self.dsn = self.db_dsn("chat")
 
-    def db_dsn(self, dbname):
-        """The stack's database URL for database dbname, with its password file."""
+    def db_dsn(self, dbname, superuser=False):
+        """The stack's database URL for database dbname, with its password
+        file; superuser: as the embedded Postgres' "postgres" role."""
         u = urllib.parse.urlsplit(self.db_url)
-        return urllib.parse.urlunsplit(u._replace(path="/" + dbname,
-                                                  query="passfile=" + self.passfile))
+        passfile = self.passfile
+        if superuser:
+            passfile = os.path.join(self.run_dir, "pg-super.pgpass")
+            u = u._replace(netloc="postgres@" + u.netloc.split("@", 1)[1])
+        return urllib.parse.urlunsplit(u._replace(path="/" + dbname, query="passfile=" + passfile))
 
     def tool(self, *args, check=True):
         return subprocess.run([STACK_SH, *args], env=self.env,

@@ -322,10 +322,10 @@ def test_installed_migration_tool_finds_the_installed_sql(inst, stack):
     (DATABASE_URL from the env, no argument), applies the installed SQL:
     it finds it beside itself, and through CHAT_SQL_DIR as the unit sets it."""
     name = "inst_" + uuid.uuid4().hex[:8]
-    admin = "postgresql://postgres@127.0.0.1:%s/postgres" % stack.env["CHAT_PG_PORT"]
+    admin = stack.db_dsn("postgres", superuser=True)
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute("CREATE DATABASE %s OWNER chat" % name)
-    dsn = "postgresql://chat@127.0.0.1:%s/%s" % (stack.env["CHAT_PG_PORT"], name)
+    dsn = stack.db_dsn(name)
     tool = inst.path("/usr/lib/swappart-chat/migrate.sh")
     sqldir = inst.path("/usr/share/swappart-chat/sql")
     versions = sorted(f[:-4] for f in os.listdir(sqldir))

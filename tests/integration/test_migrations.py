@@ -36,8 +36,7 @@ CREATE TABLE chat_room_messages (
 @pytest.fixture
 def prod_db(stack):
     name = "prod_" + uuid.uuid4().hex[:8]
-    admin = "postgresql://postgres@127.0.0.1:%s/postgres?passfile=%s/pg-super.pgpass" % (
-        stack.env["CHAT_PG_PORT"], stack.run_dir)
+    admin = stack.db_dsn("postgres", superuser=True)
     with psycopg.connect(admin, autocommit=True) as c:
         c.execute("CREATE DATABASE %s OWNER chat" % name)
     dsn = stack.db_dsn(name)

@@ -783,28 +783,6 @@ static void run_case(void **state)
 
 /* ---- the rest of the API ---- */
 
-static void test_is_uuid(void **state)
-{
-	(void)state;
-	assert_int_equal(auth_is_uuid(UID), 1);
-	assert_int_equal(auth_is_uuid(UID_UPPER), 1);
-	assert_int_equal(auth_is_uuid("00000000-0000-0000-0000-000000000000"),
-			 1);
-	assert_int_equal(auth_is_uuid(NULL), 0);
-	assert_int_equal(auth_is_uuid(""), 0);
-	assert_int_equal(auth_is_uuid(UID "0"), 0);		/* too long */
-	assert_int_equal(auth_is_uuid("6f1c2d3e-4b5a-4c6d-8e7f-0123456789a"),
-			 0);					/* short */
-	assert_int_equal(auth_is_uuid("6f1c2d3e4b5a-4c6d-8e7f-0123456789abc"),
-			 0);					/* dash */
-	assert_int_equal(auth_is_uuid("6f1c2d3e-4b5a-4c6d-8e7f-0123456789ag"),
-			 0);					/* hex */
-	assert_int_equal(auth_is_uuid("{6f1c2d3-4b5a-4c6d-8e7f-0123456789ab"),
-			 0);
-	assert_int_equal(auth_is_uuid("6f1c2d3e-4b5a-4c6d-8e7f 0123456789ab"),
-			 0);
-}
-
 /* auth_init must fail with a message containing want. */
 static void expect_init_error(const char *secret, const char *jwks,
 			      const char *aud, const char *want,
@@ -1005,7 +983,6 @@ static void test_concurrent_verify(void **state)
 int main(void)
 {
 	static const struct CMUnitTest api[] = {
-		cmocka_unit_test(test_is_uuid),
 		cmocka_unit_test(test_init_errors),
 		cmocka_unit_test(test_leeway_clamped),
 		cmocka_unit_test(test_mint_round_trip),

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <zmq.h>
+
 #include "evt.h"
 
 static void roundtrip(const struct evt *in, struct evt *out)
@@ -23,9 +25,9 @@ static void roundtrip(const struct evt *in, struct evt *out)
 
 static void test_room(void **state)
 {
-	char added[2][37] = { "00000000-0000-0000-0000-00000000000a",
+	char added[2][UUID_STR_SIZE] = { "00000000-0000-0000-0000-00000000000a",
 			      "00000000-0000-0000-0000-00000000000b" };
-	char removed[1][37] = { "00000000-0000-0000-0000-00000000000c" };
+	char removed[1][UUID_STR_SIZE] = { "00000000-0000-0000-0000-00000000000c" };
 	struct evt e = { .type = EVT_ROOM, .at_ms = 1764000000123, .room_id = 77,
 			 .added = added, .nadded = 2, .removed = removed, .nremoved = 1 };
 	struct evt d;
@@ -119,6 +121,39 @@ static void test_evt_prev(void **state)
 	free(buf);
 }
 
+/* evt_pub_open() with endpoints: 0, or -1 with want in the message. */
+static void pub(void *zctx, const char *endpoints, int skip, const char *want)
+{
+	struct evt_pub p = { 0 };
+	char err[256] = "";
+	int rc = evt_pub_open(&p, zctx, endpoints, skip, err, sizeof(err));
+
+	if (!want) {
+		assert_int_equal(rc, 0);
+		evt_pub_close(&p);
+		return;
+	}
+	assert_int_equal(rc, -1);
+	assert_null(p.sock);
+	assert_non_null(strstr(err, want));
+}
+
+static void test_pub_endpoints(void **state)
+{
+	void *zctx = zmq_ctx_new();
+
+	(void)state;
+	assert_non_null(zctx);
+	pub(zctx, "", -1, NULL);
+	/* ZeroMQ connects in the background: no inbox needs to be bound */
+	pub(zctx, "tcp://127.0.0.1:9,tcp://127.0.0.1:10", -1, NULL);
+	pub(zctx, "tcp://127.0.0.1:9,,tcp://127.0.0.1:10", 1, NULL);
+	pub(zctx, "tcp://127.0.0.1:9,", -1, "entry 1 ''");
+	pub(zctx, "tcp://127.0.0.1:9,,tcp://127.0.0.1:10", -1, "entry 1 ''");
+	pub(zctx, "tcp://127.0.0.1:9,nonsense", 0, "entry 1 'nonsense'");
+	zmq_ctx_term(zctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -126,6 +161,7 @@ int main(void)
 		cmocka_unit_test(test_message_and_users),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_evt_prev),
+		cmocka_unit_test(test_pub_endpoints),
 	};
 
 	return cmocka_run_group_tests_name("evt", tests, NULL, NULL);

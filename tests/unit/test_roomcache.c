@@ -1,6 +1,6 @@
 /*
- * Unit tests for ws-daemon/roomcache.c: the membership cache and in-order
- * release of a room's messages.
+ * Unit tests for ws-daemon/roomcache.c (the membership cache and in-order
+ * release of a room's messages).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,21 +12,6 @@
 #include <string.h>
 
 #include "roomcache.h"
-
-static void test_uuid(void **state)
-{
-	unsigned char b[16];
-	char s[37];
-
-	(void)state;
-	assert_int_equal(rcache_uuid_bin("6F1C2D3E-4b5a-4c6d-8e7f-0123456789ab", b), 0);
-	rcache_uuid_str(b, s);
-	assert_string_equal(s, "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab");
-	assert_int_equal(rcache_uuid_bin("6f1c2d3e-4b5a-4c6d-8e7f-0123456789a", b), -1);
-	assert_int_equal(rcache_uuid_bin("6f1c2d3e-4b5a-4c6d-8e7f-0123456789abc", b), -1);
-	assert_int_equal(rcache_uuid_bin("6f1c2d3e_4b5a-4c6d-8e7f-0123456789ab", b), -1);
-	assert_int_equal(rcache_uuid_bin("6f1c2d3e-4b5a-4c6d-8e7f-0123456789ag", b), -1);
-}
 
 static int drop_odd(struct room *rm, void *arg)
 {
@@ -72,26 +57,26 @@ static void test_table(void **state)
 
 static void test_members(void **state)
 {
-	unsigned char u[3][16];
+	struct uuid u[3];
 	struct rcache r;
 	struct room *rm;
 
 	(void)state;
 	memset(u, 0, sizeof(u));
-	u[0][0] = 1;
-	u[1][0] = 2;
-	u[2][0] = 3;
+	u[0].b[0] = 1;
+	u[1].b[0] = 2;
+	u[2].b[0] = 3;
 	rcache_init(&r);
 	rm = rcache_add(&r, 5);
-	assert_int_equal(room_set_members(rm, (const unsigned char (*)[16])u, 2), 0);
-	assert_true(room_has_member(rm, u[0]));
-	assert_false(room_has_member(rm, u[2]));
-	assert_int_equal(room_add_member(rm, u[2]), 0);
-	assert_int_equal(room_add_member(rm, u[2]), 0);
+	assert_int_equal(room_set_members(rm, u, 2), 0);
+	assert_true(room_has_member(rm, &u[0]));
+	assert_false(room_has_member(rm, &u[2]));
+	assert_int_equal(room_add_member(rm, &u[2]), 0);
+	assert_int_equal(room_add_member(rm, &u[2]), 0);
 	assert_int_equal(rm->n, 3);
-	room_remove_member(rm, u[0]);
-	assert_false(room_has_member(rm, u[0]));
-	assert_true(room_has_member(rm, u[1]) && room_has_member(rm, u[2]));
+	room_remove_member(rm, &u[0]);
+	assert_false(room_has_member(rm, &u[0]));
+	assert_true(room_has_member(rm, &u[1]) && room_has_member(rm, &u[2]));
 	assert_int_equal(room_set_members(rm, NULL, 0), 0);
 	assert_int_equal(rm->n, 0);
 	rcache_release(&r);
@@ -189,7 +174,6 @@ static void test_start(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_uuid),
 		cmocka_unit_test(test_table),
 		cmocka_unit_test(test_members),
 		cmocka_unit_test(test_order),

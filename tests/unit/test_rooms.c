@@ -138,7 +138,8 @@ static void test_parse_page(void **state)
 
 static void test_update_rules(void **state)
 {
-	char add[1][37] = { U1 }, rm_self[1][37] = { ME }, rm_other[1][37] = { U2 };
+	char add[1][UUID_STR_SIZE] = { U1 }, rm_self[1][UUID_STR_SIZE] = { ME };
+	char rm_other[1][UUID_STR_SIZE] = { U2 };
 	struct rooms_update_in in = { .room_id = 4 };
 	char err[128];
 
@@ -170,7 +171,7 @@ static void test_update_rules(void **state)
 
 static void test_skip_owner(void **state)
 {
-	char rm[3][37] = { U1, ME, U2 };
+	char rm[3][UUID_STR_SIZE] = { U1, ME, U2 };
 	struct rooms_update_in in = { .room_id = 4, .rm = rm, .nrm = 3 };
 
 	(void)state;

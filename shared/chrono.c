@@ -1,0 +1,52 @@
+/*
+ * chrono - the clock and the timestamp format, see chrono.h.
+ */
+#include "chrono.h"
+
+#include <ctype.h>
+#include <string.h>
+#include <time.h>
+
+int64_t chrono_wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t chrono_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int chrono_iso_from_pg(const char *pg, char out[CHRONO_ISO_SIZE])
+{
+	/* "YYYY-MM-DD HH:MM:SS" [".f{1,6}"] "+00" */
+	static const char shape[] = "dddd-dd-dd dd:dd:dd";
+	const size_t whole = sizeof(shape) - 1;	/* up to the seconds */
+	size_t i, nf = 0;
+	const char *p;
+
+	for (i = 0; i < whole; i++) {
+		if (shape[i] == 'd' ? !isdigit((unsigned char)pg[i]) : pg[i] != shape[i])
+			return -1;
+	}
+	memcpy(out, pg, whole);
+	out[10] = 'T';
+	out[whole] = '.';
+	p = pg + whole;
+	if (*p == '.') {
+		for (p++; isdigit((unsigned char)*p) && nf < 6; p++)
+			out[whole + 1 + nf++] = *p;
+	}
+	if (strcmp(p, "+00"))
+		return -1;
+	for (; nf < 6; nf++)
+		out[whole + 1 + nf] = '0';
+	memcpy(out + whole + 7, "+00:00", sizeof("+00:00"));
+	return 0;
+}
