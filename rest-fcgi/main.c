@@ -142,6 +142,7 @@ int main(void)
 	struct rest_ctx ctx;
 	struct sigaction sa;
 	struct evt_pub pub = { 0 };
+	struct evt_keys keys;
 	FCGX_Request rq;
 	struct auth auth;
 	struct cfg cfg;
@@ -158,9 +159,13 @@ int main(void)
 	zctx = zmq_ctx_new();
 	if (!body_buf || !zctx)
 		die("out of memory");
-	/* Without events the REST tier still works; the daemons catch up from Postgres. */
-	if (evt_pub_open(&pub, zctx, cfg.evt_endpoints, -1, err, sizeof(err)))
-		log_error("events disabled: %s", err);
+	/*
+	 * Wrong keys or endpoints are a configuration error: stop. (An inbox
+	 * that is down is not: ZeroMQ connects when it comes up.)
+	 */
+	if (evt_keys_load(&keys, cfg.evt_key_file, cfg.evt_inbox_keys, err, sizeof(err)) ||
+	    evt_pub_open(&pub, zctx, cfg.evt_endpoints, -1, &keys, err, sizeof(err)))
+		die("events: %s", err);
 	db_init(&db, cfg.db_url, cfg.db_timeout_ms, sql_stmts, sql_nstmts);
 	if (db_ensure(&db, err, sizeof(err)))
 		log_warn("%s (will retry on each request)", err);
@@ -184,6 +189,7 @@ int main(void)
 	FCGX_Free(&rq, 1);
 	db_release(&db);
 	evt_pub_close(&pub);
+	evt_keys_release(&keys);
 	zmq_ctx_term(zctx);
 	tokcache_clear();
 	auth_release(&auth);

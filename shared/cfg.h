@@ -38,6 +38,10 @@ struct cfg {
 
 	/* events between the tiers (evt.h) */
 	char evt_endpoints[1024];	/* CHAT_EVT_ENDPOINTS, comma list */
+	char evt_key_file[512];		/* CHAT_EVT_KEY_FILE; "" = none */
+	char evt_inbox_keys[2048];	/* CHAT_EVT_INBOX_KEYS, comma list of files */
+	char evt_allowed_keys[512];	/* CHAT_EVT_ALLOWED_KEYS; "" = none */
+	int evt_max_bytes;		/* CHAT_EVT_MAX_BYTES */
 
 	/* REST tier */
 	int max_body;		/* CHAT_MAX_BODY, bytes */

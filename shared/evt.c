@@ -177,12 +177,105 @@ void evt_release(struct evt *e)
 	memset(e, 0, sizeof(*e));
 }
 
-int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
-		 char *err, size_t errlen)
+int evt_keys_load(struct evt_keys *k, const char *key_file, const char *inbox_files,
+		  char *err, size_t errlen)
 {
-	int hwm = 100000, linger = 0, ivl = 10;
-	const char *s = endpoints, *e;
-	char ep[256];
+	const char *p = inbox_files, *e;
+	char path[512], msg[512];
+	size_t n, cap = 0;
+
+	memset(k, 0, sizeof(*k));
+	if (*key_file) {
+		if (curve_load_pair(key_file, &k->self, msg, sizeof(msg))) {
+			snprintf(err, errlen, "CHAT_EVT_KEY_FILE: %s", msg);
+			return -1;
+		}
+		k->has_self = 1;
+	}
+	for (cap = *p ? 1 : 0, e = p; *e; e++)
+		cap += *e == ',';
+	if (!cap)
+		return 0;
+	k->inbox = calloc(cap, sizeof(*k->inbox));
+	if (!k->inbox) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		e = strchrnul(p, ',');
+		n = (size_t)(e - p);
+		if (n >= sizeof(path)) {
+			snprintf(err, errlen, "CHAT_EVT_INBOX_KEYS: entry %zu is too long", k->ninbox);
+			goto fail;
+		}
+		memcpy(path, p, n);
+		path[n] = '\0';
+		/* an empty entry: that inbox is not tcp:// */
+		if (n && curve_load_pub(path, k->inbox[k->ninbox], msg, sizeof(msg))) {
+			snprintf(err, errlen, "CHAT_EVT_INBOX_KEYS: %s", msg);
+			goto fail;
+		}
+		k->ninbox++;
+		if (!*e)
+			return 0;
+		p = e + 1;
+	}
+fail:
+	evt_keys_release(k);
+	return -1;
+}
+
+void evt_keys_release(struct evt_keys *k)
+{
+	free(k->inbox);
+	memset(k, 0, sizeof(*k));
+}
+
+static int evt_is_tcp(const char *ep)
+{
+	return !strncmp(ep, "tcp://", 6);
+}
+
+/* The public key of inbox i, or NULL. */
+static const char *evt_inbox_key(const struct evt_keys *k, int i)
+{
+	const char *key;
+
+	if (!k || !k->ninbox)
+		return NULL;
+	if (k->ninbox == 1)
+		key = k->inbox[0];	/* one key for every inbox */
+	else if ((size_t)i < k->ninbox)
+		key = k->inbox[i];
+	else
+		return NULL;
+	return *key ? key : NULL;
+}
+
+/* Entry i of a comma list into ep. 0, -1 (empty or too long), 1 (no entry i). */
+static int evt_entry(const char *list, int i, char *ep, size_t len)
+{
+	const char *s = list, *e;
+
+	for (; i > 0; i--) {
+		s = strchr(s, ',');
+		if (!s)
+			return 1;
+		s++;
+	}
+	e = strchrnul(s, ',');
+	if (e == s || (size_t)(e - s) >= len)
+		return -1;
+	memcpy(ep, s, e - s);
+	ep[e - s] = '\0';
+	return 0;
+}
+
+int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
+		 const struct evt_keys *keys, char *err, size_t errlen)
+{
+	int hwm = 100000, linger = 0, ivl = 10, count = 1, rc;
+	char ep[256], msg[256];
 
 	p->sock = zmq_socket(zctx, ZMQ_PUB);
 	if (!p->sock) {
@@ -201,27 +294,52 @@ int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 	/* "" lists no inbox; "a," lists two, the second empty */
 	if (!*endpoints)
 		return 0;
-	for (int i = 0;; i++) {
-		size_t n;
+	for (const char *c = endpoints; *c; c++)
+		count += *c == ',';
+	/*
+	 * Two passes: ipc:// (and inproc://) first, then tcp:// with the
+	 * CURVE options, which ZeroMQ applies to the connections made after
+	 * they are set.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < count; i++) {
+			const char *key;
 
-		e = strchrnul(s, ',');
-		n = (size_t)(e - s);
-		if (i != skip) {
-			snprintf(ep, sizeof(ep), "%.*s", (int)n, s);
-			if (!n || n >= sizeof(ep))
-				errno = EINVAL;
-			if (!n || n >= sizeof(ep) || zmq_connect(p->sock, ep) != 0) {
+			if (i == skip)
+				continue;
+			rc = evt_entry(endpoints, i, ep, sizeof(ep));
+			if (rc) {
+				snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: cannot connect to entry %d '': "
+					 "it is empty or too long", i);
+				goto fail;
+			}
+			if (evt_is_tcp(ep) != pass)
+				continue;
+			if (pass) {
+				key = evt_inbox_key(keys, i);
+				if (!keys || !keys->has_self || !key) {
+					snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: entry %d '%s' is tcp://: "
+						 "it needs CHAT_EVT_KEY_FILE and its key in "
+						 "CHAT_EVT_INBOX_KEYS (chat-keygen)", i, ep);
+					goto fail;
+				}
+				if (curve_make_client(p->sock, &keys->self, key, msg, sizeof(msg))) {
+					snprintf(err, errlen, "%s", msg);
+					goto fail;
+				}
+			}
+			if (zmq_connect(p->sock, ep) != 0) {
 				snprintf(err, errlen,
 					 "CHAT_EVT_ENDPOINTS: cannot connect to entry %d '%s': %s",
 					 i, ep, zmq_strerror(errno));
-				evt_pub_close(p);
-				return -1;
+				goto fail;
 			}
 		}
-		if (!*e)
-			return 0;
-		s = e + 1;
 	}
+	return 0;
+fail:
+	evt_pub_close(p);
+	return -1;
 }
 
 int evt_publish(struct evt_pub *p, const struct evt *e)
@@ -244,24 +362,43 @@ void evt_pub_close(struct evt_pub *p)
 	p->sock = NULL;
 }
 
-void *evt_sub_open(void *zctx, const char *endpoint, char *err, size_t errlen)
+void *evt_sub_open(void *zctx, const char *endpoint, const struct evt_keys *keys,
+		   long max_bytes, char *err, size_t errlen)
 {
 	void *s = zmq_socket(zctx, ZMQ_SUB);
-	int hwm = 1000000;
+	int64_t max = max_bytes;
+	int hwm = 100000;
+	char msg[256];
 
 	if (!s) {
 		snprintf(err, errlen, "zmq_socket: %s", zmq_strerror(errno));
 		return NULL;
 	}
+	/* bounded: a flood queues at most hwm events, none larger than max */
 	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof(hwm));
+	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max, sizeof(max));
 	zmq_setsockopt(s, ZMQ_SUBSCRIBE, "", 0);
+	if (evt_is_tcp(endpoint)) {
+		if (!keys || !keys->has_self) {
+			snprintf(err, errlen, "event inbox '%s' is tcp://: it needs CHAT_EVT_KEY_FILE "
+				 "and CHAT_EVT_ALLOWED_KEYS (chat-keygen); refusing to bind it "
+				 "without authentication", endpoint);
+			goto fail;
+		}
+		if (curve_make_server(s, &keys->self, msg, sizeof(msg))) {
+			snprintf(err, errlen, "%s", msg);
+			goto fail;
+		}
+	}
 	if (zmq_bind(s, endpoint) != 0) {
 		snprintf(err, errlen, "cannot bind event inbox '%s': %s", endpoint,
 			 zmq_strerror(errno));
-		zmq_close(s);
-		return NULL;
+		goto fail;
 	}
 	return s;
+fail:
+	zmq_close(s);
+	return NULL;
 }
 
 int evt_sub_recv(void *sock, struct evt *e, char *err, size_t errlen)

@@ -35,9 +35,9 @@
  * "at" is the sender's clock in milliseconds since the epoch; unknown
  * fields are ignored so that the format can grow.
  *
- * Layering: the event codec and its sockets, above jsonutil.h and
- * uuid.h, with json-c and ZeroMQ. Never cfg.h (the callers pass the
- * endpoint list), auth, db or a tier's header.
+ * Layering: the event codec and its sockets, above jsonutil.h, uuid.h
+ * and curve.h, with json-c and ZeroMQ. Never cfg.h (the callers pass the
+ * endpoint list and key files), auth, db or a tier's header.
  */
 #ifndef CHAT_EVT_H
 #define CHAT_EVT_H
@@ -46,6 +46,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "curve.h"
 #include "uuid.h"
 
 enum evt_type { EVT_ROOM = 0, EVT_DISCONNECT, EVT_BAN, EVT_MESSAGE, EVT_CONNECTED };
@@ -90,14 +91,36 @@ struct evt_pub {
 };
 
 /*
+ * The CURVE keys of one process (curve.h): its own pair, and the public
+ * key of each inbox it publishes to. Every tcp:// link of the bus needs
+ * them; ipc:// links (one host, a private run directory) do not.
+ */
+struct evt_keys {
+	int has_self;			/* self is loaded */
+	struct curve_pair self;		/* CHAT_EVT_KEY_FILE */
+	char (*inbox)[CURVE_Z85_SIZE];	/* owned; CHAT_EVT_INBOX_KEYS, by index */
+	size_t ninbox;			/* 1: the same key for every inbox */
+};
+
+/*
+ * Load keys: key_file ("" = none) and inbox_files, a comma separated
+ * list of public key files ("" = none; one file = one key for every
+ * inbox). 0, or -1 with err naming the setting. evt_keys_release() after.
+ */
+int evt_keys_load(struct evt_keys *k, const char *key_file, const char *inbox_files,
+		  char *err, size_t errlen);
+void evt_keys_release(struct evt_keys *k);
+
+/*
  * Open a PUB socket on zctx (the caller's zmq context, which must outlive
  * it) connected to every inbox of endpoints, a comma separated list
- * (CHAT_EVT_ENDPOINTS), but the one at index skip (-1: none). Returns 0,
- * or -1 with a message in err (an empty or over-long entry, or one
- * ZeroMQ refuses).
+ * (CHAT_EVT_ENDPOINTS), but the one at index skip (-1: none). A tcp://
+ * inbox is reached over CURVE with keys (NULL: none), and refused without
+ * them. Returns 0, or -1 with a message in err (an empty or over-long
+ * entry, a tcp:// one without keys, or one ZeroMQ refuses).
  */
 int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
-		 char *err, size_t errlen);
+		 const struct evt_keys *keys, char *err, size_t errlen);
 
 /* Send e without blocking. 0 when queued, -1 when dropped. */
 int evt_publish(struct evt_pub *p, const struct evt *e);
@@ -105,10 +128,15 @@ int evt_publish(struct evt_pub *p, const struct evt *e);
 void evt_pub_close(struct evt_pub *p);
 
 /*
- * Bind a SUB inbox at endpoint, subscribed to everything. Returns the
- * socket (close with zmq_close), or NULL with a message in err.
+ * Bind a SUB inbox at endpoint, subscribed to everything, taking frames
+ * of at most max_bytes (larger ones cost the sender its connection) and
+ * holding a bounded backlog. A tcp:// inbox is a CURVE server with keys'
+ * own pair and must have a ZAP handler on zctx (curve_zap_open): without
+ * keys it is refused. Returns the socket (close with zmq_close), or NULL
+ * with a message in err.
  */
-void *evt_sub_open(void *zctx, const char *endpoint, char *err, size_t errlen);
+void *evt_sub_open(void *zctx, const char *endpoint, const struct evt_keys *keys,
+		   long max_bytes, char *err, size_t errlen);
 
 /*
  * Take one event from a SUB socket without blocking. 1 = an event in e

@@ -12,7 +12,9 @@
 static void *bus_main(void *arg)
 {
 	struct bus *b = arg;
-	zmq_pollitem_t pi = { .socket = b->sub, .events = ZMQ_POLLIN };
+	zmq_pollitem_t pi[2] = { { .socket = b->sub, .events = ZMQ_POLLIN },
+				 { .socket = b->zap.sock, .events = ZMQ_POLLIN } };
+	int npi = b->zap.sock ? 2 : 1;
 	char err[256];
 
 	for (;;) {
@@ -24,7 +26,13 @@ static void *bus_main(void *arg)
 		pthread_mutex_unlock(&b->mu);
 		if (stop)
 			break;
-		if (zmq_poll(&pi, 1, BUS_POLL_MS) <= 0)
+		if (zmq_poll(pi, npi, BUS_POLL_MS) <= 0)
+			continue;
+		if (npi > 1 && (pi[1].revents & ZMQ_POLLIN)) {
+			curve_zap_serve(&b->zap);
+			__atomic_store_n(&b->refused, b->zap.refused, __ATOMIC_RELAXED);
+		}
+		if (!(pi[0].revents & ZMQ_POLLIN))
 			continue;
 		/* everything waiting, then one hand-over and one wake */
 		for (int n = 0; n < 4096; n++) {
@@ -64,6 +72,7 @@ static void *bus_main(void *arg)
 	}
 	zmq_close(b->sub);
 	b->sub = NULL;
+	curve_zap_close(&b->zap);
 	return NULL;
 }
 
@@ -89,10 +98,22 @@ int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
 		snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: no entry %d", c->ws_id);
 		goto fail;
 	}
-	b->sub = evt_sub_open(b->zctx, ep, err, errlen);
+	if (evt_keys_load(&b->keys, c->evt_key_file, c->evt_inbox_keys, err, errlen))
+		goto fail;
+	/* the ZAP handler exists before the inbox: no peer gets in unchecked */
+	if (!strncmp(ep, "tcp://", 6)) {
+		if (!c->evt_allowed_keys[0]) {
+			snprintf(err, errlen, "event inbox '%s' is tcp://: CHAT_EVT_ALLOWED_KEYS must "
+				 "list the publishers it admits", ep);
+			goto fail;
+		}
+		if (curve_zap_open(&b->zap, b->zctx, c->evt_allowed_keys, err, errlen))
+			goto fail;
+	}
+	b->sub = evt_sub_open(b->zctx, ep, &b->keys, c->evt_max_bytes, err, errlen);
 	if (!b->sub)
 		goto fail;
-	if (evt_pub_open(&b->pub, b->zctx, c->evt_endpoints, c->ws_id, err, errlen))
+	if (evt_pub_open(&b->pub, b->zctx, c->evt_endpoints, c->ws_id, &b->keys, err, errlen))
 		goto fail;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -110,6 +131,8 @@ fail:
 	if (b->sub)
 		zmq_close(b->sub);
 	b->sub = NULL;
+	curve_zap_close(&b->zap);
+	evt_keys_release(&b->keys);
 	zmq_ctx_term(b->zctx);
 	b->zctx = NULL;
 	return -1;
@@ -158,6 +181,7 @@ void bus_close(struct bus *b)
 		bus_item_free(it);
 	}
 	evt_pub_close(&b->pub);
+	evt_keys_release(&b->keys);
 	zmq_ctx_term(b->zctx);
 	b->zctx = NULL;
 }

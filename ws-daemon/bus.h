@@ -10,7 +10,10 @@
  * peer drops the event).
  *
  * The inbox is bound in bus_open(), before the daemon serves anyone, so
- * nothing published after the daemon started is missed.
+ * nothing published after the daemon started is missed. A tcp:// inbox is
+ * a CURVE server whose ZAP handler (curve.h), run by the inbox thread,
+ * admits only the publisher keys of CHAT_EVT_ALLOWED_KEYS; bus_open()
+ * refuses a tcp:// inbox without keys.
  */
 #ifndef WS_BUS_H
 #define WS_BUS_H
@@ -28,6 +31,8 @@ struct bus_item {
 struct bus {
 	void *zctx;
 	void *sub;		/* the inbox thread's */
+	struct evt_keys keys;
+	struct curve_zap zap;	/* the inbox thread's; sock NULL: ipc inbox */
 	struct evt_pub pub;	/* the service thread's */
 	int npeers;		/* other daemons */
 	int origin;		/* CHAT_WS_ID */
@@ -39,6 +44,7 @@ struct bus {
 	void (*wake)(void *arg);
 	void *wake_arg;
 	unsigned long dropped;	/* undecodable frames */
+	unsigned long refused;	/* publishers the ZAP handler turned away */
 };
 
 /* Bind the inbox, connect to the peers, start the thread. 0, or -1 with err. */

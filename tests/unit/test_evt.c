@@ -121,12 +121,13 @@ static void test_evt_prev(void **state)
 	free(buf);
 }
 
-/* evt_pub_open() with endpoints: 0, or -1 with want in the message. */
-static void pub(void *zctx, const char *endpoints, int skip, const char *want)
+/* evt_pub_open() with endpoints and keys: 0, or -1 with want in the message. */
+static void pub_keys(void *zctx, const char *endpoints, int skip, const struct evt_keys *k,
+		     const char *want)
 {
 	struct evt_pub p = { 0 };
 	char err[256] = "";
-	int rc = evt_pub_open(&p, zctx, endpoints, skip, err, sizeof(err));
+	int rc = evt_pub_open(&p, zctx, endpoints, skip, k, err, sizeof(err));
 
 	if (!want) {
 		assert_int_equal(rc, 0);
@@ -138,6 +139,11 @@ static void pub(void *zctx, const char *endpoints, int skip, const char *want)
 	assert_non_null(strstr(err, want));
 }
 
+static void pub(void *zctx, const char *endpoints, int skip, const char *want)
+{
+	pub_keys(zctx, endpoints, skip, NULL, want);
+}
+
 static void test_pub_endpoints(void **state)
 {
 	void *zctx = zmq_ctx_new();
@@ -146,11 +152,38 @@ static void test_pub_endpoints(void **state)
 	assert_non_null(zctx);
 	pub(zctx, "", -1, NULL);
 	/* ZeroMQ connects in the background: no inbox needs to be bound */
-	pub(zctx, "tcp://127.0.0.1:9,tcp://127.0.0.1:10", -1, NULL);
-	pub(zctx, "tcp://127.0.0.1:9,,tcp://127.0.0.1:10", 1, NULL);
-	pub(zctx, "tcp://127.0.0.1:9,", -1, "entry 1 ''");
-	pub(zctx, "tcp://127.0.0.1:9,,tcp://127.0.0.1:10", -1, "entry 1 ''");
-	pub(zctx, "tcp://127.0.0.1:9,nonsense", 0, "entry 1 'nonsense'");
+	pub(zctx, "ipc:///tmp/a.sock,ipc:///tmp/b.sock", -1, NULL);
+	pub(zctx, "ipc:///tmp/a.sock,,ipc:///tmp/b.sock", 1, NULL);
+	pub(zctx, "ipc:///tmp/a.sock,", -1, "entry 1 ''");
+	pub(zctx, "ipc:///tmp/a.sock,,ipc:///tmp/b.sock", -1, "entry 1 ''");
+	pub(zctx, "ipc:///tmp/a.sock,nonsense", 0, "entry 1 'nonsense'");
+	zmq_ctx_term(zctx);
+}
+
+/* tcp:// inboxes are reached over CURVE only: keys or a refusal. */
+static void test_pub_tcp_needs_keys(void **state)
+{
+	void *zctx = zmq_ctx_new();
+	char inbox[2][CURVE_Z85_SIZE], err[256];
+	struct curve_pair server;
+	struct evt_keys k = { 0 };
+
+	(void)state;
+	pub(zctx, "tcp://127.0.0.1:9", -1, "needs CHAT_EVT_KEY_FILE");
+	pub(zctx, "ipc:///tmp/a.sock,tcp://127.0.0.1:9", 1, NULL);	/* skipped */
+	assert_int_equal(curve_keypair(&k.self, err, sizeof(err)), 0);
+	pub_keys(zctx, "tcp://127.0.0.1:9", -1, &k, "needs CHAT_EVT_KEY_FILE");
+	k.has_self = 1;
+	pub_keys(zctx, "tcp://127.0.0.1:9", -1, &k, "CHAT_EVT_INBOX_KEYS");
+	assert_int_equal(curve_keypair(&server, err, sizeof(err)), 0);
+	memcpy(inbox[0], server.pub, CURVE_Z85_SIZE);
+	k.inbox = inbox;
+	k.ninbox = 1;	/* one key for every inbox */
+	pub_keys(zctx, "tcp://127.0.0.1:9,tcp://127.0.0.1:10", -1, &k, NULL);
+	inbox[1][0] = '\0';	/* inbox 1 has no key */
+	k.ninbox = 2;
+	pub_keys(zctx, "tcp://127.0.0.1:9,tcp://127.0.0.1:10", -1, &k, "entry 1");
+	pub_keys(zctx, "tcp://127.0.0.1:9,ipc:///tmp/b.sock", -1, &k, NULL);
 	zmq_ctx_term(zctx);
 }
 
@@ -162,6 +195,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_evt_prev),
 		cmocka_unit_test(test_pub_endpoints),
+		cmocka_unit_test(test_pub_tcp_needs_keys),
 	};
 
 	return cmocka_run_group_tests_name("evt", tests, NULL, NULL);
