@@ -99,16 +99,19 @@ check: deps $(UNIT_BINS)
 
 asan: build/asan/rest-fcgi build/asan/ws-daemon build/asan/chat-token
 
+# The local stack is a development stack: CHAT_DEV=1 lets it accept tokens
+# signed with the documented dev secret (build/chat-token). A deployment
+# never sets it (README, "Operating a deployment").
 start: deps all
 	@tools/deps.sh run
-	@tools/stack.sh start
+	@CHAT_DEV=1 tools/stack.sh start
 
 stop:
 	@tools/stack.sh stop
 
 run: deps all
 	@tools/deps.sh run
-	@exec tools/stack.sh run
+	@CHAT_DEV=1 exec tools/stack.sh run
 
 token: build/chat-token
 	@build/chat-token $(if $(ADMIN),--admin) $(USER_ID)
@@ -118,17 +121,17 @@ token: build/chat-token
 test: deps
 	@tools/deps.sh run test
 	$(MAKE) check asan all
-	CHAT_BIN_DIR=$(CURDIR)/build/asan $(PYTHON) -m pytest -p no:cacheprovider -q tests/integration
+	CHAT_DEV=1 CHAT_BIN_DIR=$(CURDIR)/build/asan $(PYTHON) -m pytest -p no:cacheprovider -q tests/integration
 
 bench: bench-rest bench-ws
 
 bench-rest: all
 	@tools/deps.sh run bench
-	tests/bench/rest.sh
+	CHAT_DEV=1 tests/bench/rest.sh
 
 bench-ws: all build/ws-load
 	@tools/deps.sh run
-	tests/bench/ws.sh
+	CHAT_DEV=1 tests/bench/ws.sh
 
 # A deployment: programs, SQL and migration tool, systemd units (deploy/),
 # env file and nginx site. PREFIX defaults to /usr/local; configuration

@@ -105,8 +105,8 @@ out:
 int auth_init_from_cfg(struct auth *a, const struct cfg *c, char *err, size_t errlen)
 {
 	if (c->jwt_secret_is_dev)
-		log_warn("SUPABASE_JWT_SECRET is not set: accepting tokens signed with the "
-			 "documented dev secret; set it (or SUPABASE_JWKS_FILE) in production");
+		log_warn("CHAT_DEV=1: accepting tokens signed with the documented dev secret; "
+			 "a deployment sets SUPABASE_JWT_SECRET or SUPABASE_JWKS_FILE instead");
 	return auth_init(a, c->jwt_secret[0] ? c->jwt_secret : NULL,
 			 c->jwks_file[0] ? c->jwks_file : NULL, c->jwt_aud, c->jwt_leeway,
 			 err, errlen);

@@ -28,7 +28,8 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_PG_PORT", pg_port, 1, 65535, "5544", "port of the embedded Postgres"),
 	S("DATABASE_URL", db_url, "", "libpq URL of an external Postgres (default: the embedded one)"),
 	I("CHAT_DB_TIMEOUT_MS", db_timeout_ms, 100, 600000, "5000", "statement timeout, milliseconds"),
-	S("SUPABASE_JWT_SECRET", jwt_secret, "", "HS256 secret (default: the dev secret, unless a JWKS file is set)"),
+	I("CHAT_DEV", dev, 0, 1, "0", "1 = development stack: the documented dev JWT secret is accepted; never in a deployment"),
+	S("SUPABASE_JWT_SECRET", jwt_secret, "", "HS256 secret (with CHAT_DEV=1 and no keys: the documented dev secret)"),
 	S("SUPABASE_JWKS_FILE", jwks_file, "", "JWKS file with ES256/RS256 public keys"),
 	S("CHAT_JWT_AUD", jwt_aud, "authenticated", "required \"aud\" of tokens"),
 	I("CHAT_JWT_LEEWAY", jwt_leeway, 0, 30, "10", "seconds of clock skew allowed on exp/nbf"),
@@ -111,8 +112,23 @@ int cfg_load(struct cfg *c, char *err, size_t errlen)
 	if (!c->db_url[0])
 		snprintf(c->db_url, sizeof(c->db_url),
 			 "host=127.0.0.1 port=%d dbname=chat user=chat", c->pg_port);
+	/* the documented dev secret is published: only an explicit dev stack takes it */
 	if (!c->jwt_secret[0] && !c->jwks_file[0]) {
+		if (!c->dev) {
+			snprintf(err, errlen, "no token keys: set SUPABASE_JWT_SECRET (HS256) or "
+				 "SUPABASE_JWKS_FILE (ES256/RS256); CHAT_DEV=1 accepts the documented "
+				 "dev secret, on a development stack only");
+			return -1;
+		}
 		snprintf(c->jwt_secret, sizeof(c->jwt_secret), "%s", CHAT_DEV_JWT_SECRET);
+		c->jwt_secret_is_dev = 1;
+	} else if (!strcmp(c->jwt_secret, CHAT_DEV_JWT_SECRET)) {
+		if (!c->dev) {
+			snprintf(err, errlen, "SUPABASE_JWT_SECRET: this is the documented dev secret, "
+				 "published in the source; set your Supabase project's JWT secret "
+				 "(CHAT_DEV=1 allows it on a development stack only)");
+			return -1;
+		}
 		c->jwt_secret_is_dev = 1;
 	}
 	if (c->jwt_secret[0] && strlen(c->jwt_secret) < 32) {

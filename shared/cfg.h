@@ -31,7 +31,8 @@ struct cfg {
 
 	/* identity (SPEC.md section 1) */
 	char jwt_secret[512];	/* SUPABASE_JWT_SECRET; "" = no HS256 */
-	int jwt_secret_is_dev;	/* 1 when the documented dev secret is used */
+	int dev;		/* CHAT_DEV: a development stack */
+	int jwt_secret_is_dev;	/* 1 when the documented dev secret is used (dev only) */
 	char jwks_file[512];	/* SUPABASE_JWKS_FILE; "" = none */
 	char jwt_aud[128];	/* CHAT_JWT_AUD */
 	int jwt_leeway;		/* CHAT_JWT_LEEWAY, seconds, 0..30 */

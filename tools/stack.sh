@@ -28,6 +28,14 @@ RUN_DIR=$(cd "$RUN_DIR" && pwd)
 CHAT_USER=${CHAT_USER:-swappart-chat}
 is_root=0
 [ "$(id -u)" -ne 0 ] || is_root=1
+# Development mode (CHAT_DEV=1, set by make start/run/test) is remembered
+# for the stack's lifetime, so that restart-ws and restart-rest keep it.
+if [ "${CHAT_DEV:-}" = 1 ] && [ "${1:-}" = start -o "${1:-}" = run ]; then
+	touch "$RUN_DIR/dev-mode"
+elif [ "${1:-}" = start -o "${1:-}" = run ]; then
+	rm -f "$RUN_DIR/dev-mode"
+fi
+[ ! -e "$RUN_DIR/dev-mode" ] || export CHAT_DEV=1
 CHAT_BIN_DIR=${CHAT_BIN_DIR:-$root/build}
 export CHAT_HTTP_PORT=${CHAT_HTTP_PORT:-8080}
 export CHAT_WS_PORT=${CHAT_WS_PORT:-3030}

@@ -115,6 +115,7 @@ class Stack:
             "CHAT_REST_WORKERS": "3",
             "CHAT_BIN_DIR": os.environ.get("CHAT_BIN_DIR", os.path.join(ROOT, "build")),
             "CHAT_LOG_LEVEL": "info",
+            "CHAT_DEV": "1",  # a development stack: DEV_SECRET signs its tokens
             "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
         })
         # The embedded Postgres, and tokens signed with DEV_SECRET (the

@@ -4,6 +4,7 @@ import os
 import subprocess
 import time
 
+import pytest
 import websocket
 
 from conftest import ROOT
@@ -99,3 +100,19 @@ def test_rest_tier_down_gives_json_503(stack):
         time.sleep(0.05)
     assert stack.req("GET", "/health").status_code == 200
 
+
+
+@pytest.mark.parametrize("prog", ["ws-daemon", "rest-fcgi"])
+def test_tiers_refuse_to_start_without_keys_outside_dev_mode(prog):
+    """Only CHAT_DEV=1 (make start/run/test) accepts the published dev
+    secret; a deployment without keys stops at once and says what to set."""
+    from conftest import DEV_SECRET
+    binary = os.path.join(os.environ.get("CHAT_BIN_DIR", os.path.join(ROOT, "build")), prog)
+    base = {"PATH": os.environ["PATH"], "ASAN_OPTIONS": "detect_leaks=0",
+            "CHAT_EVT_ENDPOINTS": "ipc:///nonexistent/evt.sock"}
+    r = subprocess.run([binary], env=base, capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert "SUPABASE_JWT_SECRET" in r.stderr and "SUPABASE_JWKS_FILE" in r.stderr, r.stderr
+    r = subprocess.run([binary], env=dict(base, SUPABASE_JWT_SECRET=DEV_SECRET),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0 and "documented dev secret" in r.stderr, r.stderr

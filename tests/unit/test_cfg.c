@@ -12,7 +12,7 @@ static const char *const vars[] = {
 	"CHAT_HTTP_PORT", "CHAT_WS_PORT", "CHAT_PG_PORT", "DATABASE_URL",
 	"SUPABASE_JWT_SECRET", "SUPABASE_JWKS_FILE", "CHAT_JWT_AUD",
 	"CHAT_JWT_LEEWAY", "CHAT_EVT_ENDPOINTS", "CHAT_WS_ID", "CHAT_LOG_LEVEL",
-	"CHAT_IDLE_TIMEOUT", NULL
+	"CHAT_IDLE_TIMEOUT", "CHAT_DEV", NULL
 };
 
 static int clean_env(void **state)
@@ -20,6 +20,8 @@ static int clean_env(void **state)
 	(void)state;
 	for (int i = 0; vars[i]; i++)
 		unsetenv(vars[i]);
+	/* a development stack, so that the defaults load without keys */
+	setenv("CHAT_DEV", "1", 1);
 	return 0;
 }
 
@@ -103,6 +105,35 @@ static void test_refusals(void **state)
 	}
 }
 
+/* The dev secret is published: only CHAT_DEV=1 accepts it. */
+static void test_dev_mode_is_explicit(void **state)
+{
+	struct cfg c;
+	char err[256];
+
+	(void)state;
+	unsetenv("CHAT_DEV");
+	/* no keys: refused, naming what to set */
+	assert_int_equal(cfg_load(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "SUPABASE_JWT_SECRET"));
+	assert_non_null(strstr(err, "SUPABASE_JWKS_FILE"));
+	assert_non_null(strstr(err, "CHAT_DEV=1"));
+	/* the dev secret set by hand: refused too */
+	setenv("SUPABASE_JWT_SECRET", CHAT_DEV_JWT_SECRET, 1);
+	assert_int_equal(cfg_load(&c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "documented dev secret"));
+	/* ... unless this is a development stack, where it is flagged */
+	setenv("CHAT_DEV", "1", 1);
+	assert_int_equal(cfg_load(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.jwt_secret_is_dev, 1);
+	/* a real secret needs no dev mode */
+	unsetenv("CHAT_DEV");
+	setenv("SUPABASE_JWT_SECRET", "a-production-secret-of-enough-length-xyz", 1);
+	assert_int_equal(cfg_load(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.jwt_secret_is_dev, 0);
+	assert_int_equal(c.dev, 0);
+}
+
 static void test_evt_endpoints(void **state)
 {
 	struct cfg c;
@@ -129,6 +160,7 @@ int main(void)
 		cmocka_unit_test_setup(test_jwks_only_disables_hs256, clean_env),
 		cmocka_unit_test_setup(test_refusals, clean_env),
 		cmocka_unit_test_setup(test_evt_endpoints, clean_env),
+		cmocka_unit_test_setup(test_dev_mode_is_explicit, clean_env),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
