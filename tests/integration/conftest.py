@@ -102,9 +102,11 @@ def make_token(sub, secret=DEV_SECRET, alg="HS256", exp_in=3600, aud="authentica
 
 
 class Stack:
-    def __init__(self):
+    def __init__(self, ws_count=2, **settings):
+        """A stack of ws_count daemons; settings (CHAT_* variables, None to
+        unset one) go to every program of it."""
         self.run_dir = tempfile.mkdtemp(prefix="chat-it-")
-        self.ws_count = 2
+        self.ws_count = ws_count
         self.env = dict(os.environ)
         self.env.update({
             "RUN_DIR": self.run_dir,
@@ -123,6 +125,11 @@ class Stack:
         for var in ("DATABASE_URL", "CHAT_EVT_ENDPOINTS", "SUPABASE_JWT_SECRET",
                     "SUPABASE_JWKS_FILE"):
             self.env.pop(var, None)
+        for var, val in settings.items():
+            if val is None:
+                self.env.pop(var, None)
+            else:
+                self.env[var] = str(val)
         settings = stack_settings(self.env)
         # The daemons' event inboxes as tools/stack.sh lays them out
         # (daemon i binds entry i, so they come first), plus one inbox no

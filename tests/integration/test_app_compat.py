@@ -206,15 +206,9 @@ GRACE_MS = 1500
 
 @pytest.fixture(scope="module")
 def app_stack():
-    s = Stack()
-    s.ws_count = 1
-    s.env.update({
-        "CHAT_WS_COUNT": "1",
-        "CHAT_EVT_ENDPOINTS": "ipc://%s/evt/ws-0.sock" % s.run_dir,
-        "CHAT_PING_INTERVAL": str(PING),
-        "CHAT_SHUTDOWN_GRACE_MS": str(GRACE_MS),
-    })
-    s.env.pop("CHAT_IDLE_TIMEOUT", None)  # the default: no AFK limit
+    # CHAT_IDLE_TIMEOUT unset: the default, no AFK limit
+    s = Stack(ws_count=1, CHAT_PING_INTERVAL=PING, CHAT_SHUTDOWN_GRACE_MS=GRACE_MS,
+              CHAT_IDLE_TIMEOUT=None)
     with running(s):
         yield s
 

@@ -19,20 +19,12 @@ PING = 1
 
 @pytest.fixture(scope="module")
 def small():
-    s = Stack()
+    s = Stack(ws_count=1, CHAT_IDLE_TIMEOUT=IDLE, CHAT_PING_INTERVAL=PING, CHAT_JWT_LEEWAY=0,
+              CHAT_QUEUE_MAX=8)
     terms = os.path.join(s.run_dir, "moderation.txt")
     with open(terms, "w") as f:
         f.write("# banned terms\nbadword\nvery bad phrase\n\nCAPS\n")
-    s.ws_count = 1
-    s.env.update({
-        "CHAT_WS_COUNT": "1",
-        "CHAT_EVT_ENDPOINTS": "ipc://%s/evt/ws-0.sock" % s.run_dir,
-        "CHAT_IDLE_TIMEOUT": str(IDLE),
-        "CHAT_PING_INTERVAL": str(PING),
-        "CHAT_JWT_LEEWAY": "0",
-        "CHAT_QUEUE_MAX": "8",
-        "CHAT_MODERATION_FILE": terms,
-    })
+    s.env["CHAT_MODERATION_FILE"] = terms
     with running(s):
         yield s
 
