@@ -24,23 +24,59 @@ char *json_envelope(const char *error_message, json_object *data)
 	return out;
 }
 
+/* 1 when the integer literal p[0..n) (optional '-', digits) fits int64_t. */
+static int json_int_fits(const char *p, size_t n)
+{
+	static const char max[] = "9223372036854775807", min[] = "9223372036854775808";
+	int neg = *p == '-';
+
+	p += neg;
+	n -= neg;
+	if (n != sizeof(max) - 1)
+		return n < sizeof(max) - 1;
+	return memcmp(p, neg ? min : max, n) <= 0;
+}
+
 /*
- * json-c accepts 'single-quoted' strings even in strict mode; JSON does
- * not. 1 when buf has a single quote outside a double-quoted string.
+ * What json-c lets through that JSON, or this service, does not:
+ *   JSON_SCAN_QUOTE  a 'single-quoted' string (json-c accepts them even
+ *                    in strict mode);
+ *   JSON_SCAN_RANGE  an integer outside int64_t (json-c clamps it to
+ *                    INT64_MAX or INT64_MIN instead of failing).
+ * Looks at everything outside double-quoted strings.
  */
-static int json_has_single_quote(const char *buf, size_t len)
+enum { JSON_SCAN_OK = 0, JSON_SCAN_QUOTE, JSON_SCAN_RANGE };
+
+static int json_scan(const char *buf, size_t len)
 {
 	int in_str = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		if (in_str && buf[i] == '\\')
-			i++;
-		else if (buf[i] == '"')
-			in_str = !in_str;
-		else if (!in_str && buf[i] == '\'')
-			return 1;
+		if (in_str) {
+			if (buf[i] == '\\')
+				i++;
+			else if (buf[i] == '"')
+				in_str = 0;
+		} else if (buf[i] == '"') {
+			in_str = 1;
+		} else if (buf[i] == '\'') {
+			return JSON_SCAN_QUOTE;
+		} else if (buf[i] == '-' || isdigit((unsigned char)buf[i])) {
+			size_t j = i + (buf[i] == '-');
+
+			while (j < len && isdigit((unsigned char)buf[j]))
+				j++;
+			/* a fraction or exponent makes it a double: not an integer */
+			if (!(j < len && (buf[j] == '.' || buf[j] == 'e' || buf[j] == 'E')) &&
+			    !json_int_fits(buf + i, j - i))
+				return JSON_SCAN_RANGE;
+			i = j - 1;
+			while (i + 1 < len && (isdigit((unsigned char)buf[i + 1]) ||
+					       strchr(".eE+-", buf[i + 1])))
+				i++;
+		}
 	}
-	return 0;
+	return JSON_SCAN_OK;
 }
 
 json_object *json_parse_object_ex(const char *buf, size_t len, int trailing_ws,
@@ -69,9 +105,18 @@ json_object *json_parse_object_ex(const char *buf, size_t len, int trailing_ws,
 	end = json_tokener_get_parse_end(tok);
 	while (trailing_ws && end < len && isspace((unsigned char)buf[end]))
 		end++;
-	if (!obj || json_tokener_get_error(tok) != json_tokener_success || end < len ||
-	    json_has_single_quote(buf, len))
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success || end < len)
 		goto invalid;
+	switch (json_scan(buf, len)) {
+	case JSON_SCAN_QUOTE:
+		goto invalid;
+	case JSON_SCAN_RANGE:
+		json_object_put(obj);
+		obj = NULL;
+		if (errlen)
+			snprintf(err, errlen, "%s has an integer outside the 64-bit range", what);
+		goto out;
+	}
 	if (!json_object_is_type(obj, json_type_object)) {
 		json_object_put(obj);
 		obj = NULL;

@@ -97,6 +97,9 @@ def test_bearer_scheme_is_case_insensitive(stack):
     ('{"apartment_id": "12"}', "'apartment_id' must be an integer"),
     ('{"apartment_id": 1.5}', "'apartment_id' must be an integer"),
     ('{"apartment_id": true}', "'apartment_id' must be an integer"),
+    # out of the 64-bit range: refused, never clamped to INT64_MAX
+    ('{"apartment_id": 9223372036854775808}', "integer outside the 64-bit range"),
+    ('{"apartment_id": -9223372036854775809}', "integer outside the 64-bit range"),
 ])
 def test_post_bad_body_is_400(stack, body, expect):
     owner = stack.new_user()
@@ -104,6 +107,13 @@ def test_post_bad_body_is_400(stack, body, expect):
                   headers={"Content-Type": "application/json"})
     assert expect in envelope_error(r, 400)
     assert stack.sql("SELECT count(*) FROM chat_rooms WHERE owner_id = %s", (owner,)) == [(0,)]
+
+
+def test_put_room_id_out_of_range_is_400(stack):
+    owner = stack.new_user()
+    r = stack.req("PUT", "/rooms", sub=owner, data='{"room_id": 18446744073709551616}',
+                  headers={"Content-Type": "application/json"})
+    assert "integer outside the 64-bit range" in envelope_error(r, 400)
 
 
 def test_admin_bad_uuid_is_400(stack):

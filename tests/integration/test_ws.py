@@ -291,6 +291,8 @@ BAD_FRAMES = {
     "message-number": '{"type": "SendMessage", "data": {"room_id": 1, "message": 5, "message_temp_id": "t"}}',
     "temp-id-missing": '{"type": "SendMessage", "data": {"room_id": 1, "message": "x"}}',
     "data-not-object": '{"type": "SendMessage", "data": "x"}',
+    "room-id-2^64": '{"type": "SendMessage", "data": {"room_id": 18446744073709551616, "message": "x", "message_temp_id": "t"}}',
+    "room-id-2^63": '{"type": "SendMessage", "data": {"room_id": 9223372036854775808, "message": "x", "message_temp_id": "t"}}',
     "nul-in-message": '{"type": "SendMessage", "data": {"room_id": 1, "message": "a\\u0000b", "message_temp_id": "t"}}',
 }
 

@@ -59,6 +59,41 @@ static void test_parse(void **state)
 	}
 }
 
+/* Integers outside int64_t are refused, never clamped (json-c clamps). */
+static void test_integer_range(void **state)
+{
+	static const char *const ok[] = {
+		"{\"a\":9223372036854775807}", "{\"a\":-9223372036854775808}",
+		"{\"a\":0,\"b\":-1}", "{\"a\":1e30}", "{\"a\":-1.5E+300}",
+		"{\"a\":\"99999999999999999999\"}", "{\"a\":[1,2,3]}",
+		"{\"s\":\"\\\"\",\"a\":12}",
+	};
+	static const char *const bad[] = {
+		"{\"a\":9223372036854775808}", "{\"a\":-9223372036854775809}",
+		"{\"a\":18446744073709551616}", "{\"a\":[1,99999999999999999999999]}",
+		"{\"x\":\"9\",\"a\":10000000000000000000}",
+	};
+	char err[128];
+	json_object *o;
+	int64_t v;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		o = json_parse_object(ok[i], strlen(ok[i]), "body", err, sizeof(err));
+		assert_non_null(o);
+		json_object_put(o);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		o = json_parse_object(bad[i], strlen(bad[i]), "body", err, sizeof(err));
+		assert_null(o);
+		assert_string_equal(err, "body has an integer outside the 64-bit range");
+	}
+	o = json_parse_object(ok[0], strlen(ok[0]), "body", err, sizeof(err));
+	assert_int_equal(json_get_int64(o, "a", &v, err, sizeof(err)), 1);
+	assert_true(v == INT64_MAX);
+	json_object_put(o);
+}
+
 static void test_getters(void **state)
 {
 	const char *in = "{\"room_id\":12,\"bad\":\"12\",\"f\":1.5,\"s\":\"hi\",\"n\":null}";
@@ -122,6 +157,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_integer_range),
 		cmocka_unit_test(test_getters),
 		cmocka_unit_test(test_uuid_array),
 	};
