@@ -274,7 +274,7 @@ static int evt_entry(const char *list, int i, char *ep, size_t len)
 int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 		 const struct evt_keys *keys, char *err, size_t errlen)
 {
-	int hwm = 100000, linger = 0, ivl = 10, count = 1, rc;
+	int hwm = 100000, linger = 0, ivl = 10, one = 1, count = 1, rc;
 	char ep[256], msg[256];
 
 	p->sock = zmq_socket(zctx, ZMQ_PUB);
@@ -291,6 +291,13 @@ int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 	 * window must be short.
 	 */
 	zmq_setsockopt(p->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof(ivl));
+	/*
+	 * Queue only for inboxes that are connected: an inbox that is down
+	 * misses the events meanwhile (it rebuilds from Postgres when it
+	 * comes back) instead of receiving stale ones later, such as an old
+	 * admin disconnect that would close a newer connection.
+	 */
+	zmq_setsockopt(p->sock, ZMQ_IMMEDIATE, &one, sizeof(one));
 	/* "" lists no inbox; "a," lists two, the second empty */
 	if (!*endpoints)
 		return 0;
