@@ -298,8 +298,12 @@ static int curve_zap_one(struct curve_zap *z)
 		z->admitted++;
 	} else {
 		z->refused++;
-		log_warn("event bus: refused a publisher from %s with key %s "
-			 "(%llu refused so far)", peer, key, (unsigned long long)z->refused);
+		/* at most one line a second: a flood of refused sockets is not a flood of logs */
+		if (time(NULL) != z->logged) {
+			z->logged = time(NULL);
+			log_warn("event bus: refused a publisher from %s with key %s "
+				 "(%llu refused so far)", peer, key, (unsigned long long)z->refused);
+		}
 	}
 	/* version and request id are echoed */
 	zmq_send(z->sock, "1.0", 3, ZMQ_SNDMORE);

@@ -78,6 +78,7 @@ struct curve_zap {
 	off_t size;
 	time_t checked;
 	uint64_t admitted, refused;	/* counters, for logs and metrics */
+	time_t logged;			/* last refusal logged (one line a second) */
 };
 
 /* Bind the handler on zctx and read the list. 0, or -1 with err. */
@@ -85,8 +86,9 @@ int curve_zap_open(struct curve_zap *z, void *zctx, const char *list_path,
 		   char *err, size_t errlen);
 
 /*
- * Answer every request waiting on z->sock, without blocking. Each refusal
- * is logged with the refused key. Returns the number answered.
+ * Answer every request waiting on z->sock, without blocking. Refusals are
+ * counted, and logged with the refused key and address (at most one line a
+ * second). Returns the number answered.
  */
 int curve_zap_serve(struct curve_zap *z);
 
