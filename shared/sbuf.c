@@ -36,12 +36,12 @@ void sbuf_release(struct sbuf *b)
 /* Room for n more bytes of text and the NUL. Returns 0, or -1 (failed). */
 static int sbuf_grow(struct sbuf *b, size_t n)
 {
-	size_t cap = b->cap;
+	size_t cap = b->cap ? b->cap : SBUF_DEFAULT;	/* 0: released */
 	char *nb;
 
 	if (b->failed)
 		return -1;
-	if (b->len + n < cap)
+	if (b->len + n < b->cap)
 		return 0;
 	while (b->len + n >= cap)
 		cap *= 2;

@@ -104,6 +104,31 @@ static void test_rooms_body(void **state)
 	free(out);
 }
 
+static void test_failed(void **state)
+{
+	struct sbuf b;
+	size_t len = 1;
+
+	(void)state;
+	sbuf_init(&b, 0);
+	sbuf_adds(&b, "kept");
+	b.failed = 1;		/* as after a failed allocation */
+	sbuf_adds(&b, "lost");
+	sbuf_addf(&b, "%d", 1);
+	sbuf_json_str(&b, "x", 1);
+	assert_int_equal(b.len, 4);
+	assert_null(sbuf_text(&b));
+	assert_null(sbuf_detach(&b, &len));
+	assert_int_equal(len, 0);
+	assert_null(b.buf);
+	/* appending to a released buffer grows it from nothing, never loops */
+	sbuf_init(&b, 0);
+	sbuf_release(&b);
+	sbuf_adds(&b, "again");
+	assert_string_equal(sbuf_text(&b), "again");
+	sbuf_release(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -111,6 +136,7 @@ int main(void)
 		cmocka_unit_test(test_head),
 		cmocka_unit_test(test_json_str),
 		cmocka_unit_test(test_rooms_body),
+		cmocka_unit_test(test_failed),
 	};
 
 	return cmocka_run_group_tests_name("sbuf", tests, NULL, NULL);
