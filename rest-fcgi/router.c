@@ -148,17 +148,16 @@ void router_handle(struct rest_ctx *ctx, struct req *q, struct resp *r)
 int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
 		  const char *err)
 {
-	const char *st = ctx->db->sqlstate;
-
-	if (ctx->db->fail == DB_DOWN || !strcmp(st, "57014")) {
+	switch (ctx->db->fail) {
+	case DB_DOWN:
+	case DB_TIMEOUT:
 		log_warn("%s: %s", what, err);
 		return resp_error(r, 503, "database unavailable, try again shortly");
-	}
-	/* Serialisation failures and deadlocks: the client may just retry. */
-	if (!strncmp(st, "40", 2)) {
+	case DB_BUSY:	/* the client may just retry */
 		log_warn("%s: %s", what, err);
 		return resp_error(r, 503, "database busy, try again");
+	default:
+		log_error("%s: %s", what, err);
+		return resp_error(r, 500, "internal server error");
 	}
-	log_error("%s: %s", what, err);
-	return resp_error(r, 500, "internal server error");
 }

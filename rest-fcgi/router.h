@@ -68,8 +68,10 @@ void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 void router_handle(struct rest_ctx *ctx, struct req *q, struct resp *r);
 
 /*
- * A failed db_exec*() as a response: 503 when the database is down or
- * timed out, 500 (logged) for anything else. what names the step in logs.
+ * A failed db_*() call as a response, from its class (db.h, ctx->db->fail):
+ * 503 "database unavailable" for DB_DOWN and DB_TIMEOUT, 503 "database
+ * busy" for DB_BUSY, 500 (logged as an error) for anything else. what
+ * names the step in logs, err is the db call's message.
  */
 int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
 		  const char *err);

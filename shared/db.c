@@ -147,6 +147,20 @@ int db_ensure(struct db *d, char *err, size_t errlen)
 	return 0;
 }
 
+enum db_fail db_classify(const char *sqlstate)
+{
+	const char *s = sqlstate ? sqlstate : "";
+
+	/* Admin shutdown / crash recovery end the session, as does class 08. */
+	if (!strncmp(s, "57P", 3) || !strncmp(s, "08", 2))
+		return DB_DOWN;
+	if (!strcmp(s, "57014"))
+		return DB_TIMEOUT;
+	if (!strncmp(s, "40", 2))
+		return DB_BUSY;
+	return DB_ERROR;
+}
+
 static PGresult *db_check(struct db *d, PGresult *r, char *err, size_t errlen)
 {
 	ExecStatusType st = PQresultStatus(r);
@@ -165,9 +179,7 @@ static PGresult *db_check(struct db *d, PGresult *r, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
 		for (char *nl; (nl = strchr(err, '\n'));)
 			*nl = ' ';
-		/* Admin shutdown / crash recovery end the session as well. */
-		d->fail = !strncmp(d->sqlstate, "57P", 3) || !strncmp(d->sqlstate, "08", 2)
-			  ? DB_DOWN : DB_QUERY;
+		d->fail = db_classify(d->sqlstate);
 	}
 	PQclear(r);
 	return NULL;

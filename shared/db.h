@@ -26,10 +26,18 @@ struct db_stmt {
 	const char *sql;
 };
 
+/*
+ * Why the last call failed, classified here once from the connection
+ * state and the SQLSTATE, so that no caller reads SQLSTATEs (a tier maps
+ * these to its own answers, e.g. rest-fcgi's rest_db_error()).
+ */
 enum db_fail {
 	DB_OK = 0,
-	DB_DOWN,	/* no connection: the caller answers 503 / "server error" */
-	DB_QUERY,	/* the statement failed: see sqlstate */
+	DB_DOWN,	/* no connection, or the server ended the session
+			   (class 08, 57P..): try again once it is back */
+	DB_TIMEOUT,	/* the statement was cancelled (57014: statement_timeout) */
+	DB_BUSY,	/* class 40: serialisation failure, deadlock; retry at once */
+	DB_ERROR,	/* anything else: the statement itself failed */
 };
 
 struct db {
@@ -39,9 +47,16 @@ struct db {
 	const struct db_stmt *stmts;	/* borrowed, caller keeps it alive */
 	int nstmts;
 	enum db_fail fail;		/* why the last call failed */
-	char sqlstate[6];		/* of the last DB_QUERY failure */
+	char sqlstate[6];		/* of the last failed statement, for logs only */
 	int fatal_seen;			/* the server sent FATAL: session is ending */
 };
+
+/*
+ * The class of a failed statement's SQLSTATE (five characters; NULL or
+ * "" when the server sent none): DB_DOWN, DB_TIMEOUT, DB_BUSY or DB_ERROR,
+ * never DB_OK. The one place SQLSTATEs are interpreted.
+ */
+enum db_fail db_classify(const char *sqlstate);
 
 /* No I/O: remember where and what to prepare. */
 void db_init(struct db *d, const char *conninfo, int timeout_ms,

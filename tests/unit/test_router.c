@@ -271,6 +271,35 @@ static void test_handler_failure_is_500(void **state)
 	resp_release(&r);
 }
 
+/* Each class of db.h answered once, the same way by every handler. */
+static void test_db_error(void **state)
+{
+	static const struct {
+		enum db_fail fail;
+		int status;
+		const char *msg;
+	} cases[] = {
+		{ DB_DOWN, 503, "database unavailable, try again shortly" },
+		{ DB_TIMEOUT, 503, "database unavailable, try again shortly" },
+		{ DB_BUSY, 503, "database busy, try again" },
+		{ DB_ERROR, 500, "internal server error" },
+	};
+	enum db_fail was = fx.db.fail;
+	struct resp r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		resp_init(&r);
+		fx.db.fail = cases[i].fail;
+		assert_int_equal(rest_db_error(&fx.ctx, &r, "test", "sql error text"), 0);
+		assert_int_equal(r.status, cases[i].status);
+		assert_non_null(strstr(r.body, cases[i].msg));
+		assert_null(strstr(r.body, "sql error text"));	/* never shown to clients */
+		resp_release(&r);
+	}
+	fx.db.fail = was;
+}
+
 /* The service's own table, with the database down. */
 static void real(enum req_method m, const char *path, const char *query, const char *auth,
 		 const char *body, struct resp *r)
@@ -356,6 +385,7 @@ int main(void)
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_admin_routes),
 		cmocka_unit_test(test_handler_failure_is_500),
+		cmocka_unit_test(test_db_error),
 		cmocka_unit_test(test_service_table_database_down),
 	};
 
