@@ -2,7 +2,8 @@
  * db - one blocking Postgres connection that comes back by itself.
  *
  * A connection is opened lazily and re-opened whenever it is found broken,
- * so a tier survives a Postgres restart without being restarted itself.
+ * so a tier survives a Postgres restart without being restarted itself
+ * (never in the middle of a transaction: see db_begin()).
  * Statements are prepared once per connection from a table the caller
  * owns (so after a reconnect they are prepared again). Every session gets
  * TimeZone=UTC, DateStyle=ISO (timestamps as text look like
@@ -49,6 +50,7 @@ struct db {
 	enum db_fail fail;		/* why the last call failed */
 	char sqlstate[6];		/* of the last failed statement, for logs only */
 	int fatal_seen;			/* the server sent FATAL: session is ending */
+	int in_tx;			/* db_begin() opened a transaction not yet ended */
 };
 
 /*
@@ -81,7 +83,53 @@ int db_ensure(struct db *d, char *err, size_t errlen);
 PGresult *db_exec(struct db *d, const char *name, int nparams,
 		  const char *const *values, char *err, size_t errlen);
 
-/* Same for plain SQL without parameters (BEGIN, COMMIT, migrations). */
+/*
+ * Same for plain SQL without parameters. Not for BEGIN, COMMIT or
+ * ROLLBACK: transactions go through the three functions below.
+ */
 PGresult *db_exec_sql(struct db *d, const char *sql, char *err, size_t errlen);
+
+/*
+ * Transactions. Whoever calls db_begin() ends the transaction, on every
+ * path, and nobody else does:
+ *
+ *	if (db_begin(d, err, len))
+ *		goto out;			(nothing is open)
+ *	... db_exec() ..., on failure goto out;
+ *	if (db_commit(d, err, len))
+ *		goto out;			(over either way)
+ *	...
+ *    out:
+ *	db_rollback(d);				(no-op unless still open)
+ *
+ * Between db_begin() and its end every db_exec*() runs inside the
+ * transaction or fails: a connection lost meanwhile is not replaced
+ * under it (the transaction died with it), so those calls fail with
+ * DB_DOWN until db_commit() or db_rollback() ends it.
+ */
+
+/*
+ * BEGIN. Returns 0 with a transaction open, or -1 with d->fail and err
+ * and none open (DB_ERROR when one already was: transactions do not nest).
+ */
+int db_begin(struct db *d, char *err, size_t errlen);
+
+/*
+ * COMMIT. Returns 0 when the transaction's changes are committed, or -1
+ * with d->fail and err when they are not (the server refused the COMMIT,
+ * a statement of the transaction had failed, no transaction was open) or
+ * not known to be (the connection was lost: DB_DOWN). Either way no
+ * transaction is open afterwards.
+ */
+int db_commit(struct db *d, char *err, size_t errlen);
+
+/*
+ * End the open transaction, discarding its changes; nothing when none is
+ * open, so a cleanup path may always call it. Never fails: when ROLLBACK
+ * cannot be sent the connection is closed (the server then discards the
+ * transaction) and the next call reconnects. d->fail and d->sqlstate are
+ * left as they were, so the failure that led here can still be reported.
+ */
+void db_rollback(struct db *d);
 
 #endif

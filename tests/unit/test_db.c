@@ -1,7 +1,8 @@
 /*
  * Unit tests for shared/db.c without a server: the one classification of
- * SQLSTATEs, and what a call on a database that is down reports.
- * The "database" is a closed port.
+ * SQLSTATEs, what a call on a database that is down reports, and the
+ * transaction contract where it needs no server (who ends what, no
+ * silent reconnect inside a transaction). The "database" is a closed port.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -45,6 +46,8 @@ static void test_classify(void **state)
 	}
 }
 
+#define DOWN "host=127.0.0.1 port=1 dbname=none user=none"
+
 static void test_down(void **state)
 {
 	struct db d;
@@ -52,9 +55,66 @@ static void test_down(void **state)
 
 	(void)state;
 	/* Nothing listens on port 1: every connection attempt fails at once. */
-	db_init(&d, "host=127.0.0.1 port=1 dbname=none user=none", 1000, NULL, 0);
+	db_init(&d, DOWN, 1000, NULL, 0);
 	assert_null(db_exec_sql(&d, "SELECT 1", err, sizeof(err)));
 	assert_int_equal(d.fail, DB_DOWN);
+	assert_non_null(strstr(err, "database connection failed"));
+	db_release(&d);
+}
+
+static void test_tx_database_down(void **state)
+{
+	struct db d;
+	char err[256];
+
+	(void)state;
+	db_init(&d, DOWN, 1000, NULL, 0);
+	assert_int_equal(db_begin(&d, err, sizeof(err)), -1);
+	assert_int_equal(d.fail, DB_DOWN);
+	assert_int_equal(d.in_tx, 0);	/* nothing open: nothing to end */
+	db_rollback(&d);		/* so a cleanup path may call it anyway */
+	assert_int_equal(d.fail, DB_DOWN);
+	assert_int_equal(d.in_tx, 0);
+
+	assert_int_equal(db_commit(&d, err, sizeof(err)), -1);
+	assert_int_equal(d.fail, DB_ERROR);
+	assert_string_equal(err, "commit: no transaction is open");
+	db_release(&d);
+}
+
+/* A connection lost inside a transaction: its statements fail, none reconnects. */
+static void test_tx_connection_lost(void **state)
+{
+	struct db d;
+	char err[256];
+
+	(void)state;
+	db_init(&d, DOWN, 1000, NULL, 0);
+	d.in_tx = 1;	/* as after a db_begin() whose connection then died */
+	assert_null(db_exec(&d, "stmt", 0, NULL, err, sizeof(err)));
+	assert_int_equal(d.fail, DB_DOWN);
+	assert_string_equal(err, "database connection lost inside a transaction");
+	assert_int_equal(d.in_tx, 1);	/* still the caller's to end */
+
+	assert_int_equal(db_begin(&d, err, sizeof(err)), -1);	/* no nesting */
+	assert_int_equal(d.fail, DB_ERROR);
+	assert_int_equal(d.in_tx, 1);
+
+	d.fail = DB_DOWN;
+	db_rollback(&d);
+	assert_int_equal(d.in_tx, 0);
+	assert_int_equal(d.fail, DB_DOWN);	/* kept for the caller's report */
+	db_rollback(&d);			/* twice is harmless */
+	assert_int_equal(d.in_tx, 0);
+
+	d.in_tx = 1;
+	assert_int_equal(db_commit(&d, err, sizeof(err)), -1);
+	assert_int_equal(d.fail, DB_DOWN);
+	assert_string_equal(err, "database connection lost inside a transaction");
+	assert_int_equal(d.in_tx, 0);	/* over either way */
+
+	/* Outside a transaction the next call tries to connect again. */
+	assert_null(db_exec_sql(&d, "SELECT 1", err, sizeof(err)));
 	assert_non_null(strstr(err, "database connection failed"));
 	db_release(&d);
 }
@@ -64,6 +124,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classify),
 		cmocka_unit_test(test_down),
+		cmocka_unit_test(test_tx_database_down),
+		cmocka_unit_test(test_tx_connection_lost),
 	};
 
 	log_init("test", LOG_ERROR);
