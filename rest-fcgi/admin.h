@@ -16,7 +16,7 @@
 #ifndef REST_ADMIN_H
 #define REST_ADMIN_H
 
-#include "router.h"
+#include "rest.h"
 
 int admin_health(struct rest_ctx *ctx, struct req *q, struct resp *r);
 int admin_disconnect(struct rest_ctx *ctx, struct req *q, struct resp *r);

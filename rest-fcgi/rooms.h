@@ -1,7 +1,7 @@
 /*
  * rooms - the /rooms endpoints of SPEC.md section 2.
  *
- * Handlers (route_fn, see router.h) run after the router has verified the
+ * Handlers (rest_handler, see rest.h) run after the router has verified the
  * token (req->who). Access rules beyond the token:
  *   - a banned caller gets 403 on every endpoint;
  *   - a room the caller is not in is reported as 404, as if it did not
@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 
-#include "router.h"
+#include "rest.h"
 #include "uuid.h"
 
 #define ROOMS_MAX_USERS 1000	/* user ids in one request list */

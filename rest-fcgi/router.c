@@ -1,25 +1,10 @@
 #include "router.h"
-#include "admin.h"
 #include "log.h"
-#include "rooms.h"
 #include "tokcache.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-const struct route rest_routes[] = {
-	{ REQ_GET, "/health", ROUTE_PUBLIC, admin_health },
-	{ REQ_GET, "/rooms", ROUTE_USER, rooms_list },
-	{ REQ_POST, "/rooms", ROUTE_USER, rooms_create },
-	{ REQ_PUT, "/rooms", ROUTE_USER, rooms_update },
-	{ REQ_GET, "/rooms/:id", ROUTE_USER, rooms_get },
-	{ REQ_DELETE, "/rooms/:id", ROUTE_USER, rooms_delete },
-	{ REQ_POST, "/admin/users/:id/disconnect", ROUTE_ADMIN, admin_disconnect },
-	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, admin_ban },
-	{ REQ_DELETE, "/admin/bans/:id", ROUTE_ADMIN, admin_unban },
-};
-const size_t rest_nroutes = sizeof(rest_routes) / sizeof(rest_routes[0]);
 
 /* RFC 6750: no error code when no token came, invalid_token otherwise. */
 static const char www_missing[] = "Bearer realm=\"chat\"";
@@ -138,26 +123,4 @@ void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 out:
 	if (!r->body)	/* out of memory above: still answer something */
 		r->status = 500;
-}
-
-void router_handle(struct rest_ctx *ctx, struct req *q, struct resp *r)
-{
-	router_dispatch(rest_routes, rest_nroutes, ctx, q, r);
-}
-
-int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
-		  const char *err)
-{
-	switch (ctx->db->fail) {
-	case DB_DOWN:
-	case DB_TIMEOUT:
-		log_warn("%s: %s", what, err);
-		return resp_error(r, 503, "database unavailable, try again shortly");
-	case DB_BUSY:	/* the client may just retry */
-		log_warn("%s: %s", what, err);
-		return resp_error(r, 503, "database busy, try again");
-	default:
-		log_error("%s: %s", what, err);
-		return resp_error(r, 500, "internal server error");
-	}
 }

@@ -1,7 +1,7 @@
 /*
- * router - one table of {method, pattern, access, handler} for the REST
- * tier (SPEC.md sections 2 and 5), and the steps every request takes
- * before a handler runs:
+ * router - the steps every request of the REST tier takes before its
+ * handler runs, over a table of {method, pattern, access, handler} (the
+ * service's table is routes.c's; tests pass their own):
  *
  *   1. path: no pattern matches -> 404; a pattern matches but not with
  *      this method -> 405 with an Allow header;
@@ -21,35 +21,16 @@
 
 #include <stddef.h>
 
-#include "auth.h"
-#include "cfg.h"
-#include "db.h"
-#include "evt.h"
-#include "req.h"
-
-/* What a handler may use; all borrowed from main.c (or a unit test). */
-struct rest_ctx {
-	const struct cfg *cfg;
-	const struct auth *auth;
-	struct db *db;
-	struct evt_pub *pub;	/* NULL: events are not published */
-};
+#include "rest.h"
 
 enum route_access { ROUTE_PUBLIC = 0, ROUTE_USER, ROUTE_ADMIN };
-
-/* Fills r (always sets a status). Returns 0, or -1 when r was not filled. */
-typedef int (*route_fn)(struct rest_ctx *ctx, struct req *q, struct resp *r);
 
 struct route {
 	enum req_method method;
 	const char *pattern;
 	enum route_access access;
-	route_fn fn;
+	rest_handler fn;
 };
-
-/* The service's table (router.c). */
-extern const struct route rest_routes[];
-extern const size_t rest_nroutes;
 
 /*
  * 1 if path matches pattern (":id" segment copied into param[paramlen]),
@@ -63,17 +44,5 @@ int router_match(const char *pattern, const char *path, char *param, size_t para
  */
 void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 		     struct req *q, struct resp *r);
-
-/* router_dispatch() with rest_routes. */
-void router_handle(struct rest_ctx *ctx, struct req *q, struct resp *r);
-
-/*
- * A failed db_*() call as a response, from its class (db.h, ctx->db->fail):
- * 503 "database unavailable" for DB_DOWN and DB_TIMEOUT, 503 "database
- * busy" for DB_BUSY, 500 (logged as an error) for anything else. what
- * names the step in logs, err is the db call's message.
- */
-int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
-		  const char *err);
 
 #endif

@@ -1,9 +1,8 @@
 /*
- * Unit tests for rest-fcgi/router.c: pattern matching, the order of the
- * checks (404, 405 with Allow, 413, 401 with WWW-Authenticate, 403 for
- * admin routes) on a table of stub handlers, and the service's own table
- * against a database that is down (503 envelopes, 400 before any SQL).
- * No services needed: the "database" is a closed port.
+ * Unit tests for rest-fcgi/router.c: pattern matching and the order of
+ * the checks (404, 405 with Allow, 413, 401 with WWW-Authenticate, 403
+ * for admin routes) on a table of stub handlers. The service's own table
+ * is test_routes.c's. No services needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,11 +16,9 @@
 
 #include "auth.h"
 #include "cfg.h"
-#include "db.h"
 #include "log.h"
 #include "req.h"
 #include "router.h"
-#include "sql.h"
 #include "tokcache.h"
 
 #define SECRET "unit-test-secret-0123456789abcdef0123456789abcdef"
@@ -30,7 +27,6 @@
 static struct {
 	struct auth auth;
 	struct cfg cfg;
-	struct db db;
 	struct rest_ctx ctx;
 	char *user_tok, *admin_tok, *expired_tok, *user_hdr, *admin_hdr, *expired_hdr;
 	int calls;
@@ -65,10 +61,8 @@ static int setup(void **state)
 	fx.admin_hdr = header(fx.admin_tok);
 	fx.expired_hdr = header(fx.expired_tok);
 	fx.cfg.max_body = 1024;
-	fx.cfg.history_cap = 100;
-	/* Nothing listens on port 1: every connection attempt fails at once. */
-	db_init(&fx.db, "host=127.0.0.1 port=1 dbname=none user=none", 1000, sql_stmts, sql_nstmts);
-	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.auth, .db = &fx.db, .pub = NULL };
+	/* stub handlers need no database */
+	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.auth, .db = NULL, .pub = NULL };
 	return 0;
 }
 
@@ -76,7 +70,6 @@ static int teardown(void **state)
 {
 	(void)state;
 	tokcache_clear();
-	db_release(&fx.db);
 	auth_release(&fx.auth);
 	free(fx.user_tok);
 	free(fx.admin_tok);
@@ -271,111 +264,6 @@ static void test_handler_failure_is_500(void **state)
 	resp_release(&r);
 }
 
-/* Each class of db.h answered once, the same way by every handler. */
-static void test_db_error(void **state)
-{
-	static const struct {
-		enum db_fail fail;
-		int status;
-		const char *msg;
-	} cases[] = {
-		{ DB_DOWN, 503, "database unavailable, try again shortly" },
-		{ DB_TIMEOUT, 503, "database unavailable, try again shortly" },
-		{ DB_BUSY, 503, "database busy, try again" },
-		{ DB_ERROR, 500, "internal server error" },
-	};
-	enum db_fail was = fx.db.fail;
-	struct resp r;
-
-	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		resp_init(&r);
-		fx.db.fail = cases[i].fail;
-		assert_int_equal(rest_db_error(&fx.ctx, &r, "test", "sql error text"), 0);
-		assert_int_equal(r.status, cases[i].status);
-		assert_non_null(strstr(r.body, cases[i].msg));
-		assert_null(strstr(r.body, "sql error text"));	/* never shown to clients */
-		resp_release(&r);
-	}
-	fx.db.fail = was;
-}
-
-/* The service's own table, with the database down. */
-static void real(enum req_method m, const char *path, const char *query, const char *auth,
-		 const char *body, struct resp *r)
-{
-	struct req q;
-
-	memset(&q, 0, sizeof(q));
-	q.method = m;
-	q.path = path;
-	q.query = query;
-	q.authorization = auth;
-	q.body = body;
-	q.body_len = body ? strlen(body) : 0;
-	resp_init(r);
-	router_handle(&fx.ctx, &q, r);
-	assert_non_null(r->body);
-}
-
-static void test_service_table_database_down(void **state)
-{
-	static const char down[] =
-		"{\"error_message\":\"database unavailable, try again shortly\",\"data\":null}";
-	struct resp r;
-
-	(void)state;
-	real(REQ_GET, "/health", "", NULL, NULL, &r);
-	assert_int_equal(r.status, 503);
-	assert_string_equal(r.body, "{\"error_message\":\"database unavailable\","
-			    "\"data\":{\"database\":\"down\"}}");
-	resp_release(&r);
-
-	real(REQ_GET, "/rooms", "", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 503);
-	assert_string_equal(r.body, down);
-	resp_release(&r);
-
-	real(REQ_POST, "/rooms", "", fx.user_hdr, "{\"users\":[]}", &r);
-	assert_int_equal(r.status, 503);
-	resp_release(&r);
-
-	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":5}", &r);
-	assert_int_equal(r.status, 503);
-	assert_string_equal(r.body, down);
-	resp_release(&r);
-
-	real(REQ_DELETE, "/rooms/5", "", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 503);
-	resp_release(&r);
-
-	real(REQ_GET, "/rooms/5", "limit=3", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 503);
-	resp_release(&r);
-
-	/* validation comes before any SQL: 400 even with the database down */
-	real(REQ_GET, "/rooms/5", "limit=x", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 400);
-	resp_release(&r);
-	real(REQ_GET, "/rooms/abc", "", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 400);
-	assert_non_null(strstr(r.body, "room id 'abc' must be a positive integer"));
-	resp_release(&r);
-	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":true}", &r);
-	assert_int_equal(r.status, 400);
-	assert_non_null(strstr(r.body, "field 'room_id' must be an integer"));
-	resp_release(&r);
-	real(REQ_PUT, "/admin/bans/nope", "", fx.admin_hdr, NULL, &r);
-	assert_int_equal(r.status, 400);
-	resp_release(&r);
-
-	/* no database needed: events only (none published without a socket) */
-	real(REQ_POST, "/admin/users/" ME "/disconnect", "", fx.admin_hdr, NULL, &r);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, "{\"error_message\":null,\"data\":null}");
-	resp_release(&r);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -385,8 +273,6 @@ int main(void)
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_admin_routes),
 		cmocka_unit_test(test_handler_failure_is_500),
-		cmocka_unit_test(test_db_error),
-		cmocka_unit_test(test_service_table_database_down),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
