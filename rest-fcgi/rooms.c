@@ -366,11 +366,9 @@ int rooms_get(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	struct rooms_page pg;
 	const char *params[4];
 	PGresult *res;
-	long long room;
+	long long room = q->id_int;
 	int rc;
 
-	if (req_parse_id(q->param, &room))
-		return resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
 	if (rooms_parse_page(q, ctx->cfg->history_cap, &pg, err, sizeof(err)))
 		return resp_error(r, 400, "%s", err);
 	snprintf(id, sizeof(id), "%lld", room);
@@ -510,10 +508,8 @@ int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	struct rooms_lock lk;
 	PGresult *res = NULL;
 	int status, rc = 0, n = 0;
-	long long room;
+	long long room = q->id_int;
 
-	if (req_parse_id(q->param, &room))
-		return resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
 	if (db_begin(ctx->db, err, sizeof(err))) {
 		rc = rest_db_error(ctx, r, "begin", err);
 		goto out;

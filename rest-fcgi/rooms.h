@@ -2,7 +2,8 @@
  * rooms - the /rooms endpoints of SPEC.md section 2.
  *
  * Handlers (rest_handler, see rest.h) run after the router has verified the
- * token (req->who). Access rules beyond the token:
+ * token (req->who) and parsed the room id of /rooms/:id (ROUTE_ID_ROOM,
+ * req->id_int). Access rules beyond the token:
  *   - a banned caller gets 403 on every endpoint;
  *   - a room the caller is not in is reported as 404, as if it did not
  *     exist (its existence is not leaked);

@@ -1,6 +1,7 @@
 #include "router.h"
 #include "log.h"
 #include "tokcache.h"
+#include "uuid.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -77,6 +78,27 @@ static int router_access(struct rest_ctx *ctx, const struct route *rt,
 	return 0;
 }
 
+/* The :id of q as rt declares it, into q->id_int or q->id_uuid; or a 400. */
+static int router_id(const struct route *rt, struct req *q, struct resp *r)
+{
+	switch (rt->id) {
+	case ROUTE_ID_NONE:
+		return 0;
+	case ROUTE_ID_ROOM:
+		if (!req_parse_id(q->param, &q->id_int))
+			return 0;
+		resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
+		return -1;
+	case ROUTE_ID_USER:
+		if (!uuid_norm(q->param, q->id_uuid))
+			return 0;
+		resp_error(r, 400, "user id '%.40s' is not a valid UUID", q->param);
+		return -1;
+	}
+	resp_error(r, 500, "internal server error");	/* a table with a bad kind */
+	return -1;
+}
+
 void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 		     struct req *q, struct resp *r)
 {
@@ -114,7 +136,7 @@ void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 			   ctx->cfg ? ctx->cfg->max_body : 0);
 		goto out;
 	}
-	if (router_access(ctx, hit, q, r))
+	if (router_access(ctx, hit, q, r) || router_id(hit, q, r))
 		goto out;
 	if (hit->fn(ctx, q, r) || !r->status || !r->body) {
 		log_error("%s %s: handler left no response", req_method_name(q->method), q->path);

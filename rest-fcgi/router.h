@@ -9,12 +9,15 @@
  *   3. access: ROUTE_USER and ROUTE_ADMIN need a valid bearer token
  *      (401 with WWW-Authenticate: Bearer otherwise); ROUTE_ADMIN also
  *      needs role service_role (403 otherwise);
- *   4. the handler fills the response. Whether the caller is banned is
+ *   4. the ":id" of the path, as the route declares it (enum route_id):
+ *      anything else -> 400; the handler gets the parsed value;
+ *   5. the handler fills the response. Whether the caller is banned is
  *      checked by the handlers inside their first SQL statement (one
  *      round trip), so it is not a separate step here.
  *
- * Patterns are literal segments and ":id" segments (one non-empty segment,
- * copied into req->param). One trailing slash of the path is ignored.
+ * Patterns are literal segments and at most one ":id" segment (one
+ * non-empty segment, copied into req->param). One trailing slash of the
+ * path is ignored.
  */
 #ifndef REST_ROUTER_H
 #define REST_ROUTER_H
@@ -25,10 +28,24 @@
 
 enum route_access { ROUTE_PUBLIC = 0, ROUTE_USER, ROUTE_ADMIN };
 
+/*
+ * What a route's ":id" is. The router checks it once (step 4) and fills
+ * the field of struct req the handler reads, so no handler parses q->param.
+ */
+enum route_id {
+	ROUTE_ID_NONE = 0,	/* the pattern has no ":id" */
+	ROUTE_ID_ROOM,		/* a room id, a positive int64 -> q->id_int; else
+				   400 "room id '...' must be a positive integer" */
+	ROUTE_ID_USER,		/* a user id, a UUID in any case -> q->id_uuid
+				   (lowercase); else 400 "user id '...' is not a
+				   valid UUID" */
+};
+
 struct route {
 	enum req_method method;
 	const char *pattern;
 	enum route_access access;
+	enum route_id id;
 	rest_handler fn;
 };
 

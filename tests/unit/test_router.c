@@ -1,7 +1,8 @@
 /*
  * Unit tests for rest-fcgi/router.c: pattern matching and the order of
  * the checks (404, 405 with Allow, 413, 401 with WWW-Authenticate, 403
- * for admin routes) on a table of stub handlers. The service's own table
+ * for admin routes, 400 for an :id not of its route's kind) on a table of
+ * stub handlers. The service's own table
  * is test_routes.c's. No services needed.
  */
 #include <stdarg.h>
@@ -31,6 +32,8 @@ static struct {
 	char *user_tok, *admin_tok, *expired_tok, *user_hdr, *admin_hdr, *expired_hdr;
 	int calls;
 	char seen_param[64];
+	long long seen_int;
+	char seen_uuid[UUID_STR_SIZE];
 } fx;
 
 static char *header(const char *tok)
@@ -85,6 +88,8 @@ static int stub(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	(void)ctx;
 	fx.calls++;
 	snprintf(fx.seen_param, sizeof(fx.seen_param), "%s", q->param);
+	fx.seen_int = q->id_int;
+	snprintf(fx.seen_uuid, sizeof(fx.seen_uuid), "%s", q->id_uuid);
 	return resp_data_text(r, 200, "\"stub\"", 6);
 }
 
@@ -97,13 +102,14 @@ static int broken(struct rest_ctx *ctx, struct req *q, struct resp *r)
 }
 
 static const struct route table[] = {
-	{ REQ_GET, "/health", ROUTE_PUBLIC, stub },
-	{ REQ_GET, "/rooms", ROUTE_USER, stub },
-	{ REQ_POST, "/rooms", ROUTE_USER, stub },
-	{ REQ_GET, "/rooms/:id", ROUTE_USER, stub },
-	{ REQ_DELETE, "/rooms/:id", ROUTE_USER, stub },
-	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, stub },
-	{ REQ_GET, "/broken", ROUTE_PUBLIC, broken },
+	{ REQ_GET, "/health", ROUTE_PUBLIC, ROUTE_ID_NONE, stub },
+	{ REQ_GET, "/rooms", ROUTE_USER, ROUTE_ID_NONE, stub },
+	{ REQ_POST, "/rooms", ROUTE_USER, ROUTE_ID_NONE, stub },
+	{ REQ_GET, "/rooms/:id", ROUTE_USER, ROUTE_ID_ROOM, stub },
+	{ REQ_DELETE, "/rooms/:id", ROUTE_USER, ROUTE_ID_ROOM, stub },
+	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, ROUTE_ID_USER, stub },
+	{ REQ_GET, "/public/:id", ROUTE_PUBLIC, ROUTE_ID_USER, stub },
+	{ REQ_GET, "/broken", ROUTE_PUBLIC, ROUTE_ID_NONE, broken },
 };
 
 static void run(const struct route *tbl, size_t n, enum req_method m, const char *path,
@@ -225,6 +231,7 @@ static void test_auth(void **state)
 	assert_int_equal(r.status, 200);
 	assert_int_equal(fx.calls, 1);
 	assert_string_equal(fx.seen_param, "77");
+	assert_int_equal(fx.seen_int, 77);
 	assert_null(r.www_authenticate);
 	resp_release(&r);
 
@@ -253,6 +260,89 @@ static void test_admin_routes(void **state)
 	resp_release(&r);
 }
 
+/* The :id as the route declares it: checked once, after access, parsed for the handler. */
+static void test_id(void **state)
+{
+	static const char *const bad_rooms[] = {
+		"abc", "0", "-1", "+1", "1x", "0x10", "9223372036854775808", "1.5",
+	};
+	struct resp r;
+	char path[128], want[160];
+
+	(void)state;
+	fx.calls = 0;
+	for (size_t i = 0; i < sizeof(bad_rooms) / sizeof(bad_rooms[0]); i++) {
+		snprintf(path, sizeof(path), "/rooms/%s", bad_rooms[i]);
+		snprintf(want, sizeof(want), "{\"error_message\":\"room id '%s' must be a "
+			 "positive integer\",\"data\":null}", bad_rooms[i]);
+		RUN(REQ_GET, path, fx.user_hdr, &r);
+		assert_int_equal(r.status, 400);
+		assert_string_equal(r.body, want);
+		resp_release(&r);
+	}
+	/* a long segment is quoted up to 32 characters */
+	RUN(REQ_DELETE, "/rooms/123456789012345678901234567890123456789", fx.user_hdr, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "'12345678901234567890123456789012' must be"));
+	resp_release(&r);
+	assert_int_equal(fx.calls, 0);
+
+	RUN(REQ_DELETE, "/rooms/9223372036854775807/", fx.user_hdr, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(fx.seen_int, 9223372036854775807LL);
+	resp_release(&r);
+
+	/* a user id in any case reaches the handler in the one text form */
+	RUN(REQ_PUT, "/admin/bans/6F1C2D3E-4B5A-4C6D-8E7F-0123456789AB", fx.admin_hdr, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(fx.seen_uuid, ME);
+	resp_release(&r);
+	fx.calls = 0;
+	RUN(REQ_PUT, "/admin/bans/nope", fx.admin_hdr, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(r.body, "{\"error_message\":\"user id 'nope' is not a valid UUID\","
+			    "\"data\":null}");
+	resp_release(&r);
+	RUN(REQ_PUT, "/admin/bans/" ME "0", fx.admin_hdr, &r);
+	assert_int_equal(r.status, 400);
+	resp_release(&r);
+	RUN(REQ_GET, "/public/{" ME "}", NULL, &r);	/* public routes too */
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "is not a valid UUID"));
+	resp_release(&r);
+	assert_int_equal(fx.calls, 0);
+
+	/* access comes first: no token 401, a user token on an admin route 403 */
+	RUN(REQ_GET, "/rooms/abc", NULL, &r);
+	assert_int_equal(r.status, 401);
+	resp_release(&r);
+	RUN(REQ_PUT, "/admin/bans/nope", fx.user_hdr, &r);
+	assert_int_equal(r.status, 403);
+	resp_release(&r);
+	assert_int_equal(fx.calls, 0);
+}
+
+/* The 400 speaks the request's dialect like every other error. */
+static void test_id_app_dialect(void **state)
+{
+	struct resp r;
+	struct req q;
+
+	(void)state;
+	memset(&q, 0, sizeof(q));
+	q.method = REQ_GET;
+	q.path = "/rooms/abc";
+	q.query = "";
+	q.authorization = fx.user_hdr;
+	q.dialect = REQ_APP;
+	resp_init(&r);
+	r.dialect = REQ_APP;
+	router_dispatch(table, sizeof(table) / sizeof(table[0]), &fx.ctx, &q, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "\"message\":\"room id 'abc' must be a positive integer\""));
+	resp_release(&r);
+}
+
 static void test_handler_failure_is_500(void **state)
 {
 	struct resp r;
@@ -272,6 +362,8 @@ int main(void)
 		cmocka_unit_test(test_413_before_auth),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_admin_routes),
+		cmocka_unit_test(test_id),
+		cmocka_unit_test(test_id_app_dialect),
 		cmocka_unit_test(test_handler_failure_is_500),
 	};
 

@@ -1,7 +1,8 @@
 /*
- * Unit tests for rest-fcgi/routes.c: the service's own table with its
- * real handlers, against a database that is down (503 envelopes, the 400s
- * that come before any SQL, the route that needs no database).
+ * Unit tests for rest-fcgi/routes.c: the kinds its routes declare, and
+ * the service's own table with its real handlers against a database that
+ * is down (503 envelopes, the 400s that come before any SQL, the route
+ * that needs no database).
  * No services needed: the "database" is a closed port.
  */
 #include <stdarg.h>
@@ -155,9 +156,29 @@ static void test_service_table_database_down(void **state)
 	resp_release(&r);
 }
 
+/* Every ":id" has a declared kind, and no kind is declared without one. */
+static void test_table_ids(void **state)
+{
+	(void)state;
+	assert_true(routes_count > 0);
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct route *rt = &routes_table[i];
+		int has_id = strstr(rt->pattern, ":id") != NULL;
+
+		if (has_id != (rt->id != ROUTE_ID_NONE))
+			fail_msg("route %s %s: ':id' and kind %d disagree",
+				 req_method_name(rt->method), rt->pattern, rt->id);
+		if (!strncmp(rt->pattern, "/admin/", 7) &&
+		    (rt->access != ROUTE_ADMIN || rt->id != ROUTE_ID_USER))
+			fail_msg("route %s %s: admin routes take a user id",
+				 req_method_name(rt->method), rt->pattern);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_ids),
 		cmocka_unit_test(test_service_table_database_down),
 	};
 
