@@ -27,15 +27,6 @@ int admin_health(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	return resp_set(r, 503, down, sizeof(down) - 1);
 }
 
-/* The :id of an /admin route in the text form of uuid.h, or a 400 in r. */
-static int admin_user(struct req *q, struct resp *r, char out[UUID_STR_SIZE])
-{
-	if (uuid_norm(q->param, out) == 0)
-		return 0;
-	resp_error(r, 400, "user id '%.40s' is not a valid UUID", q->param);
-	return -1;
-}
-
 static void admin_publish(struct rest_ctx *ctx, enum evt_type type, const char *user)
 {
 	struct evt e = { .type = type, .at_ms = chrono_wall_ms() };
@@ -49,12 +40,8 @@ static void admin_publish(struct rest_ctx *ctx, enum evt_type type, const char *
 
 int admin_disconnect(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	char user[UUID_STR_SIZE];
-
-	if (admin_user(q, r, user))
-		return 0;
-	admin_publish(ctx, EVT_DISCONNECT, user);
-	log_info("admin %s disconnected user %s", q->who.sub, user);
+	admin_publish(ctx, EVT_DISCONNECT, q->id_uuid);
+	log_info("admin %s disconnected user %s", q->who.sub, q->id_uuid);
 	return resp_data_text(r, 200, NULL, 0);
 }
 
@@ -63,11 +50,10 @@ int admin_ban(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	const char *reason = NULL, *params[3];
 	json_object *o = NULL;
 	PGresult *res = NULL;
-	char user[UUID_STR_SIZE], err[512];
+	const char *user = q->id_uuid;
+	char err[512];
 	int rc = 0;
 
-	if (admin_user(q, r, user))
-		return 0;
 	/* The body is optional; when given it must be an object. */
 	if (q->body_len) {
 		o = json_parse_object(q->body, q->body_len, "body", err, sizeof(err));
@@ -99,17 +85,15 @@ int admin_unban(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
 	const char *params[1];
 	PGresult *res;
-	char user[UUID_STR_SIZE], err[512];
+	char err[512];
 	int rc;
 
-	if (admin_user(q, r, user))
-		return 0;
-	params[0] = user;
+	params[0] = q->id_uuid;
 	res = db_exec(ctx->db, SQL_UNBAN, 1, params, err, sizeof(err));
 	if (!res)
 		return rest_db_error(ctx, r, "unban", err);
 	if (PQntuples(res))
-		log_info("admin %s unbanned user %s", q->who.sub, user);
+		log_info("admin %s unbanned user %s", q->who.sub, q->id_uuid);
 	rc = resp_data_text(r, 200, NULL, 0);
 	PQclear(res);
 	return rc;

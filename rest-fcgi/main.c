@@ -3,7 +3,7 @@
  * run by spawn-fcgi behind nginx (several processes on one socket).
  *
  * Each process serves one request at a time: FCGX_Accept_r, turn the
- * request into a struct req (req.h), router_handle() fills a struct resp,
+ * request into a struct req (req.h), routes_handle() fills a struct resp,
  * write it back. Per process: one Postgres connection (db.h, prepared
  * statements of sql.h, reconnects by itself), one ZeroMQ PUB socket to
  * every ws-daemon (evt.h), one token verifier (auth.h).
@@ -27,7 +27,7 @@
 #include "evt.h"
 #include "log.h"
 #include "req.h"
-#include "router.h"
+#include "routes.h"
 #include "sql.h"
 #include "tokcache.h"
 
@@ -115,7 +115,7 @@ static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
 		resp_error(&r, 500, "server misconfigured: unknown response dialect");
 	} else {
 		r.dialect = q.dialect;
-		router_handle(ctx, &q, &r);
+		routes_handle(ctx, &q, &r);
 	}
 
 	n = snprintf(head, sizeof(head),

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #include "auth.h"
+#include "uuid.h"
 
 enum req_method { REQ_GET = 0, REQ_POST, REQ_PUT, REQ_DELETE, REQ_OTHER };
 
@@ -43,8 +44,10 @@ struct req {
 	int body_too_large;		/* CONTENT_LENGTH over CHAT_MAX_BODY */
 	enum req_dialect dialect;
 
-	/* Filled by the router before a handler runs. */
-	char param[64];			/* the ":id" path segment, "" if none */
+	/* Filled by the router before a handler runs (router.h). */
+	char param[64];			/* the ":id" path segment as sent, "" if none */
+	long long id_int;		/* ROUTE_ID_ROOM: :id parsed, > 0 */
+	char id_uuid[UUID_STR_SIZE];	/* ROUTE_ID_USER: :id in uuid.h's text form */
 	struct auth_claims who;		/* the verified caller (token routes) */
 };
 

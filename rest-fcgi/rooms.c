@@ -166,6 +166,20 @@ int rooms_update_allowed(const char *caller, const char *owner, int member,
 	return 0;
 }
 
+int rooms_delete_allowed(const char *caller, const char *owner, int member,
+			 long long room, char *err, size_t errlen)
+{
+	if (!member) {
+		snprintf(err, errlen, "room %lld not found", room);
+		return 404;
+	}
+	if (!owner || strcmp(owner, caller)) {
+		snprintf(err, errlen, "only the owner may delete room %lld", room);
+		return 403;
+	}
+	return 0;
+}
+
 void rooms_skip_owner(struct rooms_update_in *in, const char *owner)
 {
 	size_t n = 0;
@@ -352,11 +366,9 @@ int rooms_get(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	struct rooms_page pg;
 	const char *params[4];
 	PGresult *res;
-	long long room;
+	long long room = q->id_int;
 	int rc;
 
-	if (req_parse_id(q->param, &room))
-		return resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
 	if (rooms_parse_page(q, ctx->cfg->history_cap, &pg, err, sizeof(err)))
 		return resp_error(r, 400, "%s", err);
 	snprintf(id, sizeof(id), "%lld", room);
@@ -379,85 +391,68 @@ int rooms_get(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	return rc;
 }
 
+/* The room's row as SQL_ROOM_LOCK reports it. */
+struct rooms_lock {
+	int banned;			/* the caller is banned */
+	int member;			/* the caller is in the room (0: also no room) */
+	char owner[UUID_STR_SIZE];	/* "" without an owner or without a room */
+};
+
 /*
- * BEGIN and lock room for caller. Returns 0 with the owner in owner
- * ("" if none) and *member set, or the HTTP status already written to r
- * (403 banned, 404 no room, 503/500 database) with the transaction ended.
+ * Lock room's row for caller inside the caller's open transaction (held
+ * until it ends) and report what the row says. Returns 0 and *lk, or -1
+ * with ctx->db->fail and err. Writes no response and ends nothing.
  */
-static int rooms_lock(struct rest_ctx *ctx, struct resp *r, const char *caller,
-		      long long room, char owner[UUID_STR_SIZE], int *member)
+static int rooms_lock(struct rest_ctx *ctx, const char *caller, long long room,
+		      struct rooms_lock *lk, char *err, size_t errlen)
 {
-	char err[512], id[24];
+	char id[24];
 	const char *params[2] = { caller, id };
 	PGresult *res;
-	int status = 0;
 
 	snprintf(id, sizeof(id), "%lld", room);
-	res = db_exec_sql(ctx->db, "BEGIN", err, sizeof(err));
-	if (!res) {
-		rest_db_error(ctx, r, "begin", err);
-		return r->status ? r->status : 500;
-	}
-	PQclear(res);
-	res = db_exec(ctx->db, SQL_ROOM_LOCK, 2, params, err, sizeof(err));
-	if (!res) {
-		rest_db_error(ctx, r, "lock room", err);
-		status = r->status ? r->status : 500;
-		goto out;
-	}
-	snprintf(owner, UUID_STR_SIZE, "%s", PQgetvalue(res, 0, 1));
-	*member = PQgetvalue(res, 0, 2)[0] == 't';
-	if (PQgetvalue(res, 0, 0)[0] == 't') {
-		resp_error(r, 403, msg_banned);
-		status = 403;
-	} else if (!*member) {
-		resp_error(r, 404, "room %lld not found", room);
-		status = 404;
-	}
-out:
-	PQclear(res);
-	if (status)
-		PQclear(db_exec_sql(ctx->db, "ROLLBACK", err, sizeof(err)));
-	return status;
-}
-
-/* COMMIT; on failure the response says why and the change did not happen. */
-static int rooms_commit(struct rest_ctx *ctx, struct resp *r)
-{
-	char err[512];
-	PGresult *res = db_exec_sql(ctx->db, "COMMIT", err, sizeof(err));
-
-	if (!res) {
-		rest_db_error(ctx, r, "commit", err);
-		PQclear(db_exec_sql(ctx->db, "ROLLBACK", err, sizeof(err)));
+	res = db_exec(ctx->db, SQL_ROOM_LOCK, 2, params, err, errlen);
+	if (!res)
 		return -1;
-	}
+	lk->banned = PQgetvalue(res, 0, 0)[0] == 't';
+	snprintf(lk->owner, sizeof(lk->owner), "%s", PQgetvalue(res, 0, 1));
+	lk->member = PQgetvalue(res, 0, 2)[0] == 't';
 	PQclear(res);
 	return 0;
 }
 
 int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	char err[512], owner[UUID_STR_SIZE], id[24], *add = NULL, *rm = NULL;
+	char err[512], id[24], *add = NULL, *rm = NULL;
 	char (*added)[UUID_STR_SIZE] = NULL, (*removed)[UUID_STR_SIZE] = NULL;
 	size_t nadded = 0, nremoved = 0;
 	struct rooms_update_in in;
+	struct rooms_lock lk;
 	const char *params[3];
 	PGresult *res = NULL;
-	int member = 0, status, rc = 0, in_tx = 0;
+	int status, rc = 0;
 
 	if (rooms_parse_update(q->body, q->body_len, &in, err, sizeof(err)))
 		return resp_error(r, 400, "%s", err);
-	if (rooms_lock(ctx, r, q->who.sub, in.room_id, owner, &member))
+	if (db_begin(ctx->db, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "begin", err);
 		goto out;
-	in_tx = 1;
-	status = rooms_update_allowed(q->who.sub, owner, member, &in, err, sizeof(err));
+	}
+	if (rooms_lock(ctx, q->who.sub, in.room_id, &lk, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "lock room", err);
+		goto out;
+	}
+	if (lk.banned) {
+		rc = resp_error(r, 403, msg_banned);
+		goto out;
+	}
+	status = rooms_update_allowed(q->who.sub, lk.owner, lk.member, &in, err, sizeof(err));
 	if (status) {
 		rc = resp_error(r, status, "%s", err);
 		goto out;
 	}
 	/* the app lists the owner when it empties a two-person room: not a leave */
-	rooms_skip_owner(&in, owner);
+	rooms_skip_owner(&in, lk.owner);
 	if (in.nadd || in.nrm) {
 		add = pgarr_uuids(in.add, in.nadd);
 		rm = pgarr_uuids(in.rm, in.nrm);
@@ -487,15 +482,15 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 			snprintf(dst, UUID_STR_SIZE, "%s", PQgetvalue(res, i, 1));
 		}
 	}
-	in_tx = 0;
-	if (rooms_commit(ctx, r))
+	if (db_commit(ctx->db, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "commit", err);
 		goto out;
+	}
 	rc = resp_data_text(r, 200, NULL, 0);
 	if (nadded || nremoved)
 		rooms_publish(ctx, in.room_id, 0, added, nadded, removed, nremoved);
 out:
-	if (in_tx)
-		PQclear(db_exec_sql(ctx->db, "ROLLBACK", err, sizeof(err)));
+	db_rollback(ctx->db);	/* still open only when we did not commit */
 	PQclear(res);
 	free(add);
 	free(rm);
@@ -507,20 +502,29 @@ out:
 
 int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	char err[512], owner[UUID_STR_SIZE], id[24];
+	char err[512], id[24];
 	char (*former)[UUID_STR_SIZE] = NULL;
 	const char *params[1] = { id };
+	struct rooms_lock lk;
 	PGresult *res = NULL;
-	int member = 0, rc = 0, in_tx = 0, n = 0;
-	long long room;
+	int status, rc = 0, n = 0;
+	long long room = q->id_int;
 
-	if (req_parse_id(q->param, &room))
-		return resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
-	if (rooms_lock(ctx, r, q->who.sub, room, owner, &member))
-		return 0;
-	in_tx = 1;
-	if (strcmp(owner, q->who.sub)) {
-		rc = resp_error(r, 403, "only the owner may delete room %lld", room);
+	if (db_begin(ctx->db, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "begin", err);
+		goto out;
+	}
+	if (rooms_lock(ctx, q->who.sub, room, &lk, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "lock room", err);
+		goto out;
+	}
+	if (lk.banned) {
+		rc = resp_error(r, 403, msg_banned);
+		goto out;
+	}
+	status = rooms_delete_allowed(q->who.sub, lk.owner, lk.member, room, err, sizeof(err));
+	if (status) {
+		rc = resp_error(r, status, "%s", err);
 		goto out;
 	}
 	snprintf(id, sizeof(id), "%lld", room);
@@ -537,14 +541,14 @@ int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	}
 	for (int i = 0; i < n; i++)
 		snprintf(former[i], UUID_STR_SIZE, "%s", PQgetvalue(res, i, 0));
-	in_tx = 0;
-	if (rooms_commit(ctx, r))
+	if (db_commit(ctx->db, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "commit", err);
 		goto out;
+	}
 	rc = resp_data_text(r, 200, NULL, 0);
 	rooms_publish(ctx, room, 1, NULL, 0, former, n);
 out:
-	if (in_tx)
-		PQclear(db_exec_sql(ctx->db, "ROLLBACK", err, sizeof(err)));
+	db_rollback(ctx->db);	/* still open only when we did not commit */
 	PQclear(res);
 	free(former);
 	return rc;

@@ -1,14 +1,17 @@
 /*
  * rooms - the /rooms endpoints of SPEC.md section 2.
  *
- * Handlers (route_fn, see router.h) run after the router has verified the
- * token (req->who). Access rules beyond the token:
+ * Handlers (rest_handler, see rest.h) run after the router has verified the
+ * token (req->who) and parsed the room id of /rooms/:id (ROUTE_ID_ROOM,
+ * req->id_int). Access rules beyond the token:
  *   - a banned caller gets 403 on every endpoint;
  *   - a room the caller is not in is reported as 404, as if it did not
  *     exist (its existence is not leaked);
  *   - in a room the caller is in, what only the owner may do is 403.
- * Changes run in one transaction holding the room's row lock; their event
- * (evt.h, EVT_ROOM) is published after COMMIT, never before.
+ * Changes run in one transaction holding the room's row lock; the handler
+ * that begins it (db_begin) commits it or rolls it back on its one
+ * cleanup path. Their event (evt.h, EVT_ROOM) is published after COMMIT,
+ * never before.
  *
  * The body and query parsers are separate functions so that unit tests
  * reach every 400 without a database.
@@ -18,7 +21,7 @@
 
 #include <stddef.h>
 
-#include "router.h"
+#include "rest.h"
 #include "uuid.h"
 
 #define ROOMS_MAX_USERS 1000	/* user ids in one request list */
@@ -77,6 +80,13 @@ int rooms_parse_page(const struct req *q, int cap, struct rooms_page *pg,
  */
 int rooms_update_allowed(const char *caller, const char *owner, int member,
 			 const struct rooms_update_in *in, char *err, size_t errlen);
+
+/*
+ * The DELETE /rooms/:id rules, same contract: 404 when the caller is not
+ * a participant of room, 403 when it is not the owner, else 0.
+ */
+int rooms_delete_allowed(const char *caller, const char *owner, int member,
+			 long long room, char *err, size_t errlen);
 
 /*
  * The owner never leaves its room (SPEC.md, PUT /rooms): remove owner's

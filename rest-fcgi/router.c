@@ -1,25 +1,11 @@
 #include "router.h"
-#include "admin.h"
 #include "log.h"
-#include "rooms.h"
 #include "tokcache.h"
+#include "uuid.h"
 
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-
-const struct route rest_routes[] = {
-	{ REQ_GET, "/health", ROUTE_PUBLIC, admin_health },
-	{ REQ_GET, "/rooms", ROUTE_USER, rooms_list },
-	{ REQ_POST, "/rooms", ROUTE_USER, rooms_create },
-	{ REQ_PUT, "/rooms", ROUTE_USER, rooms_update },
-	{ REQ_GET, "/rooms/:id", ROUTE_USER, rooms_get },
-	{ REQ_DELETE, "/rooms/:id", ROUTE_USER, rooms_delete },
-	{ REQ_POST, "/admin/users/:id/disconnect", ROUTE_ADMIN, admin_disconnect },
-	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, admin_ban },
-	{ REQ_DELETE, "/admin/bans/:id", ROUTE_ADMIN, admin_unban },
-};
-const size_t rest_nroutes = sizeof(rest_routes) / sizeof(rest_routes[0]);
 
 /* RFC 6750: no error code when no token came, invalid_token otherwise. */
 static const char www_missing[] = "Bearer realm=\"chat\"";
@@ -92,6 +78,27 @@ static int router_access(struct rest_ctx *ctx, const struct route *rt,
 	return 0;
 }
 
+/* The :id of q as rt declares it, into q->id_int or q->id_uuid; or a 400. */
+static int router_id(const struct route *rt, struct req *q, struct resp *r)
+{
+	switch (rt->id) {
+	case ROUTE_ID_NONE:
+		return 0;
+	case ROUTE_ID_ROOM:
+		if (!req_parse_id(q->param, &q->id_int))
+			return 0;
+		resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
+		return -1;
+	case ROUTE_ID_USER:
+		if (!uuid_norm(q->param, q->id_uuid))
+			return 0;
+		resp_error(r, 400, "user id '%.40s' is not a valid UUID", q->param);
+		return -1;
+	}
+	resp_error(r, 500, "internal server error");	/* a table with a bad kind */
+	return -1;
+}
+
 void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 		     struct req *q, struct resp *r)
 {
@@ -129,7 +136,7 @@ void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 			   ctx->cfg ? ctx->cfg->max_body : 0);
 		goto out;
 	}
-	if (router_access(ctx, hit, q, r))
+	if (router_access(ctx, hit, q, r) || router_id(hit, q, r))
 		goto out;
 	if (hit->fn(ctx, q, r) || !r->status || !r->body) {
 		log_error("%s %s: handler left no response", req_method_name(q->method), q->path);
@@ -138,27 +145,4 @@ void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 out:
 	if (!r->body)	/* out of memory above: still answer something */
 		r->status = 500;
-}
-
-void router_handle(struct rest_ctx *ctx, struct req *q, struct resp *r)
-{
-	router_dispatch(rest_routes, rest_nroutes, ctx, q, r);
-}
-
-int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
-		  const char *err)
-{
-	const char *st = ctx->db->sqlstate;
-
-	if (ctx->db->fail == DB_DOWN || !strcmp(st, "57014")) {
-		log_warn("%s: %s", what, err);
-		return resp_error(r, 503, "database unavailable, try again shortly");
-	}
-	/* Serialisation failures and deadlocks: the client may just retry. */
-	if (!strncmp(st, "40", 2)) {
-		log_warn("%s: %s", what, err);
-		return resp_error(r, 503, "database busy, try again");
-	}
-	log_error("%s: %s", what, err);
-	return resp_error(r, 500, "internal server error");
 }

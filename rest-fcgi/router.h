@@ -1,7 +1,7 @@
 /*
- * router - one table of {method, pattern, access, handler} for the REST
- * tier (SPEC.md sections 2 and 5), and the steps every request takes
- * before a handler runs:
+ * router - the steps every request of the REST tier takes before its
+ * handler runs, over a table of {method, pattern, access, handler} (the
+ * service's table is routes.c's; tests pass their own):
  *
  *   1. path: no pattern matches -> 404; a pattern matches but not with
  *      this method -> 405 with an Allow header;
@@ -9,47 +9,45 @@
  *   3. access: ROUTE_USER and ROUTE_ADMIN need a valid bearer token
  *      (401 with WWW-Authenticate: Bearer otherwise); ROUTE_ADMIN also
  *      needs role service_role (403 otherwise);
- *   4. the handler fills the response. Whether the caller is banned is
+ *   4. the ":id" of the path, as the route declares it (enum route_id):
+ *      anything else -> 400; the handler gets the parsed value;
+ *   5. the handler fills the response. Whether the caller is banned is
  *      checked by the handlers inside their first SQL statement (one
  *      round trip), so it is not a separate step here.
  *
- * Patterns are literal segments and ":id" segments (one non-empty segment,
- * copied into req->param). One trailing slash of the path is ignored.
+ * Patterns are literal segments and at most one ":id" segment (one
+ * non-empty segment, copied into req->param). One trailing slash of the
+ * path is ignored.
  */
 #ifndef REST_ROUTER_H
 #define REST_ROUTER_H
 
 #include <stddef.h>
 
-#include "auth.h"
-#include "cfg.h"
-#include "db.h"
-#include "evt.h"
-#include "req.h"
-
-/* What a handler may use; all borrowed from main.c (or a unit test). */
-struct rest_ctx {
-	const struct cfg *cfg;
-	const struct auth *auth;
-	struct db *db;
-	struct evt_pub *pub;	/* NULL: events are not published */
-};
+#include "rest.h"
 
 enum route_access { ROUTE_PUBLIC = 0, ROUTE_USER, ROUTE_ADMIN };
 
-/* Fills r (always sets a status). Returns 0, or -1 when r was not filled. */
-typedef int (*route_fn)(struct rest_ctx *ctx, struct req *q, struct resp *r);
+/*
+ * What a route's ":id" is. The router checks it once (step 4) and fills
+ * the field of struct req the handler reads, so no handler parses q->param.
+ */
+enum route_id {
+	ROUTE_ID_NONE = 0,	/* the pattern has no ":id" */
+	ROUTE_ID_ROOM,		/* a room id, a positive int64 -> q->id_int; else
+				   400 "room id '...' must be a positive integer" */
+	ROUTE_ID_USER,		/* a user id, a UUID in any case -> q->id_uuid
+				   (lowercase); else 400 "user id '...' is not a
+				   valid UUID" */
+};
 
 struct route {
 	enum req_method method;
 	const char *pattern;
 	enum route_access access;
-	route_fn fn;
+	enum route_id id;
+	rest_handler fn;
 };
-
-/* The service's table (router.c). */
-extern const struct route rest_routes[];
-extern const size_t rest_nroutes;
 
 /*
  * 1 if path matches pattern (":id" segment copied into param[paramlen]),
@@ -63,15 +61,5 @@ int router_match(const char *pattern, const char *path, char *param, size_t para
  */
 void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 		     struct req *q, struct resp *r);
-
-/* router_dispatch() with rest_routes. */
-void router_handle(struct rest_ctx *ctx, struct req *q, struct resp *r);
-
-/*
- * A failed db_exec*() as a response: 503 when the database is down or
- * timed out, 500 (logged) for anything else. what names the step in logs.
- */
-int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
-		  const char *err);
 
 #endif

@@ -20,6 +20,7 @@ void db_release(struct db *d)
 	if (d->conn)
 		PQfinish(d->conn);
 	d->conn = NULL;
+	d->in_tx = 0;
 }
 
 /* libpq messages end with a newline; keep log lines and errors one line. */
@@ -136,6 +137,17 @@ int db_ensure(struct db *d, char *err, size_t errlen)
 {
 	if (d->conn && db_idle_alive(d))
 		return 0;
+	if (d->in_tx) {
+		/* A new connection would run the rest outside the transaction. */
+		if (d->conn) {
+			PQfinish(d->conn);
+			d->conn = NULL;
+			log_warn("database connection lost inside a transaction");
+		}
+		snprintf(err, errlen, "database connection lost inside a transaction");
+		d->fail = DB_DOWN;
+		return -1;
+	}
 	if (d->conn) {
 		PQfinish(d->conn);
 		d->conn = NULL;
@@ -145,6 +157,20 @@ int db_ensure(struct db *d, char *err, size_t errlen)
 		return -1;
 	log_info("database connected");
 	return 0;
+}
+
+enum db_fail db_classify(const char *sqlstate)
+{
+	const char *s = sqlstate ? sqlstate : "";
+
+	/* Admin shutdown / crash recovery end the session, as does class 08. */
+	if (!strncmp(s, "57P", 3) || !strncmp(s, "08", 2))
+		return DB_DOWN;
+	if (!strcmp(s, "57014"))
+		return DB_TIMEOUT;
+	if (!strncmp(s, "40", 2))
+		return DB_BUSY;
+	return DB_ERROR;
 }
 
 static PGresult *db_check(struct db *d, PGresult *r, char *err, size_t errlen)
@@ -165,9 +191,7 @@ static PGresult *db_check(struct db *d, PGresult *r, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", PQresultErrorMessage(r));
 		for (char *nl; (nl = strchr(err, '\n'));)
 			*nl = ' ';
-		/* Admin shutdown / crash recovery end the session as well. */
-		d->fail = !strncmp(d->sqlstate, "57P", 3) || !strncmp(d->sqlstate, "08", 2)
-			  ? DB_DOWN : DB_QUERY;
+		d->fail = db_classify(d->sqlstate);
 	}
 	PQclear(r);
 	return NULL;
@@ -187,4 +211,75 @@ PGresult *db_exec_sql(struct db *d, const char *sql, char *err, size_t errlen)
 	if (db_ensure(d, err, errlen))
 		return NULL;
 	return db_check(d, PQexec(d->conn, sql), err, errlen);
+}
+
+int db_begin(struct db *d, char *err, size_t errlen)
+{
+	PGresult *r;
+
+	if (d->in_tx) {
+		snprintf(err, errlen, "begin: a transaction is already open");
+		d->fail = DB_ERROR;
+		return -1;
+	}
+	r = db_exec_sql(d, "BEGIN", err, errlen);
+	if (!r)
+		return -1;
+	PQclear(r);
+	d->in_tx = 1;
+	return 0;
+}
+
+int db_commit(struct db *d, char *err, size_t errlen)
+{
+	PGresult *r;
+	int rc = -1;
+
+	if (!d->in_tx) {
+		snprintf(err, errlen, "commit: no transaction is open");
+		d->fail = DB_ERROR;
+		return -1;
+	}
+	r = db_exec_sql(d, "COMMIT", err, errlen);
+	if (r && strcmp(PQcmdStatus(r), "COMMIT")) {
+		/* The server answers COMMIT of a failed transaction with ROLLBACK. */
+		snprintf(err, errlen, "commit: the transaction was rolled back (%s)",
+			 PQcmdStatus(r));
+		d->fail = DB_ERROR;
+	} else if (r) {
+		rc = 0;
+	}
+	PQclear(r);
+	if (rc)
+		db_rollback(d);	/* whatever the server still holds open */
+	d->in_tx = 0;
+	return rc;
+}
+
+void db_rollback(struct db *d)
+{
+	enum db_fail fail = d->fail;
+	PGTransactionStatusType ts;
+	PGresult *r;
+	int ok = 1;
+
+	if (!d->in_tx)
+		return;
+	d->in_tx = 0;
+	if (!d->conn)
+		return;	/* the transaction died with its connection */
+	ts = PQtransactionStatus(d->conn);
+	if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
+		r = PQexec(d->conn, "ROLLBACK");
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+	} else if (ts != PQTRANS_IDLE) {	/* busy or broken */
+		ok = 0;
+	}
+	if (!ok) {
+		log_warn("database: rollback failed, closing the connection");
+		PQfinish(d->conn);
+		d->conn = NULL;
+	}
+	d->fail = fail;
 }

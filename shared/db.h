@@ -2,7 +2,8 @@
  * db - one blocking Postgres connection that comes back by itself.
  *
  * A connection is opened lazily and re-opened whenever it is found broken,
- * so a tier survives a Postgres restart without being restarted itself.
+ * so a tier survives a Postgres restart without being restarted itself
+ * (never in the middle of a transaction: see db_begin()).
  * Statements are prepared once per connection from a table the caller
  * owns (so after a reconnect they are prepared again). Every session gets
  * TimeZone=UTC, DateStyle=ISO (timestamps as text look like
@@ -26,10 +27,18 @@ struct db_stmt {
 	const char *sql;
 };
 
+/*
+ * Why the last call failed, classified here once from the connection
+ * state and the SQLSTATE, so that no caller reads SQLSTATEs (a tier maps
+ * these to its own answers, e.g. rest-fcgi's rest_db_error()).
+ */
 enum db_fail {
 	DB_OK = 0,
-	DB_DOWN,	/* no connection: the caller answers 503 / "server error" */
-	DB_QUERY,	/* the statement failed: see sqlstate */
+	DB_DOWN,	/* no connection, or the server ended the session
+			   (class 08, 57P..): try again once it is back */
+	DB_TIMEOUT,	/* the statement was cancelled (57014: statement_timeout) */
+	DB_BUSY,	/* class 40: serialisation failure, deadlock; retry at once */
+	DB_ERROR,	/* anything else: the statement itself failed */
 };
 
 struct db {
@@ -39,9 +48,17 @@ struct db {
 	const struct db_stmt *stmts;	/* borrowed, caller keeps it alive */
 	int nstmts;
 	enum db_fail fail;		/* why the last call failed */
-	char sqlstate[6];		/* of the last DB_QUERY failure */
+	char sqlstate[6];		/* of the last failed statement, for logs only */
 	int fatal_seen;			/* the server sent FATAL: session is ending */
+	int in_tx;			/* db_begin() opened a transaction not yet ended */
 };
+
+/*
+ * The class of a failed statement's SQLSTATE (five characters; NULL or
+ * "" when the server sent none): DB_DOWN, DB_TIMEOUT, DB_BUSY or DB_ERROR,
+ * never DB_OK. The one place SQLSTATEs are interpreted.
+ */
+enum db_fail db_classify(const char *sqlstate);
 
 /* No I/O: remember where and what to prepare. */
 void db_init(struct db *d, const char *conninfo, int timeout_ms,
@@ -66,7 +83,53 @@ int db_ensure(struct db *d, char *err, size_t errlen);
 PGresult *db_exec(struct db *d, const char *name, int nparams,
 		  const char *const *values, char *err, size_t errlen);
 
-/* Same for plain SQL without parameters (BEGIN, COMMIT, migrations). */
+/*
+ * Same for plain SQL without parameters. Not for BEGIN, COMMIT or
+ * ROLLBACK: transactions go through the three functions below.
+ */
 PGresult *db_exec_sql(struct db *d, const char *sql, char *err, size_t errlen);
+
+/*
+ * Transactions. Whoever calls db_begin() ends the transaction, on every
+ * path, and nobody else does:
+ *
+ *	if (db_begin(d, err, len))
+ *		goto out;			(nothing is open)
+ *	... db_exec() ..., on failure goto out;
+ *	if (db_commit(d, err, len))
+ *		goto out;			(over either way)
+ *	...
+ *    out:
+ *	db_rollback(d);				(no-op unless still open)
+ *
+ * Between db_begin() and its end every db_exec*() runs inside the
+ * transaction or fails: a connection lost meanwhile is not replaced
+ * under it (the transaction died with it), so those calls fail with
+ * DB_DOWN until db_commit() or db_rollback() ends it.
+ */
+
+/*
+ * BEGIN. Returns 0 with a transaction open, or -1 with d->fail and err
+ * and none open (DB_ERROR when one already was: transactions do not nest).
+ */
+int db_begin(struct db *d, char *err, size_t errlen);
+
+/*
+ * COMMIT. Returns 0 when the transaction's changes are committed, or -1
+ * with d->fail and err when they are not (the server refused the COMMIT,
+ * a statement of the transaction had failed, no transaction was open) or
+ * not known to be (the connection was lost: DB_DOWN). Either way no
+ * transaction is open afterwards.
+ */
+int db_commit(struct db *d, char *err, size_t errlen);
+
+/*
+ * End the open transaction, discarding its changes; nothing when none is
+ * open, so a cleanup path may always call it. Never fails: when ROLLBACK
+ * cannot be sent the connection is closed (the server then discards the
+ * transaction) and the next call reconnects. d->fail and d->sqlstate are
+ * left as they were, so the failure that led here can still be reported.
+ */
+void db_rollback(struct db *d);
 
 #endif

@@ -108,7 +108,7 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 	r = db_exec(&s->db, "ws_store", 4, vals, err, sizeof(err));
 	if (!r) {
 		log_warn("store: batch of %d messages failed: %s", n, err);
-		if (s->db.fail == DB_QUERY && n > 1) {
+		if (s->db.fail != DB_DOWN && n > 1) {
 			/* one bad row must not fail the others: one by one */
 			for (int i = 0; i < n; i++)
 				store_send(s, jobs + i, 1);

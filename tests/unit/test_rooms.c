@@ -1,6 +1,7 @@
 /*
  * Unit tests for rest-fcgi/rooms.c: the body and query parsers of the
- * /rooms endpoints and the PUT rules (who may add, remove, leave).
+ * /rooms endpoints, the PUT rules (who may add, remove, leave) and the
+ * DELETE rules.
  * No services needed.
  */
 #include <stdarg.h>
@@ -169,6 +170,22 @@ static void test_update_rules(void **state)
 	assert_int_equal(rooms_update_allowed(ME, ME, 1, &in, err, sizeof(err)), 0);
 }
 
+static void test_delete_rules(void **state)
+{
+	char err[256];
+
+	(void)state;
+	assert_int_equal(rooms_delete_allowed(ME, ME, 1, 9, err, sizeof(err)), 0);
+	assert_int_equal(rooms_delete_allowed(ME, U1, 1, 9, err, sizeof(err)), 403);
+	assert_string_equal(err, "only the owner may delete room 9");
+	/* a legacy room without an owner: nobody may delete it */
+	assert_int_equal(rooms_delete_allowed(ME, "", 1, 9, err, sizeof(err)), 403);
+	/* not a participant: as if the room did not exist, whoever owns it */
+	assert_int_equal(rooms_delete_allowed(ME, ME, 0, 9, err, sizeof(err)), 404);
+	assert_string_equal(err, "room 9 not found");
+	assert_int_equal(rooms_delete_allowed(ME, "", 0, 9, err, sizeof(err)), 404);
+}
+
 static void test_skip_owner(void **state)
 {
 	char rm[3][UUID_STR_SIZE] = { U1, ME, U2 };
@@ -196,6 +213,7 @@ int main(void)
 		cmocka_unit_test(test_parse_update),
 		cmocka_unit_test(test_parse_page),
 		cmocka_unit_test(test_update_rules),
+		cmocka_unit_test(test_delete_rules),
 		cmocka_unit_test(test_skip_owner),
 	};
 

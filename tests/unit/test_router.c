@@ -1,9 +1,9 @@
 /*
- * Unit tests for rest-fcgi/router.c: pattern matching, the order of the
- * checks (404, 405 with Allow, 413, 401 with WWW-Authenticate, 403 for
- * admin routes) on a table of stub handlers, and the service's own table
- * against a database that is down (503 envelopes, 400 before any SQL).
- * No services needed: the "database" is a closed port.
+ * Unit tests for rest-fcgi/router.c: pattern matching and the order of
+ * the checks (404, 405 with Allow, 413, 401 with WWW-Authenticate, 403
+ * for admin routes, 400 for an :id not of its route's kind) on a table of
+ * stub handlers. The service's own table
+ * is test_routes.c's. No services needed.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,11 +17,9 @@
 
 #include "auth.h"
 #include "cfg.h"
-#include "db.h"
 #include "log.h"
 #include "req.h"
 #include "router.h"
-#include "sql.h"
 #include "tokcache.h"
 
 #define SECRET "unit-test-secret-0123456789abcdef0123456789abcdef"
@@ -30,11 +28,12 @@
 static struct {
 	struct auth auth;
 	struct cfg cfg;
-	struct db db;
 	struct rest_ctx ctx;
 	char *user_tok, *admin_tok, *expired_tok, *user_hdr, *admin_hdr, *expired_hdr;
 	int calls;
 	char seen_param[64];
+	long long seen_int;
+	char seen_uuid[UUID_STR_SIZE];
 } fx;
 
 static char *header(const char *tok)
@@ -65,10 +64,8 @@ static int setup(void **state)
 	fx.admin_hdr = header(fx.admin_tok);
 	fx.expired_hdr = header(fx.expired_tok);
 	fx.cfg.max_body = 1024;
-	fx.cfg.history_cap = 100;
-	/* Nothing listens on port 1: every connection attempt fails at once. */
-	db_init(&fx.db, "host=127.0.0.1 port=1 dbname=none user=none", 1000, sql_stmts, sql_nstmts);
-	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.auth, .db = &fx.db, .pub = NULL };
+	/* stub handlers need no database */
+	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.auth, .db = NULL, .pub = NULL };
 	return 0;
 }
 
@@ -76,7 +73,6 @@ static int teardown(void **state)
 {
 	(void)state;
 	tokcache_clear();
-	db_release(&fx.db);
 	auth_release(&fx.auth);
 	free(fx.user_tok);
 	free(fx.admin_tok);
@@ -92,6 +88,8 @@ static int stub(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	(void)ctx;
 	fx.calls++;
 	snprintf(fx.seen_param, sizeof(fx.seen_param), "%s", q->param);
+	fx.seen_int = q->id_int;
+	snprintf(fx.seen_uuid, sizeof(fx.seen_uuid), "%s", q->id_uuid);
 	return resp_data_text(r, 200, "\"stub\"", 6);
 }
 
@@ -104,13 +102,14 @@ static int broken(struct rest_ctx *ctx, struct req *q, struct resp *r)
 }
 
 static const struct route table[] = {
-	{ REQ_GET, "/health", ROUTE_PUBLIC, stub },
-	{ REQ_GET, "/rooms", ROUTE_USER, stub },
-	{ REQ_POST, "/rooms", ROUTE_USER, stub },
-	{ REQ_GET, "/rooms/:id", ROUTE_USER, stub },
-	{ REQ_DELETE, "/rooms/:id", ROUTE_USER, stub },
-	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, stub },
-	{ REQ_GET, "/broken", ROUTE_PUBLIC, broken },
+	{ REQ_GET, "/health", ROUTE_PUBLIC, ROUTE_ID_NONE, stub },
+	{ REQ_GET, "/rooms", ROUTE_USER, ROUTE_ID_NONE, stub },
+	{ REQ_POST, "/rooms", ROUTE_USER, ROUTE_ID_NONE, stub },
+	{ REQ_GET, "/rooms/:id", ROUTE_USER, ROUTE_ID_ROOM, stub },
+	{ REQ_DELETE, "/rooms/:id", ROUTE_USER, ROUTE_ID_ROOM, stub },
+	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, ROUTE_ID_USER, stub },
+	{ REQ_GET, "/public/:id", ROUTE_PUBLIC, ROUTE_ID_USER, stub },
+	{ REQ_GET, "/broken", ROUTE_PUBLIC, ROUTE_ID_NONE, broken },
 };
 
 static void run(const struct route *tbl, size_t n, enum req_method m, const char *path,
@@ -232,6 +231,7 @@ static void test_auth(void **state)
 	assert_int_equal(r.status, 200);
 	assert_int_equal(fx.calls, 1);
 	assert_string_equal(fx.seen_param, "77");
+	assert_int_equal(fx.seen_int, 77);
 	assert_null(r.www_authenticate);
 	resp_release(&r);
 
@@ -260,6 +260,89 @@ static void test_admin_routes(void **state)
 	resp_release(&r);
 }
 
+/* The :id as the route declares it: checked once, after access, parsed for the handler. */
+static void test_id(void **state)
+{
+	static const char *const bad_rooms[] = {
+		"abc", "0", "-1", "+1", "1x", "0x10", "9223372036854775808", "1.5",
+	};
+	struct resp r;
+	char path[128], want[160];
+
+	(void)state;
+	fx.calls = 0;
+	for (size_t i = 0; i < sizeof(bad_rooms) / sizeof(bad_rooms[0]); i++) {
+		snprintf(path, sizeof(path), "/rooms/%s", bad_rooms[i]);
+		snprintf(want, sizeof(want), "{\"error_message\":\"room id '%s' must be a "
+			 "positive integer\",\"data\":null}", bad_rooms[i]);
+		RUN(REQ_GET, path, fx.user_hdr, &r);
+		assert_int_equal(r.status, 400);
+		assert_string_equal(r.body, want);
+		resp_release(&r);
+	}
+	/* a long segment is quoted up to 32 characters */
+	RUN(REQ_DELETE, "/rooms/123456789012345678901234567890123456789", fx.user_hdr, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "'12345678901234567890123456789012' must be"));
+	resp_release(&r);
+	assert_int_equal(fx.calls, 0);
+
+	RUN(REQ_DELETE, "/rooms/9223372036854775807/", fx.user_hdr, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(fx.seen_int, 9223372036854775807LL);
+	resp_release(&r);
+
+	/* a user id in any case reaches the handler in the one text form */
+	RUN(REQ_PUT, "/admin/bans/6F1C2D3E-4B5A-4C6D-8E7F-0123456789AB", fx.admin_hdr, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(fx.seen_uuid, ME);
+	resp_release(&r);
+	fx.calls = 0;
+	RUN(REQ_PUT, "/admin/bans/nope", fx.admin_hdr, &r);
+	assert_int_equal(r.status, 400);
+	assert_string_equal(r.body, "{\"error_message\":\"user id 'nope' is not a valid UUID\","
+			    "\"data\":null}");
+	resp_release(&r);
+	RUN(REQ_PUT, "/admin/bans/" ME "0", fx.admin_hdr, &r);
+	assert_int_equal(r.status, 400);
+	resp_release(&r);
+	RUN(REQ_GET, "/public/{" ME "}", NULL, &r);	/* public routes too */
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "is not a valid UUID"));
+	resp_release(&r);
+	assert_int_equal(fx.calls, 0);
+
+	/* access comes first: no token 401, a user token on an admin route 403 */
+	RUN(REQ_GET, "/rooms/abc", NULL, &r);
+	assert_int_equal(r.status, 401);
+	resp_release(&r);
+	RUN(REQ_PUT, "/admin/bans/nope", fx.user_hdr, &r);
+	assert_int_equal(r.status, 403);
+	resp_release(&r);
+	assert_int_equal(fx.calls, 0);
+}
+
+/* The 400 speaks the request's dialect like every other error. */
+static void test_id_app_dialect(void **state)
+{
+	struct resp r;
+	struct req q;
+
+	(void)state;
+	memset(&q, 0, sizeof(q));
+	q.method = REQ_GET;
+	q.path = "/rooms/abc";
+	q.query = "";
+	q.authorization = fx.user_hdr;
+	q.dialect = REQ_APP;
+	resp_init(&r);
+	r.dialect = REQ_APP;
+	router_dispatch(table, sizeof(table) / sizeof(table[0]), &fx.ctx, &q, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "\"message\":\"room id 'abc' must be a positive integer\""));
+	resp_release(&r);
+}
+
 static void test_handler_failure_is_500(void **state)
 {
 	struct resp r;
@@ -271,82 +354,6 @@ static void test_handler_failure_is_500(void **state)
 	resp_release(&r);
 }
 
-/* The service's own table, with the database down. */
-static void real(enum req_method m, const char *path, const char *query, const char *auth,
-		 const char *body, struct resp *r)
-{
-	struct req q;
-
-	memset(&q, 0, sizeof(q));
-	q.method = m;
-	q.path = path;
-	q.query = query;
-	q.authorization = auth;
-	q.body = body;
-	q.body_len = body ? strlen(body) : 0;
-	resp_init(r);
-	router_handle(&fx.ctx, &q, r);
-	assert_non_null(r->body);
-}
-
-static void test_service_table_database_down(void **state)
-{
-	static const char down[] =
-		"{\"error_message\":\"database unavailable, try again shortly\",\"data\":null}";
-	struct resp r;
-
-	(void)state;
-	real(REQ_GET, "/health", "", NULL, NULL, &r);
-	assert_int_equal(r.status, 503);
-	assert_string_equal(r.body, "{\"error_message\":\"database unavailable\","
-			    "\"data\":{\"database\":\"down\"}}");
-	resp_release(&r);
-
-	real(REQ_GET, "/rooms", "", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 503);
-	assert_string_equal(r.body, down);
-	resp_release(&r);
-
-	real(REQ_POST, "/rooms", "", fx.user_hdr, "{\"users\":[]}", &r);
-	assert_int_equal(r.status, 503);
-	resp_release(&r);
-
-	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":5}", &r);
-	assert_int_equal(r.status, 503);
-	assert_string_equal(r.body, down);
-	resp_release(&r);
-
-	real(REQ_DELETE, "/rooms/5", "", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 503);
-	resp_release(&r);
-
-	real(REQ_GET, "/rooms/5", "limit=3", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 503);
-	resp_release(&r);
-
-	/* validation comes before any SQL: 400 even with the database down */
-	real(REQ_GET, "/rooms/5", "limit=x", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 400);
-	resp_release(&r);
-	real(REQ_GET, "/rooms/abc", "", fx.user_hdr, NULL, &r);
-	assert_int_equal(r.status, 400);
-	assert_non_null(strstr(r.body, "room id 'abc' must be a positive integer"));
-	resp_release(&r);
-	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":true}", &r);
-	assert_int_equal(r.status, 400);
-	assert_non_null(strstr(r.body, "field 'room_id' must be an integer"));
-	resp_release(&r);
-	real(REQ_PUT, "/admin/bans/nope", "", fx.admin_hdr, NULL, &r);
-	assert_int_equal(r.status, 400);
-	resp_release(&r);
-
-	/* no database needed: events only (none published without a socket) */
-	real(REQ_POST, "/admin/users/" ME "/disconnect", "", fx.admin_hdr, NULL, &r);
-	assert_int_equal(r.status, 200);
-	assert_string_equal(r.body, "{\"error_message\":null,\"data\":null}");
-	resp_release(&r);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,8 +362,9 @@ int main(void)
 		cmocka_unit_test(test_413_before_auth),
 		cmocka_unit_test(test_auth),
 		cmocka_unit_test(test_admin_routes),
+		cmocka_unit_test(test_id),
+		cmocka_unit_test(test_id_app_dialect),
 		cmocka_unit_test(test_handler_failure_is_500),
-		cmocka_unit_test(test_service_table_database_down),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,186 @@
+/*
+ * Unit tests for rest-fcgi/routes.c: the kinds its routes declare, and
+ * the service's own table with its real handlers against a database that
+ * is down (503 envelopes, the 400s that come before any SQL, the route
+ * that needs no database).
+ * No services needed: the "database" is a closed port.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth.h"
+#include "cfg.h"
+#include "db.h"
+#include "log.h"
+#include "req.h"
+#include "routes.h"
+#include "sql.h"
+#include "tokcache.h"
+
+#define SECRET "unit-test-secret-0123456789abcdef0123456789abcdef"
+#define ME "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
+
+static struct {
+	struct auth auth;
+	struct cfg cfg;
+	struct db db;
+	struct rest_ctx ctx;
+	char *user_tok, *admin_tok, *user_hdr, *admin_hdr;
+} fx;
+
+static char *header(const char *tok)
+{
+	char *h = malloc(strlen(tok) + 8);
+
+	strcpy(h, "Bearer ");
+	strcat(h, tok);
+	return h;
+}
+
+static int setup(void **state)
+{
+	char err[256];
+	time_t now = time(NULL);
+
+	(void)state;
+	log_init("test", LOG_ERROR);
+	memset(&fx, 0, sizeof(fx));
+	assert_int_equal(auth_init(&fx.auth, SECRET, NULL, "authenticated", 10, err, sizeof(err)), 0);
+	fx.user_tok = auth_mint_hs256(SECRET, ME, "authenticated", 0, 600, now, err, sizeof(err));
+	fx.admin_tok = auth_mint_hs256(SECRET, ME, "authenticated", 1, 600, now, err, sizeof(err));
+	assert_non_null(fx.user_tok);
+	assert_non_null(fx.admin_tok);
+	fx.user_hdr = header(fx.user_tok);
+	fx.admin_hdr = header(fx.admin_tok);
+	fx.cfg.max_body = 1024;
+	fx.cfg.history_cap = 100;
+	/* Nothing listens on port 1: every connection attempt fails at once. */
+	db_init(&fx.db, "host=127.0.0.1 port=1 dbname=none user=none", 1000, sql_stmts, sql_nstmts);
+	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.auth, .db = &fx.db, .pub = NULL };
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tokcache_clear();
+	db_release(&fx.db);
+	auth_release(&fx.auth);
+	free(fx.user_tok);
+	free(fx.admin_tok);
+	free(fx.user_hdr);
+	free(fx.admin_hdr);
+	return 0;
+}
+
+/* The service's own table, with the database down. */
+static void real(enum req_method m, const char *path, const char *query, const char *auth,
+		 const char *body, struct resp *r)
+{
+	struct req q;
+
+	memset(&q, 0, sizeof(q));
+	q.method = m;
+	q.path = path;
+	q.query = query;
+	q.authorization = auth;
+	q.body = body;
+	q.body_len = body ? strlen(body) : 0;
+	resp_init(r);
+	routes_handle(&fx.ctx, &q, r);
+	assert_non_null(r->body);
+}
+
+static void test_service_table_database_down(void **state)
+{
+	static const char down[] =
+		"{\"error_message\":\"database unavailable, try again shortly\",\"data\":null}";
+	struct resp r;
+
+	(void)state;
+	real(REQ_GET, "/health", "", NULL, NULL, &r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.body, "{\"error_message\":\"database unavailable\","
+			    "\"data\":{\"database\":\"down\"}}");
+	resp_release(&r);
+
+	real(REQ_GET, "/rooms", "", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.body, down);
+	resp_release(&r);
+
+	real(REQ_POST, "/rooms", "", fx.user_hdr, "{\"users\":[]}", &r);
+	assert_int_equal(r.status, 503);
+	resp_release(&r);
+
+	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":5}", &r);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.body, down);
+	resp_release(&r);
+
+	real(REQ_DELETE, "/rooms/5", "", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 503);
+	resp_release(&r);
+
+	real(REQ_GET, "/rooms/5", "limit=3", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 503);
+	resp_release(&r);
+
+	/* validation comes before any SQL: 400 even with the database down */
+	real(REQ_GET, "/rooms/5", "limit=x", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 400);
+	resp_release(&r);
+	real(REQ_GET, "/rooms/abc", "", fx.user_hdr, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "room id 'abc' must be a positive integer"));
+	resp_release(&r);
+	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":true}", &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(r.body, "field 'room_id' must be an integer"));
+	resp_release(&r);
+	real(REQ_PUT, "/admin/bans/nope", "", fx.admin_hdr, NULL, &r);
+	assert_int_equal(r.status, 400);
+	resp_release(&r);
+
+	/* no database needed: events only (none published without a socket) */
+	real(REQ_POST, "/admin/users/" ME "/disconnect", "", fx.admin_hdr, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.body, "{\"error_message\":null,\"data\":null}");
+	resp_release(&r);
+}
+
+/* Every ":id" has a declared kind, and no kind is declared without one. */
+static void test_table_ids(void **state)
+{
+	(void)state;
+	assert_true(routes_count > 0);
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct route *rt = &routes_table[i];
+		int has_id = strstr(rt->pattern, ":id") != NULL;
+
+		if (has_id != (rt->id != ROUTE_ID_NONE))
+			fail_msg("route %s %s: ':id' and kind %d disagree",
+				 req_method_name(rt->method), rt->pattern, rt->id);
+		if (!strncmp(rt->pattern, "/admin/", 7) &&
+		    (rt->access != ROUTE_ADMIN || rt->id != ROUTE_ID_USER))
+			fail_msg("route %s %s: admin routes take a user id",
+				 req_method_name(rt->method), rt->pattern);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table_ids),
+		cmocka_unit_test(test_service_table_database_down),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
