@@ -1,7 +1,6 @@
 #include "bus.h"
 #include "log.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,13 +17,9 @@ static void *bus_main(void *arg)
 	char err[256];
 
 	for (;;) {
-		struct bus_item *head = NULL, *tail = NULL;
-		int stop, was_empty;
+		struct handoff_list got;
 
-		pthread_mutex_lock(&b->mu);
-		stop = b->stop;
-		pthread_mutex_unlock(&b->mu);
-		if (stop)
+		if (__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE))
 			break;
 		if (zmq_poll(pi, npi, BUS_POLL_MS) <= 0)
 			continue;
@@ -35,6 +30,7 @@ static void *bus_main(void *arg)
 		if (!(pi[0].revents & ZMQ_POLLIN))
 			continue;
 		/* everything waiting, then one hand-over and one wake */
+		handoff_list_init(&got);
 		for (int n = 0; n < 4096; n++) {
 			struct bus_item *it = malloc(sizeof(*it));
 			int rc;
@@ -50,25 +46,9 @@ static void *bus_main(void *arg)
 				log_warn("bus: dropped an event: %s", err);
 				continue;
 			}
-			it->next = NULL;
-			if (tail)
-				tail->next = it;
-			else
-				head = it;
-			tail = it;
+			handoff_list_add(&got, &it->link);
 		}
-		if (!head)
-			continue;
-		pthread_mutex_lock(&b->mu);
-		was_empty = !b->head;
-		if (b->tail)
-			b->tail->next = head;
-		else
-			b->head = head;
-		b->tail = tail;
-		pthread_mutex_unlock(&b->mu);
-		if (was_empty)
-			b->wake(b->wake_arg);
+		handoff_put(&b->events, &got);
 	}
 	zmq_close(b->sub);
 	b->sub = NULL;
@@ -80,15 +60,11 @@ int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
 	     void *arg, char *err, size_t errlen)
 {
 	char ep[256];
-	sigset_t all, old;
-	int rc;
 
 	memset(b, 0, sizeof(*b));
-	b->wake = wake;
-	b->wake_arg = arg;
 	b->origin = c->ws_id;
 	b->npeers = cfg_evt_count(c) - 1;
-	pthread_mutex_init(&b->mu, NULL);
+	handoff_init(&b->events, wake, arg);
 	b->zctx = zmq_ctx_new();
 	if (!b->zctx) {
 		snprintf(err, errlen, "cannot create a ZeroMQ context");
@@ -115,14 +91,8 @@ int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
 		goto fail;
 	if (evt_pub_open(&b->pub, b->zctx, c->evt_endpoints, c->ws_id, &b->keys, err, errlen))
 		goto fail;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&b->thread, NULL, bus_main, b);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
-		snprintf(err, errlen, "cannot start the event thread: %s", strerror(rc));
+	if (handoff_thread_start(&b->thread, bus_main, b, "event", err, errlen))
 		goto fail;
-	}
 	b->started = 1;
 	log_info("event inbox bound, %d peer daemon(s)", b->npeers);
 	return 0;
@@ -135,18 +105,13 @@ fail:
 	evt_keys_release(&b->keys);
 	zmq_ctx_term(b->zctx);
 	b->zctx = NULL;
+	handoff_release(&b->events);
 	return -1;
 }
 
 struct bus_item *bus_take(struct bus *b)
 {
-	struct bus_item *it;
-
-	pthread_mutex_lock(&b->mu);
-	it = b->head;
-	b->head = b->tail = NULL;
-	pthread_mutex_unlock(&b->mu);
-	return it;
+	return handoff_entry(handoff_take(&b->events), struct bus_item, link);
 }
 
 void bus_item_free(struct bus_item *it)
@@ -171,17 +136,16 @@ void bus_close(struct bus *b)
 	if (!b->zctx)
 		return;
 	if (b->started) {
-		pthread_mutex_lock(&b->mu);
-		b->stop = 1;
-		pthread_mutex_unlock(&b->mu);
+		__atomic_store_n(&b->stop, 1, __ATOMIC_RELEASE);
 		pthread_join(b->thread, NULL);
 	}
 	for (it = bus_take(b); it; it = next) {
-		next = it->next;
+		next = bus_item_next(it);
 		bus_item_free(it);
 	}
 	evt_pub_close(&b->pub);
 	evt_keys_release(&b->keys);
 	zmq_ctx_term(b->zctx);
 	b->zctx = NULL;
+	handoff_release(&b->events);
 }

@@ -22,11 +22,18 @@
 
 #include "cfg.h"
 #include "evt.h"
+#include "handoff.h"
 
 struct bus_item {
-	struct bus_item *next;
+	struct handoff_link link;
 	struct evt e;		/* decoded, owned: bus_item_free */
 };
+
+/* The item after it in a chain from bus_take(), or NULL. */
+static inline struct bus_item *bus_item_next(const struct bus_item *it)
+{
+	return handoff_entry(it->link.next, struct bus_item, link);
+}
 
 struct bus {
 	void *zctx;
@@ -37,12 +44,9 @@ struct bus {
 	int npeers;		/* other daemons */
 	int origin;		/* CHAT_WS_ID */
 	pthread_t thread;
-	pthread_mutex_t mu;
-	struct bus_item *head, *tail;
-	int stop;
+	struct handoff events;	/* decoded, to the service thread */
+	int stop;		/* atomic: bus_close() to the thread */
 	int started;
-	void (*wake)(void *arg);
-	void *wake_arg;
 	unsigned long dropped;	/* undecodable frames */
 	unsigned long refused;	/* publishers the ZAP handler turned away */
 };

@@ -473,7 +473,7 @@ void chat_release(struct chat *ch)
 	struct store_job *j, *next;
 
 	for (j = store_take(&ch->store); j; j = next) {
-		next = j->next;
+		next = store_job_next(j);
 		if (j->owner)
 			conn_put(&ch->conns, j->owner);
 		store_job_free(j);

@@ -192,7 +192,7 @@ void chat_store_answers(struct chat *ch)
 	for (j = store_take(&ch->store); j; j = next) {
 		struct conn *c = j->owner;
 
-		next = j->next;
+		next = store_job_next(j);
 		switch (j->type) {
 		case STORE_SEND:
 			chat_send_done(ch, j);
@@ -280,7 +280,7 @@ void chat_bus_events(struct chat *ch)
 	struct bus_item *it, *next;
 
 	for (it = bus_take(&ch->bus); it; it = next) {
-		next = it->next;
+		next = bus_item_next(it);
 		chat_event(ch, &it->e);
 		bus_item_free(it);
 	}

@@ -3,7 +3,6 @@
 #include "log.h"
 #include "pgarr.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,49 +216,34 @@ out:
 	pgarr_release(&a);
 }
 
-static void store_answer(struct store *s, struct store_job *head, struct store_job *tail)
+/* Run every job of a batch (a chain); answer them, in submission order per kind. */
+static void store_run(struct store *s, struct handoff_link *batch)
 {
-	int was_empty;
-
-	if (!head)
-		return;
-	pthread_mutex_lock(&s->mu);
-	was_empty = !s->out;
-	if (s->out_tail)
-		s->out_tail->next = head;
-	else
-		s->out = head;
-	s->out_tail = tail;
-	pthread_mutex_unlock(&s->mu);
-	/* one wake per burst: the service thread takes everything at once */
-	if (was_empty)
-		s->wake(s->wake_arg);
-}
-
-/* Run every job of a batch; answer them, in submission order per kind. */
-static void store_run(struct store *s, struct store_job *batch)
-{
-	struct store_job **all, *j, *head = NULL, *tail = NULL;
-	struct store_job **sends, **bans, **loads;
+	struct store_job **all, *j, **sends, **bans, **loads;
+	struct handoff_list answers;
+	struct handoff_link *l;
 	int n = 0, ns = 0, nb = 0, nl = 0;
 	char err[512];
 
-	for (j = batch; j; j = j->next)
+	for (l = batch; l; l = l->next)
 		n++;
 	all = malloc((size_t)n * 4 * sizeof(*all));
 	if (!all) {
 		log_error("store: out of memory for %d jobs", n);
-		for (j = batch; j; j = j->next)
+		handoff_list_init(&answers);
+		while ((j = handoff_entry(batch, struct store_job, link))) {
+			batch = batch->next;
 			j->status = STORE_ERROR;
-		for (tail = batch; tail->next; tail = tail->next)
-			;
-		store_answer(s, batch, tail);
+			handoff_list_add(&answers, &j->link);
+		}
+		handoff_put(&s->out, &answers);
 		return;
 	}
 	sends = all + n;
 	bans = sends + n;
 	loads = bans + n;
-	for (j = batch; j; j = j->next) {
+	for (l = batch; l; l = l->next) {
+		j = handoff_entry(l, struct store_job, link);
 		all[ns + nb + nl] = j;
 		if (j->type == STORE_SEND)
 			sends[ns++] = j;
@@ -275,8 +259,11 @@ static void store_run(struct store *s, struct store_job *batch)
 		if (s->last_pid && pid != s->last_pid) {
 			struct store_job *rc = store_job_new(STORE_RECONNECTED, NULL);
 
-			if (rc)
-				store_answer(s, rc, rc);
+			if (rc) {
+				handoff_list_init(&answers);
+				handoff_list_add(&answers, &rc->link);
+				handoff_put(&s->out, &answers);
+			}
 		}
 		s->last_pid = pid;
 	}
@@ -286,29 +273,24 @@ static void store_run(struct store *s, struct store_job *batch)
 		store_bans(s, bans, nb);
 	if (nl)
 		store_rooms(s, loads, nl);
-	for (int i = 0; i < n; i++) {
-		all[i]->next = NULL;
-		if (tail)
-			tail->next = all[i];
-		else
-			head = all[i];
-		tail = all[i];
-	}
+	handoff_list_init(&answers);
+	for (int i = 0; i < n; i++)
+		handoff_list_add(&answers, &all[i]->link);
 	free(all);
-	store_answer(s, head, tail);
+	handoff_put(&s->out, &answers);
 }
 
 static void *store_main(void *arg)
 {
 	struct store *s = arg;
-	struct store_job *batch;
+	struct handoff_link *batch;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (!s->in && !s->stop)
+		while (!s->in.head && !s->stop)
 			pthread_cond_wait(&s->cond, &s->mu);
-		batch = s->in;
-		s->in = s->in_tail = NULL;
+		batch = s->in.head;
+		handoff_list_init(&s->in);
 		pthread_mutex_unlock(&s->mu);
 		if (!batch)
 			break;	/* stop, and nothing left */
@@ -321,57 +303,35 @@ static void *store_main(void *arg)
 int store_start(struct store *s, const char *conninfo, int timeout_ms,
 		void (*wake)(void *arg), void *arg, char *err, size_t errlen)
 {
-	sigset_t all, old;
-	int rc;
-
 	memset(s, 0, sizeof(*s));
 	db_init(&s->db, conninfo, timeout_ms, store_stmts,
 		(int)(sizeof(store_stmts) / sizeof(store_stmts[0])));
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	handoff_list_init(&s->in);
+	handoff_init(&s->out, wake, arg);
 	s->batch_max = 2000;
-	s->wake = wake;
-	s->wake_arg = arg;
-	/* signals are the service thread's business */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&s->thread, NULL, store_main, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
-		snprintf(err, errlen, "cannot start the database thread: %s", strerror(rc));
+	if (handoff_thread_start(&s->thread, store_main, s, "database", err, errlen))
 		return -1;
-	}
 	s->started = 1;
 	return 0;
 }
 
 void store_submit(struct store *s, struct store_job *j)
 {
-	j->next = NULL;
 	pthread_mutex_lock(&s->mu);
-	if (s->in_tail)
-		s->in_tail->next = j;
-	else
-		s->in = j;
-	s->in_tail = j;
+	handoff_list_add(&s->in, &j->link);
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->mu);
 }
 
 struct store_job *store_take(struct store *s)
 {
-	struct store_job *j;
-
-	pthread_mutex_lock(&s->mu);
-	j = s->out;
-	s->out = s->out_tail = NULL;
-	pthread_mutex_unlock(&s->mu);
-	return j;
+	return handoff_entry(handoff_take(&s->out), struct store_job, link);
 }
 
 void store_stop(struct store *s)
 {
-
 	if (!s->started)
 		return;
 	pthread_mutex_lock(&s->mu);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "handoff.h"
 #include "uuid.h"
 
 enum store_type { STORE_SEND = 0, STORE_BANCHECK, STORE_LOAD_ROOM, STORE_RECONNECTED };
@@ -42,7 +43,7 @@ enum store_status {
 };
 
 struct store_job {
-	struct store_job *next;
+	struct handoff_link link;	/* in the store's lists, then the caller's chain */
 	enum store_type type;
 	void *owner;			/* the caller's (a struct conn) */
 	/* in */
@@ -71,19 +72,23 @@ struct store_job *store_job_send(void *owner, const char *user, int64_t room_id,
 struct store_job *store_job_new(enum store_type type, void *owner);
 void store_job_free(struct store_job *j);
 
+/* The job after j in a chain from store_take(), or NULL. */
+static inline struct store_job *store_job_next(const struct store_job *j)
+{
+	return handoff_entry(j->link.next, struct store_job, link);
+}
+
 struct store {
 	struct db db;			/* the worker's */
 	pthread_t thread;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;		/* in, stop */
 	pthread_cond_t cond;
-	struct store_job *in, *in_tail;		/* submitted, FIFO */
-	struct store_job *out, *out_tail;	/* answered, FIFO */
+	struct handoff_list in;		/* submitted, FIFO */
+	struct handoff out;		/* answered, to the service thread */
 	int stop;
 	int started;
 	int batch_max;			/* most messages per statement */
 	int last_pid;			/* backend pid, to notice reconnects */
-	void (*wake)(void *arg);
-	void *wake_arg;
 	/* statistics (worker writes, anyone may read roughly) */
 	uint64_t batches, stored, busy_us;	/* busy: time in chat_ws_store */
 };
