@@ -25,7 +25,7 @@ static void *bus_main(void *arg)
 			continue;
 		if (npi > 1 && (pi[1].revents & ZMQ_POLLIN)) {
 			curve_zap_serve(&b->zap);
-			__atomic_store_n(&b->refused, b->zap.refused, __ATOMIC_RELAXED);
+			__atomic_store_n(&b->stats.refused, b->zap.refused, __ATOMIC_RELAXED);
 		}
 		if (!(pi[0].revents & ZMQ_POLLIN))
 			continue;
@@ -42,7 +42,7 @@ static void *bus_main(void *arg)
 				free(it);
 				if (rc == 0)
 					break;
-				b->dropped++;
+				__atomic_fetch_add(&b->stats.dropped, 1, __ATOMIC_RELAXED);
 				log_warn("bus: dropped an event: %s", err);
 				continue;
 			}
@@ -112,6 +112,12 @@ fail:
 struct bus_item *bus_take(struct bus *b)
 {
 	return handoff_entry(handoff_take(&b->events), struct bus_item, link);
+}
+
+void bus_stats(struct bus *b, struct bus_stats *out)
+{
+	out->dropped = __atomic_load_n(&b->stats.dropped, __ATOMIC_RELAXED);
+	out->refused = __atomic_load_n(&b->stats.refused, __ATOMIC_RELAXED);
 }
 
 void bus_item_free(struct bus_item *it)

@@ -35,6 +35,12 @@ static inline struct bus_item *bus_item_next(const struct bus_item *it)
 	return handoff_entry(it->link.next, struct bus_item, link);
 }
 
+/* What the inbox thread has counted since bus_open(). */
+struct bus_stats {
+	uint64_t dropped;	/* undecodable frames */
+	uint64_t refused;	/* publishers the ZAP handler turned away */
+};
+
 struct bus {
 	void *zctx;
 	void *sub;		/* the inbox thread's */
@@ -47,8 +53,7 @@ struct bus {
 	struct handoff events;	/* decoded, to the service thread */
 	int stop;		/* atomic: bus_close() to the thread */
 	int started;
-	unsigned long dropped;	/* undecodable frames */
-	unsigned long refused;	/* publishers the ZAP handler turned away */
+	struct bus_stats stats;	/* the inbox thread's (atomics): bus_stats() */
 };
 
 /* Bind the inbox, connect to the peers, start the thread. 0, or -1 with err. */
@@ -59,6 +64,9 @@ int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
 struct bus_item *bus_take(struct bus *b);
 
 void bus_item_free(struct bus_item *it);
+
+/* A copy of the counters (any thread: they are read atomically). */
+void bus_stats(struct bus *b, struct bus_stats *out);
 
 /* Publish to every peer daemon without blocking. 0 queued, -1 dropped. */
 int bus_publish(struct bus *b, const struct evt *e);

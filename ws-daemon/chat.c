@@ -23,9 +23,11 @@ static struct chat *chat_of(struct lws *wsi)
 void chat_wake(void *arg)
 {
 	struct chat *ch = arg;
+	/* called by the worker and bus threads: ctx is set while they run */
+	struct lws_context *ctx = __atomic_load_n(&ch->ctx, __ATOMIC_ACQUIRE);
 
-	if (ch->ctx)
-		lws_cancel_service(ch->ctx);
+	if (ctx)
+		lws_cancel_service(ctx);
 }
 
 void chat_close(struct chat *ch, struct conn *c, int code, const char *reason)
@@ -294,7 +296,13 @@ static void chat_sweep(lws_sorted_usec_list_t *sul)
 		rcache_sweep(&ch->rooms, chat_retry_room, ch);
 	}
 	if (now - ch->stats_ms >= CHAT_STATS_EVERY_MS) {
-		uint64_t b = ch->store.batches, n = ch->store.stored, us = ch->store.busy_us;
+		struct store_stats st;
+		uint64_t b, n, us;
+
+		store_stats(&ch->store, &st);
+		b = st.batches;
+		n = st.stored;
+		us = st.busy_us;
 
 		if (n != ch->stats_stored)
 			log_info("%zu connection(s); %llu message(s) stored in %llu batch(es), "
@@ -454,7 +462,7 @@ int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
 
 void chat_attach(struct chat *ch, struct lws_context *ctx)
 {
-	ch->ctx = ctx;
+	__atomic_store_n(&ch->ctx, ctx, __ATOMIC_RELEASE);
 	ch->evict_ms = ch->stats_ms = chrono_wall_ms();
 	lws_sul_schedule(ctx, 0, &ch->sul_sweep, chat_sweep, CHAT_SWEEP_US);
 	/* answers or events that came before the context existed */
@@ -465,7 +473,7 @@ void chat_stop_threads(struct chat *ch)
 {
 	bus_close(&ch->bus);
 	store_stop(&ch->store);
-	ch->ctx = NULL;
+	__atomic_store_n(&ch->ctx, NULL, __ATOMIC_RELEASE);
 }
 
 void chat_release(struct chat *ch)

@@ -134,9 +134,10 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 		if (!PQgetisnull(r, row, 5))
 			j->prev_id = strtoll(PQgetvalue(r, row, 5), NULL, 10);
 	}
-	s->batches++;
-	s->stored += (uint64_t)n;
-	s->busy_us += (uint64_t)(chrono_mono_us() - t0);
+	/* read by the service thread's statistics line: atomics, no lock */
+	__atomic_fetch_add(&s->stats.batches, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->stats.stored, (uint64_t)n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->stats.busy_us, (uint64_t)(chrono_mono_us() - t0), __ATOMIC_RELAXED);
 out:
 	PQclear(r);
 	for (int k = 0; k < 4; k++)
@@ -323,6 +324,13 @@ void store_submit(struct store *s, struct store_job *j)
 	handoff_list_add(&s->in, &j->link);
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->mu);
+}
+
+void store_stats(struct store *s, struct store_stats *out)
+{
+	out->batches = __atomic_load_n(&s->stats.batches, __ATOMIC_RELAXED);
+	out->stored = __atomic_load_n(&s->stats.stored, __ATOMIC_RELAXED);
+	out->busy_us = __atomic_load_n(&s->stats.busy_us, __ATOMIC_RELAXED);
 }
 
 struct store_job *store_take(struct store *s)

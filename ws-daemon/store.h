@@ -78,6 +78,13 @@ static inline struct store_job *store_job_next(const struct store_job *j)
 	return handoff_entry(j->link.next, struct store_job, link);
 }
 
+/* What the worker has done since it started. */
+struct store_stats {
+	uint64_t batches;		/* chat_ws_store calls that answered */
+	uint64_t stored;		/* messages in them */
+	uint64_t busy_us;		/* time spent in them */
+};
+
 struct store {
 	struct db db;			/* the worker's */
 	pthread_t thread;
@@ -89,8 +96,7 @@ struct store {
 	int started;
 	int batch_max;			/* most messages per statement */
 	int last_pid;			/* backend pid, to notice reconnects */
-	/* statistics (worker writes, anyone may read roughly) */
-	uint64_t batches, stored, busy_us;	/* busy: time in chat_ws_store */
+	struct store_stats stats;	/* the worker adds (atomics): store_stats() */
 };
 
 /*
@@ -99,6 +105,9 @@ struct store {
  */
 int store_start(struct store *s, const char *conninfo, int timeout_ms,
 		void (*wake)(void *arg), void *arg, char *err, size_t errlen);
+
+/* A copy of the statistics (any thread: they are read atomically). */
+void store_stats(struct store *s, struct store_stats *out);
 
 /* Hand a job to the worker (any thread). */
 void store_submit(struct store *s, struct store_job *j);
