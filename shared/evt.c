@@ -408,10 +408,16 @@ int evt_sub_recv(void *sock, struct evt *e, char *err, size_t errlen)
 
 	zmq_msg_init(&m);
 	if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+		int no = errno;
+
 		zmq_msg_close(&m);
-		return 0;
+		if (no == EAGAIN || no == EINTR)
+			return EVT_RECV_NONE;
+		snprintf(err, errlen, "receiving an event failed: %s", zmq_strerror(no));
+		return EVT_RECV_ERROR;
 	}
-	rc = evt_decode(zmq_msg_data(&m), zmq_msg_size(&m), e, err, errlen) ? -1 : 1;
+	rc = evt_decode(zmq_msg_data(&m), zmq_msg_size(&m), e, err, errlen) ?
+		EVT_RECV_BAD : EVT_RECV_EVENT;
 	zmq_msg_close(&m);
 	return rc;
 }

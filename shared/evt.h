@@ -138,10 +138,19 @@ void evt_pub_close(struct evt_pub *p);
 void *evt_sub_open(void *zctx, const char *endpoint, const struct evt_keys *keys,
 		   long max_bytes, char *err, size_t errlen);
 
+/* What evt_sub_recv() found. */
+enum evt_recv {
+	EVT_RECV_EVENT = 1,	/* an event in e: evt_release() it */
+	EVT_RECV_NONE = 0,	/* nothing waiting (or interrupted): poll again */
+	EVT_RECV_BAD = -1,	/* a frame that is not an event was dropped (err) */
+	EVT_RECV_ERROR = -2,	/* ZeroMQ failed to receive (err): not "nothing" */
+};
+
 /*
- * Take one event from a SUB socket without blocking. 1 = an event in e
- * (evt_release it), 0 = nothing waiting, -1 = a bad frame was dropped
- * (message in err).
+ * Take one event from a SUB socket without blocking: an enum evt_recv,
+ * with a message in err for EVT_RECV_BAD and EVT_RECV_ERROR. A receive
+ * error (a terminated context, a broken socket) is reported as such, so
+ * that the caller counts and logs it instead of taking it for silence.
  */
 int evt_sub_recv(void *sock, struct evt *e, char *err, size_t errlen);
 

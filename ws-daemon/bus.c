@@ -1,19 +1,36 @@
 #include "bus.h"
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 #define BUS_POLL_MS 200		/* how soon the thread notices bus_close() */
+#define BUS_LOG_MS 10000	/* at most one line per kind of failure this often */
+
+/*
+ * A ZeroMQ failure of the inbox thread: counted in *counter, logged at
+ * most every BUS_LOG_MS, and waited out for a poll interval so that a
+ * lasting failure does not spin.
+ */
+static void bus_failed(uint64_t *counter, struct log_limit *lim, const char *msg)
+{
+	uint64_t n = __atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+
+	if (log_limit_pass(lim, BUS_LOG_MS, NULL))
+		log_error("bus: %s (%llu time(s) so far)", msg, (unsigned long long)n);
+	nanosleep(&(struct timespec){ .tv_nsec = BUS_POLL_MS * 1000000L }, NULL);
+}
 
 static void *bus_main(void *arg)
 {
 	struct bus *b = arg;
 	zmq_pollitem_t pi[2] = { { .socket = b->sub, .events = ZMQ_POLLIN },
 				 { .socket = b->zap.sock, .events = ZMQ_POLLIN } };
-	int npi = b->zap.sock ? 2 : 1;
+	int npi = b->zap.sock ? 2 : 1, rc;
 	char err[256];
 
 	for (;;) {
@@ -21,7 +38,15 @@ static void *bus_main(void *arg)
 
 		if (__atomic_load_n(&b->stop, __ATOMIC_ACQUIRE))
 			break;
-		if (zmq_poll(pi, npi, BUS_POLL_MS) <= 0)
+		rc = zmq_poll(pi, npi, BUS_POLL_MS);
+		if (rc < 0 && errno != EINTR) {
+			/* not silence: count it and say so */
+			snprintf(err, sizeof(err), "polling the inbox failed: %s",
+				 zmq_strerror(errno));
+			bus_failed(&b->stats.poll_errors, &b->poll_log, err);
+			continue;
+		}
+		if (rc <= 0)
 			continue;
 		if (npi > 1 && (pi[1].revents & ZMQ_POLLIN)) {
 			curve_zap_serve(&b->zap);
@@ -33,20 +58,23 @@ static void *bus_main(void *arg)
 		handoff_list_init(&got);
 		for (int n = 0; n < 4096; n++) {
 			struct bus_item *it = malloc(sizeof(*it));
-			int rc;
 
 			if (!it)
 				break;
 			rc = evt_sub_recv(b->sub, &it->e, err, sizeof(err));
-			if (rc <= 0) {
-				free(it);
-				if (rc == 0)
-					break;
-				__atomic_fetch_add(&b->stats.dropped, 1, __ATOMIC_RELAXED);
-				log_warn("bus: dropped an event: %s", err);
+			if (rc == EVT_RECV_EVENT) {
+				handoff_list_add(&got, &it->link);
 				continue;
 			}
-			handoff_list_add(&got, &it->link);
+			free(it);
+			if (rc == EVT_RECV_NONE)
+				break;
+			if (rc == EVT_RECV_ERROR) {
+				bus_failed(&b->stats.recv_errors, &b->recv_log, err);
+				break;
+			}
+			__atomic_fetch_add(&b->stats.dropped, 1, __ATOMIC_RELAXED);
+			log_warn("bus: dropped an event: %s", err);
 		}
 		handoff_put(&b->events, &got);
 	}
@@ -118,6 +146,8 @@ void bus_stats(struct bus *b, struct bus_stats *out)
 {
 	out->dropped = __atomic_load_n(&b->stats.dropped, __ATOMIC_RELAXED);
 	out->refused = __atomic_load_n(&b->stats.refused, __ATOMIC_RELAXED);
+	out->recv_errors = __atomic_load_n(&b->stats.recv_errors, __ATOMIC_RELAXED);
+	out->poll_errors = __atomic_load_n(&b->stats.poll_errors, __ATOMIC_RELAXED);
 }
 
 void bus_item_free(struct bus_item *it)

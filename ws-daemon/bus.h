@@ -23,6 +23,7 @@
 #include "cfg.h"
 #include "evt.h"
 #include "handoff.h"
+#include "log.h"
 
 struct bus_item {
 	struct handoff_link link;
@@ -39,6 +40,8 @@ static inline struct bus_item *bus_item_next(const struct bus_item *it)
 struct bus_stats {
 	uint64_t dropped;	/* undecodable frames */
 	uint64_t refused;	/* publishers the ZAP handler turned away */
+	uint64_t recv_errors;	/* receives that failed (not "nothing waiting") */
+	uint64_t poll_errors;	/* polls of the inbox that failed */
 };
 
 struct bus {
@@ -54,6 +57,7 @@ struct bus {
 	int stop;		/* atomic: bus_close() to the thread */
 	int started;
 	struct bus_stats stats;	/* the inbox thread's (atomics): bus_stats() */
+	struct log_limit poll_log, recv_log;	/* the inbox thread's */
 };
 
 /* Bind the inbox, connect to the peers, start the thread. 0, or -1 with err. */

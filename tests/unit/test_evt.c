@@ -187,6 +187,49 @@ static void test_pub_tcp_needs_keys(void **state)
 	zmq_ctx_term(zctx);
 }
 
+/* Events, bad frames, silence and a failing socket are four answers. */
+static void test_sub_recv(void **state)
+{
+	struct evt e = { .type = EVT_BAN, .at_ms = 1, .user = "00000000-0000-0000-0000-00000000000b" };
+	void *zctx = zmq_ctx_new(), *sub, *pub;
+	char err[128], *buf;
+	struct evt got;
+	size_t len;
+	int rc = EVT_RECV_NONE;
+
+	(void)state;
+	sub = evt_sub_open(zctx, "inproc://evt-recv", NULL, 4096, err, sizeof(err));
+	assert_non_null(sub);
+	pub = zmq_socket(zctx, ZMQ_PUB);
+	assert_int_equal(zmq_connect(pub, "inproc://evt-recv"), 0);
+	assert_int_equal(evt_sub_recv(sub, &got, err, sizeof(err)), EVT_RECV_NONE);
+	buf = evt_encode(&e, &len);
+	/* until the subscription has reached the publisher */
+	for (int i = 0; i < 500 && rc == EVT_RECV_NONE; i++) {
+		zmq_send(pub, buf, len, 0);
+		zmq_poll(&(zmq_pollitem_t){ .socket = sub, .events = ZMQ_POLLIN }, 1, 10);
+		rc = evt_sub_recv(sub, &got, err, sizeof(err));
+	}
+	free(buf);
+	assert_int_equal(rc, EVT_RECV_EVENT);
+	assert_string_equal(got.user, e.user);
+	evt_release(&got);
+	while (evt_sub_recv(sub, &got, err, sizeof(err)) == EVT_RECV_EVENT)
+		evt_release(&got);	/* the probes sent meanwhile */
+	zmq_send(pub, "not json", 8, 0);
+	zmq_poll(&(zmq_pollitem_t){ .socket = sub, .events = ZMQ_POLLIN }, 1, 1000);
+	assert_int_equal(evt_sub_recv(sub, &got, err, sizeof(err)), EVT_RECV_BAD);
+	assert_int_equal(evt_sub_recv(sub, &got, err, sizeof(err)), EVT_RECV_NONE);
+	/* a terminated context is an error, not silence */
+	zmq_ctx_shutdown(zctx);
+	err[0] = '\0';
+	assert_int_equal(evt_sub_recv(sub, &got, err, sizeof(err)), EVT_RECV_ERROR);
+	assert_non_null(strstr(err, "receiving an event failed"));
+	zmq_close(pub);
+	zmq_close(sub);
+	zmq_ctx_term(zctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +239,7 @@ int main(void)
 		cmocka_unit_test(test_evt_prev),
 		cmocka_unit_test(test_pub_endpoints),
 		cmocka_unit_test(test_pub_tcp_needs_keys),
+		cmocka_unit_test(test_sub_recv),
 	};
 
 	return cmocka_run_group_tests_name("evt", tests, NULL, NULL);
