@@ -30,57 +30,6 @@ void chat_wake(void *arg)
 		lws_cancel_service(ctx);
 }
 
-void chat_close(struct chat *ch, struct conn *c, int code, const char *reason)
-{
-	if (c->wsi && !c->closing)
-		log_debug("closing connection %llu: %d %s",
-			  (unsigned long long)c->serial, code, reason);
-	conn_close(&ch->conns, c, code, reason, 0, chrono_wall_ms());
-}
-
-/* Queue f on c; a full queue closes c as too slow (4009). */
-void chat_push(struct chat *ch, struct conn *c, struct frame *f, int reply)
-{
-	if (!f) {
-		chat_close(ch, c, CLOSE_SERVER_ERROR, "out of memory");
-		return;
-	}
-	if (conn_push(&ch->conns, c, f, reply)) {
-		log_info("connection %llu reads too slowly: closed",
-			 (unsigned long long)c->serial);
-		conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, chrono_wall_ms());
-	}
-}
-
-void chat_unauthorized(struct chat *ch, struct conn *c, int64_t room_id,
-		       const char *temp, size_t temp_len)
-{
-	int64_t now = chrono_wall_ms();
-	char reason[96];
-
-	chat_confirm(ch, c, 0, "not a participant of this room", temp, temp_len, 0, NULL);
-	/* a fixed window from the first refusal: cheap, and a burst still trips it */
-	if (!c->unauth_count || now - c->unauth_since_ms >= (int64_t)ch->cfg->unauth_window * 1000) {
-		c->unauth_count = 0;
-		c->unauth_since_ms = now;
-	}
-	if (++c->unauth_count >= ch->cfg->unauth_max) {
-		snprintf(reason, sizeof(reason), "%u sends to rooms the user is not in "
-			 "(last: room %lld)", (unsigned)c->unauth_count, (long long)room_id);
-		chat_close(ch, c, CLOSE_UNAUTHORIZED, reason);
-	}
-}
-
-void chat_confirm(struct chat *ch, struct conn *c, int ok, const char *reason,
-			 const char *temp, size_t temp_len, int64_t id,
-			 const char *created_at)
-{
-	struct frame *f = proto_confirmation(ok, reason, temp, temp_len, id, created_at);
-
-	chat_push(ch, c, f, 1);
-	frame_put(f);
-}
-
 /* ---- connections ---- */
 
 static void chat_established(struct chat *ch, struct lws *wsi, struct chat_pss *pss)
@@ -92,32 +41,32 @@ static void chat_established(struct chat *ch, struct lws *wsi, struct chat_pss *
 	struct conn *c, *old;
 	struct evt e;
 
-	c = conn_new(&ch->conns, wsi, ++ch->next_serial, chrono_wall_ms());
+	c = conn_new(&ch->conns, wsi, chrono_wall_ms());
 	pss->c = c;
 	if (!c)
 		return;
 	if (ch->shutting_down) {
-		chat_close(ch, c, CLOSE_SHUTDOWN, "server is shutting down");
+		conn_close(&ch->conns, c, CLOSE_SHUTDOWN, "server is shutting down");
 		return;
 	}
 	tok = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
 	if (!tok || !*tok) {
-		chat_close(ch, c, CLOSE_NO_TOKEN, "no token");
+		conn_close(&ch->conns, c, CLOSE_NO_TOKEN, "no token");
 		return;
 	}
 	if (auth_verify(&ch->auth, tok, time(NULL), &cl, err, sizeof(err))) {
-		chat_close(ch, c, CLOSE_BAD_TOKEN, err);
+		conn_close(&ch->conns, c, CLOSE_BAD_TOKEN, err);
 		return;
 	}
 	if (uuid_parse(cl.sub, &c->user)) {
-		chat_close(ch, c, CLOSE_BAD_TOKEN, "token subject is not a UUID");
+		conn_close(&ch->conns, c, CLOSE_BAD_TOKEN, "token subject is not a UUID");
 		return;
 	}
 	uuid_format(&c->user, c->user_str);
 	c->exp_ms = ((int64_t)cl.exp + ch->cfg->jwt_leeway) * 1000;
 	old = conns_map(&ch->conns, c);
 	if (old)
-		chat_close(ch, old, CLOSE_NEW_DEVICE, "connected from another device");
+		conn_close(&ch->conns, old, CLOSE_NEW_DEVICE, "connected from another device");
 	memset(&e, 0, sizeof(e));
 	e.type = EVT_CONNECTED;
 	e.at_ms = c->connected_ms;
@@ -142,33 +91,33 @@ static void chat_frame(struct chat *ch, struct conn *c, const char *buf, size_t 
 	char err[160];
 
 	if (proto_parse_send(buf, len, &s, err, sizeof(err))) {
-		chat_close(ch, c, CLOSE_BAD_FRAME, err);
+		conn_close(&ch->conns, c, CLOSE_BAD_FRAME, err);
 		return;
 	}
 	if (ch->shutting_down >= CHAT_SHUT_REFUSE) {
-		chat_confirm(ch, c, 0, "server shutting down", s.temp_id, s.temp_len, 0, NULL);
+		conn_confirm(&ch->conns, c, 0, "server shutting down", s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
 	if (s.blank) {
-		chat_confirm(ch, c, 0, "message is empty", s.temp_id, s.temp_len, 0, NULL);
+		conn_confirm(&ch->conns, c, 0, "message is empty", s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
 	if (s.message_chars > (size_t)ch->cfg->msg_max_chars) {
 		snprintf(err, sizeof(err), "message is longer than %d characters",
 			 ch->cfg->msg_max_chars);
-		chat_confirm(ch, c, 0, err, s.temp_id, s.temp_len, 0, NULL);
+		conn_confirm(&ch->conns, c, 0, err, s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
 	if (moderation_match(&ch->mod, s.message, s.message_len)) {
-		chat_confirm(ch, c, 0, "message violates the moderation policy",
+		conn_confirm(&ch->conns, c, 0, "message violates the moderation policy",
 			     s.temp_id, s.temp_len, 0, NULL);
-		chat_close(ch, c, CLOSE_HATE, "hateful speech");
+		conn_close(&ch->conns, c, CLOSE_HATE, "hateful speech");
 		goto out;
 	}
 	j = store_job_send(c, c->user_str, s.room_id, s.message, s.message_len,
 			   s.temp_id, s.temp_len);
 	if (!j) {
-		chat_confirm(ch, c, 0, "server error", s.temp_id, s.temp_len, 0, NULL);
+		conn_confirm(&ch->conns, c, 0, "server error", s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
 	conn_get(c);
@@ -191,18 +140,18 @@ static void chat_receive(struct chat *ch, struct lws *wsi, struct conn *c,
 	if (c->closing)
 		return;
 	if (lws_frame_is_binary(wsi)) {
-		chat_close(ch, c, CLOSE_BAD_FRAME, "binary frames are not accepted");
+		conn_close(&ch->conns, c, CLOSE_BAD_FRAME, "binary frames are not accepted");
 		return;
 	}
 	if ((size_t)c->rxlen + len > (size_t)ch->cfg->frame_max) {
 		snprintf(err, sizeof(err), "frame is larger than %d bytes", ch->cfg->frame_max);
-		chat_close(ch, c, CLOSE_BAD_FRAME, err);
+		conn_close(&ch->conns, c, CLOSE_BAD_FRAME, err);
 		return;
 	}
 	if (!lws_is_final_fragment(wsi) || c->rxlen) {
 		nb = realloc(c->rx, c->rxlen + len + 1);
 		if (!nb) {
-			chat_close(ch, c, CLOSE_SERVER_ERROR, "out of memory");
+			conn_close(&ch->conns, c, CLOSE_SERVER_ERROR, "out of memory");
 			return;
 		}
 		c->rx = nb;
@@ -243,54 +192,9 @@ static int chat_evict_room(struct room *rm, void *arg)
 static void chat_sweep(lws_sorted_usec_list_t *sul)
 {
 	struct chat *ch = lws_container_of(sul, struct chat, sul_sweep);
-	int64_t now = chrono_wall_ms(), idle = (int64_t)ch->cfg->idle_timeout * 1000;
-	int64_t ping = (int64_t)ch->cfg->ping_interval * 1000;
-	struct conn *c;
+	int64_t now = chrono_wall_ms();
 
-	for (c = ch->conns.list; c; c = c->next) {
-		if (!c->wsi)
-			continue;
-		if (c->closing) {
-			if (now - c->closing_ms > CHAT_CLOSE_GRACE_MS)
-				lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-			continue;
-		}
-		if (!c->authed)
-			continue;
-		if (c->exp_ms && now >= c->exp_ms) {
-			chat_close(ch, c, CLOSE_ENDED, "token is expired");
-			continue;
-		}
-		if (idle && now - c->last_frame_ms >= idle) {
-			chat_close(ch, c, CLOSE_AFK, "idle timeout");
-			continue;
-		}
-		if (!ping)
-			continue;
-		if (c->ping_sent_ms && now - c->ping_sent_ms >= ping) {
-			/*
-			 * No pong. With frames still waiting for it, the peer may
-			 * be alive but not reading (its pong is behind our data):
-			 * close it as too slow, a code the app reconnects on.
-			 */
-			if (c->qlen || lws_send_pipe_choked(c->wsi)) {
-				log_info("connection %llu reads too slowly: closed",
-					 (unsigned long long)c->serial);
-				conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, now);
-				continue;
-			}
-			/* no pong, nothing pending: the peer is gone */
-			log_debug("connection %llu: no pong, dropped", (unsigned long long)c->serial);
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG,
-					LWS_TO_KILL_ASYNC);
-			continue;
-		}
-		if (!c->ping_sent_ms && now - c->last_rx_ms >= ping) {
-			c->ping_due = 1;
-			c->ping_sent_ms = now;
-			lws_callback_on_writable(c->wsi);
-		}
-	}
+	conns_sweep(&ch->conns, now);
 	if (ch->loads_failed) {
 		ch->loads_failed = 0;
 		rcache_sweep(&ch->rooms, chat_retry_room, ch);
@@ -378,13 +282,13 @@ int chat_finished(struct chat *ch)
 				continue;
 			/* nothing more is read, so nothing goes unanswered */
 			lws_rx_flow_control(c->wsi, 0);
-			chat_close(ch, c, CLOSE_SHUTDOWN, "server is shutting down");
+			conn_close(&ch->conns, c, CLOSE_SHUTDOWN, "server is shutting down");
 		}
 		/* fall through */
 	case CHAT_SHUT_CLOSE:
 		break;
 	}
-	return !ch->conns.count || now - ch->shutdown_ms > CHAT_CLOSE_GRACE_MS;
+	return !ch->conns.count || now - ch->shutdown_ms > CONN_CLOSE_GRACE_MS;
 }
 
 /* ---- lws ---- */
@@ -446,7 +350,12 @@ int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
 	if (moderation_load(&ch->mod, cfg->moderation_file, err, errlen))
 		return -1;
 	rcache_init(&ch->rooms);
-	if (conns_init(&ch->conns, (uint32_t)cfg->queue_max)) {
+	if (conns_init(&ch->conns, &(struct conn_limits){
+			.queue_max = (uint32_t)cfg->queue_max,
+			.unauth_max = cfg->unauth_max,
+			.unauth_window_ms = (int64_t)cfg->unauth_window * 1000,
+			.idle_ms = (int64_t)cfg->idle_timeout * 1000,
+			.ping_ms = (int64_t)cfg->ping_interval * 1000 })) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

@@ -24,7 +24,6 @@
 #include "store.h"
 
 #define CHAT_GAP_MS 500		/* longest wait for a missing predecessor */
-#define CHAT_CLOSE_GRACE_MS 5000	/* a close not done by then is forced */
 
 /*
  * The shutdown (SIGTERM/SIGINT), so that every SendMessage read gets its
@@ -57,7 +56,6 @@ struct chat {
 	lws_sorted_usec_list_t sul_sweep;
 	lws_sorted_usec_list_t sul_gap;
 	int gap_scheduled;
-	uint64_t next_serial;
 	uint32_t inflight;		/* SendMessage jobs at the worker */
 	uint32_t loads_failed;		/* rooms waiting for a load retry */
 	enum chat_shutdown shutting_down;
@@ -99,24 +97,6 @@ void chat_stop_threads(struct chat *ch);
 void chat_release(struct chat *ch);
 
 /* ---- between chat.c and deliver.c (service thread only) ---- */
-
-/* conn_close() with a debug line; the first close of a connection wins. */
-void chat_close(struct chat *ch, struct conn *c, int code, const char *reason);
-
-/* conn_push(); a refused frame closes c with 4009 "too slow". */
-void chat_push(struct chat *ch, struct conn *c, struct frame *f, int reply);
-
-/*
- * A send to a room the user is not in (stale screen, removed, deleted):
- * confirmed:false; only the CHAT_UNAUTH_MAX-th within CHAT_UNAUTH_WINDOW
- * closes c with 4012.
- */
-void chat_unauthorized(struct chat *ch, struct conn *c, int64_t room_id,
-		       const char *temp, size_t temp_len);
-
-/* Queue a MessageSentConfirmation (reply) on c. */
-void chat_confirm(struct chat *ch, struct conn *c, int ok, const char *reason,
-		  const char *temp, size_t temp_len, int64_t id, const char *created_at);
 
 /* Ask the worker for a room's members (answer: deliver.c). */
 void chat_load_room(struct chat *ch, int64_t room_id);

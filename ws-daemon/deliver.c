@@ -52,7 +52,7 @@ static void chat_drain_room(struct chat *ch, struct room *rm)
 			t = conns_user(&ch->conns, &rm->members[i]);
 			if (!t || t->closing)
 				continue;
-			chat_push(ch, t, m->frame, 0);
+			conn_push(&ch->conns, t, m->frame, 0);
 			ch->delivered++;
 		}
 		room_msg_free(m);
@@ -123,17 +123,17 @@ static void chat_send_done(struct chat *ch, struct store_job *j)
 	switch (j->status) {
 	case STORE_OK:
 	case STORE_DUP:
-		chat_confirm(ch, c, 1, "", j->temp_id, j->temp_len, j->id, j->created_at);
+		conn_confirm(&ch->conns, c, 1, "", j->temp_id, j->temp_len, j->id, j->created_at);
 		break;
 	case STORE_FORBIDDEN:
-		chat_unauthorized(ch, c, j->room_id, j->temp_id, j->temp_len);
+		conn_unauthorized(&ch->conns, c, j->room_id, j->temp_id, j->temp_len);
 		break;
 	case STORE_BANNED:
-		chat_confirm(ch, c, 0, "user is banned", j->temp_id, j->temp_len, 0, NULL);
-		chat_close(ch, c, CLOSE_BANNED, "user is banned");
+		conn_confirm(&ch->conns, c, 0, "user is banned", j->temp_id, j->temp_len, 0, NULL);
+		conn_close(&ch->conns, c, CLOSE_BANNED, "user is banned");
 		break;
 	default:
-		chat_confirm(ch, c, 0, "server error", j->temp_id, j->temp_len, 0, NULL);
+		conn_confirm(&ch->conns, c, 0, "server error", j->temp_id, j->temp_len, 0, NULL);
 		break;
 	}
 	if (j->status == STORE_OK) {
@@ -199,7 +199,7 @@ void chat_store_answers(struct chat *ch)
 			break;
 		case STORE_BANCHECK:
 			if (j->status == STORE_BANNED && c->wsi)
-				chat_close(ch, c, CLOSE_BANNED, "user is banned");
+				conn_close(&ch->conns, c, CLOSE_BANNED, "user is banned");
 			conn_put(&ch->conns, c);
 			break;
 		case STORE_LOAD_ROOM:
@@ -250,9 +250,9 @@ static void chat_event(struct chat *ch, struct evt *e)
 		if (!c)
 			break;
 		if (e->type == EVT_BAN)
-			chat_close(ch, c, CLOSE_BANNED, "user is banned");
+			conn_close(&ch->conns, c, CLOSE_BANNED, "user is banned");
 		else
-			chat_close(ch, c, CLOSE_ADMIN, "disconnected by an administrator");
+			conn_close(&ch->conns, c, CLOSE_ADMIN, "disconnected by an administrator");
 		break;
 	case EVT_MESSAGE:
 		log_debug("event: message %lld (after %lld) in room %lld from daemon %d",
@@ -270,7 +270,7 @@ static void chat_event(struct chat *ch, struct evt *e)
 		/* the newer connection wins; equal times: the higher daemon id */
 		if (c && (c->connected_ms < e->at_ms ||
 			  (c->connected_ms == e->at_ms && ch->cfg->ws_id < e->origin)))
-			chat_close(ch, c, CLOSE_NEW_DEVICE, "connected from another device");
+			conn_close(&ch->conns, c, CLOSE_NEW_DEVICE, "connected from another device");
 		break;
 	}
 }
