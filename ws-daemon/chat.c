@@ -10,9 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#define CHAT_SWEEP_US (1000 * LWS_US_PER_MS)
-#define CHAT_EVICT_EVERY_MS 60000
-#define CHAT_STATS_EVERY_MS 10000	/* an info line while there is traffic */
 #define CHAT_EVICT_IDLE_MS 600000	/* rooms without traffic leave the cache */
 
 static struct chat *chat_of(struct lws *wsi)
@@ -171,7 +168,15 @@ static void chat_receive(struct chat *ch, struct lws *wsi, struct conn *c,
 	}
 }
 
-/* ---- the sweep: timers of every connection, once a second ---- */
+/* ---- periodic jobs (cron.h) ---- */
+
+/* Token expiry, AFK limit, pings, closes not completed (conn.h). */
+static void chat_job_conns(void *arg)
+{
+	struct chat *ch = arg;
+
+	conns_sweep(&ch->conns, chrono_wall_ms());
+}
 
 static int chat_retry_room(struct room *rm, void *arg)
 {
@@ -182,6 +187,35 @@ static int chat_retry_room(struct room *rm, void *arg)
 	return 0;
 }
 
+/* Rooms whose load failed (out of memory, database error): again. */
+static void chat_job_room_loads(void *arg)
+{
+	struct chat *ch = arg;
+
+	if (ch->loads_failed) {
+		ch->loads_failed = 0;
+		rcache_sweep(&ch->rooms, chat_retry_room, ch);
+	}
+}
+
+/* One info line while there is traffic: stored, batches, Postgres time, delivered. */
+static void chat_job_stats(void *arg)
+{
+	struct chat *ch = arg;
+	struct store_stats st;
+
+	store_stats(&ch->store, &st);
+	if (st.stored != ch->stats.stored)
+		log_info("%zu connection(s); %llu message(s) stored in %llu batch(es), "
+			 "%.1f ms in Postgres; %llu delivered",
+			 ch->conns.count, (unsigned long long)(st.stored - ch->stats.stored),
+			 (unsigned long long)(st.batches - ch->stats.batches),
+			 (double)(st.busy_us - ch->stats.busy_us) / 1000.0,
+			 (unsigned long long)(ch->delivered - ch->stats_delivered));
+	ch->stats = st;
+	ch->stats_delivered = ch->delivered;
+}
+
 static int chat_evict_room(struct room *rm, void *arg)
 {
 	int64_t now = *(int64_t *)arg;
@@ -189,43 +223,13 @@ static int chat_evict_room(struct room *rm, void *arg)
 	return rm->state == ROOM_READY && !rm->held && now - rm->used_ms > CHAT_EVICT_IDLE_MS;
 }
 
-static void chat_sweep(lws_sorted_usec_list_t *sul)
+/* Rooms without traffic for CHAT_EVICT_IDLE_MS leave the cache. */
+static void chat_job_evict(void *arg)
 {
-	struct chat *ch = lws_container_of(sul, struct chat, sul_sweep);
+	struct chat *ch = arg;
 	int64_t now = chrono_wall_ms();
 
-	conns_sweep(&ch->conns, now);
-	if (ch->loads_failed) {
-		ch->loads_failed = 0;
-		rcache_sweep(&ch->rooms, chat_retry_room, ch);
-	}
-	if (now - ch->stats_ms >= CHAT_STATS_EVERY_MS) {
-		struct store_stats st;
-		uint64_t b, n, us;
-
-		store_stats(&ch->store, &st);
-		b = st.batches;
-		n = st.stored;
-		us = st.busy_us;
-
-		if (n != ch->stats_stored)
-			log_info("%zu connection(s); %llu message(s) stored in %llu batch(es), "
-				 "%.1f ms in Postgres; %llu delivered",
-				 ch->conns.count, (unsigned long long)(n - ch->stats_stored),
-				 (unsigned long long)(b - ch->stats_batches),
-				 (double)(us - ch->stats_us) / 1000.0,
-				 (unsigned long long)(ch->delivered - ch->stats_delivered));
-		ch->stats_ms = now;
-		ch->stats_stored = n;
-		ch->stats_batches = b;
-		ch->stats_us = us;
-		ch->stats_delivered = ch->delivered;
-	}
-	if (now - ch->evict_ms >= CHAT_EVICT_EVERY_MS) {
-		ch->evict_ms = now;
-		rcache_sweep(&ch->rooms, chat_evict_room, &now);
-	}
-	lws_sul_schedule(ch->ctx, 0, &ch->sul_sweep, chat_sweep, CHAT_SWEEP_US);
+	rcache_sweep(&ch->rooms, chat_evict_room, &now);
 }
 
 /* ---- shutdown (enum chat_shutdown) ---- */
@@ -366,14 +370,19 @@ int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
 		return -1;
 	if (ch->mod.nterms)
 		log_info("moderation list: %zu term(s)", ch->mod.nterms);
+	/* each job on its own period (the connections' timers fire up to 1 s late) */
+	cron_init(&ch->cron, ch);
+	cron_add(&ch->cron, "connection timers", 1000, chat_job_conns);
+	cron_add(&ch->cron, "room load retries", 1000, chat_job_room_loads);
+	cron_add(&ch->cron, "statistics line", 10000, chat_job_stats);
+	cron_add(&ch->cron, "room eviction", 60000, chat_job_evict);
 	return 0;
 }
 
 void chat_attach(struct chat *ch, struct lws_context *ctx)
 {
 	__atomic_store_n(&ch->ctx, ctx, __ATOMIC_RELEASE);
-	ch->evict_ms = ch->stats_ms = chrono_wall_ms();
-	lws_sul_schedule(ctx, 0, &ch->sul_sweep, chat_sweep, CHAT_SWEEP_US);
+	cron_start(&ch->cron, ctx);
 	/* answers or events that came before the context existed */
 	lws_cancel_service(ctx);
 }

@@ -19,6 +19,7 @@
 #include "bus.h"
 #include "cfg.h"
 #include "conn.h"
+#include "cron.h"
 #include "moderation.h"
 #include "roomcache.h"
 #include "store.h"
@@ -53,7 +54,7 @@ struct chat {
 	struct bus bus;
 	struct rcache rooms;
 	struct conns conns;
-	lws_sorted_usec_list_t sul_sweep;
+	struct cron cron;		/* the periodic jobs */
 	lws_sorted_usec_list_t sul_gap;
 	int gap_scheduled;
 	uint32_t inflight;		/* SendMessage jobs at the worker */
@@ -61,11 +62,10 @@ struct chat {
 	enum chat_shutdown shutting_down;
 	int64_t shutdown_ms;		/* when the current phase began */
 	lws_sorted_usec_list_t sul_shutdown;
-	int64_t evict_ms;		/* last room eviction pass */
 	uint64_t delivered;
-	/* the last statistics line (chat_sweep) */
-	int64_t stats_ms;
-	uint64_t stats_stored, stats_batches, stats_us, stats_delivered;
+	/* at the last statistics line */
+	struct store_stats stats;
+	uint64_t stats_delivered;
 };
 
 /*
