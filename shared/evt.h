@@ -35,6 +35,13 @@
  * "at" is the sender's clock in milliseconds since the epoch; unknown
  * fields are ignored so that the format can grow.
  *
+ * Ids are positive (room_id, id) and a message's "prev" is before its id
+ * (0 <= prev < id); "origin" is a daemon index (>= 0). A frame that says
+ * otherwise is refused like a malformed one: no real event does, and a
+ * receiver must never let it near a room. That a plausible message event
+ * describes a committed message is the receiver's to check (ws-daemon
+ * asks Postgres before delivering it).
+ *
  * Layering: the event codec and its sockets, above jsonutil.h, uuid.h
  * and curve.h, with json-c and ZeroMQ. Never cfg.h (the callers pass the
  * endpoint list and key files), auth, db or a tier's header.
@@ -78,7 +85,8 @@ char *evt_encode(const struct evt *e, size_t *len);
 
 /*
  * Decode one frame into e (zeroed first). Returns 0, or -1 with a message
- * in err for anything that is not a version-1 event. On 0 the caller must
+ * in err for anything that is not a version-1 event, or that no real
+ * event says (see above: ids, prev, origin). On 0 the caller must
  * evt_release(e).
  */
 int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t errlen);

@@ -10,6 +10,7 @@
 
 #define BUS_POLL_MS 200		/* how soon the thread notices bus_close() */
 #define BUS_LOG_MS 10000	/* at most one line per kind of failure this often */
+#define BUS_DROP_LOG_MS 1000	/* at most one line per second about dropped events */
 
 /*
  * A ZeroMQ failure of the inbox thread: counted in *counter, logged at
@@ -23,6 +24,21 @@ static void bus_failed(uint64_t *counter, struct log_limit *lim, const char *msg
 	if (log_limit_pass(lim, BUS_LOG_MS, NULL))
 		log_error("bus: %s (%llu time(s) so far)", msg, (unsigned long long)n);
 	nanosleep(&(struct timespec){ .tv_nsec = BUS_POLL_MS * 1000000L }, NULL);
+}
+
+/*
+ * A frame that is not an event, or an implausible one (evt.h): never
+ * handed over; counted, and logged at most every BUS_DROP_LOG_MS (a
+ * flood of them must not flood the log).
+ */
+static void bus_dropped(struct bus *b, const char *why)
+{
+	uint64_t n = __atomic_add_fetch(&b->stats.dropped, 1, __ATOMIC_RELAXED);
+	unsigned long skipped;
+
+	if (log_limit_pass(&b->drop_log, BUS_DROP_LOG_MS, &skipped))
+		log_warn("bus: dropped an event: %s (%llu dropped so far, %lu not logged)", why,
+			 (unsigned long long)n, skipped);
 }
 
 static void *bus_main(void *arg)
@@ -73,8 +89,7 @@ static void *bus_main(void *arg)
 				bus_failed(&b->stats.recv_errors, &b->recv_log, err);
 				break;
 			}
-			__atomic_fetch_add(&b->stats.dropped, 1, __ATOMIC_RELAXED);
-			log_warn("bus: dropped an event: %s", err);
+			bus_dropped(b, err);
 		}
 		handoff_put(&b->events, &got);
 	}

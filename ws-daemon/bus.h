@@ -7,7 +7,9 @@
  * lws_cancel_service): the service thread never waits on ZeroMQ, and the
  * JSON decoding of peer traffic runs off it. The PUB socket is only used
  * by the service thread; evt_publish() never blocks (a full or absent
- * peer drops the event).
+ * peer drops the event). Frames that are not events, and implausible
+ * events (evt.h), are dropped by the inbox thread: counted (bus_stats)
+ * and logged at most once a second.
  *
  * The inbox is bound in bus_open(), before the daemon serves anyone, so
  * nothing published after the daemon started is missed. A tcp:// inbox is
@@ -38,7 +40,7 @@ static inline struct bus_item *bus_item_next(const struct bus_item *it)
 
 /* What the inbox thread has counted since bus_open(). */
 struct bus_stats {
-	uint64_t dropped;	/* undecodable frames */
+	uint64_t dropped;	/* frames that are not events, or implausible ones */
 	uint64_t refused;	/* publishers the ZAP handler turned away */
 	uint64_t recv_errors;	/* receives that failed (not "nothing waiting") */
 	uint64_t poll_errors;	/* polls of the inbox that failed */
@@ -57,7 +59,7 @@ struct bus {
 	int stop;		/* atomic: bus_close() to the thread */
 	int started;
 	struct bus_stats stats;	/* the inbox thread's (atomics): bus_stats() */
-	struct log_limit poll_log, recv_log;	/* the inbox thread's */
+	struct log_limit poll_log, recv_log, drop_log;	/* the inbox thread's */
 };
 
 /* Bind the inbox, connect to the peers, start the thread. 0, or -1 with err. */

@@ -14,7 +14,7 @@
  *
  * Layering: this header holds data only. It includes the headers of the
  * parts it holds (leaf modules: conn, cron, roomcache, store, bus,
- * auth, moderation, cfg) and never a module that uses struct daemon
+ * auth, moderation, cfg, log) and never a module that uses struct daemon
  * (chat.h, deliver.h, life.h), so that no two files include each other
  * in a circle.
  */
@@ -29,6 +29,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "cron.h"
+#include "log.h"
 #include "moderation.h"
 #include "roomcache.h"
 #include "store.h"
@@ -55,6 +56,10 @@ struct daemon_deliver {
 	int gap_scheduled;
 	uint32_t loads_failed;		/* rooms waiting for a load retry */
 	uint64_t delivered;		/* MessageReceived frames queued */
+	/* peers' message events dropped: */
+	uint64_t unconfirmed;		/* Postgres has no such message */
+	uint64_t unverified;		/* Postgres could not be asked */
+	struct log_limit drop_log;
 };
 
 /* life.c's: the shutdown in progress (enum daemon_phase). */
@@ -67,7 +72,8 @@ struct daemon_shutdown {
 /* life.c's: the counters at the last statistics line. */
 struct daemon_stats {
 	struct store_stats store;
-	uint64_t delivered;
+	struct bus_stats bus;
+	uint64_t delivered, unconfirmed, unverified;
 };
 
 struct daemon {

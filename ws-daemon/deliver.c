@@ -149,6 +149,60 @@ void deliver_evict_rooms(struct daemon *d, int64_t now_ms, int64_t idle_ms)
 	rcache_sweep(&d->rooms, deliver_evict_room, &t);
 }
 
+/* ---- peers' messages: confirmed in Postgres first ---- */
+
+/*
+ * A peer's message event is a claim until Postgres confirms it: only then
+ * may it enter its room, so a forged or corrupted one can neither show
+ * its text to anyone nor move the room's release point past the real
+ * messages (an id beyond them would make room_hold() drop them all).
+ * The worker checks it (STORE_VERIFY); the answer is deliver_verified().
+ */
+static void deliver_verify(struct daemon *d, const struct evt *e)
+{
+	struct store_job *j = store_job_verify(e->user, e->room_id, e->msg_id, e->message,
+					       strlen(e->message));
+
+	if (!j) {
+		log_error("out of memory verifying message %lld", (long long)e->msg_id);
+		d->deliver.unverified++;
+		return;
+	}
+	store_submit(&d->store, j);
+}
+
+/* A peer's message that is not delivered: counted, logged at most once a second. */
+static void deliver_drop(struct daemon *d, const struct store_job *j, uint64_t *counter,
+			 const char *why)
+{
+	unsigned long skipped;
+
+	(*counter)++;
+	if (log_limit_pass(&d->deliver.drop_log, 1000, &skipped))
+		log_warn("event: message %lld in room %lld from %s dropped: %s "
+			 "(%llu not in Postgres, %llu unchecked so far; %lu not logged)",
+			 (long long)j->id, (long long)j->room_id, j->user, why,
+			 (unsigned long long)d->deliver.unconfirmed,
+			 (unsigned long long)d->deliver.unverified, skipped);
+}
+
+static void deliver_verified(struct daemon *d, struct store_job *j)
+{
+	switch (j->status) {
+	case STORE_OK:
+		deliver_committed(d, j->room_id, j->id, j->prev_id, j->user, j->message,
+				  j->message_len, j->created_at);
+		break;
+	case STORE_UNKNOWN:
+		deliver_drop(d, j, &d->deliver.unconfirmed,
+			     "Postgres has no such message (id, room, sender and text)");
+		break;
+	default:
+		deliver_drop(d, j, &d->deliver.unverified, "Postgres could not be asked");
+		break;
+	}
+}
+
 /* ---- the worker's answers ---- */
 
 static void deliver_send_done(struct daemon *d, struct store_job *j)
@@ -242,6 +296,9 @@ void deliver_store_answers(struct daemon *d)
 		case STORE_LOAD_ROOM:
 			deliver_room_loaded(d, j);
 			break;
+		case STORE_VERIFY:
+			deliver_verified(d, j);
+			break;
 		case STORE_RECONNECTED:
 			/* events may have been missed meanwhile: rebuild */
 			log_info("database back: rebuilding the room cache");
@@ -297,8 +354,7 @@ static void deliver_event(struct daemon *d, struct evt *e)
 			  e->origin);
 		if (e->origin == d->cfg->ws_id)
 			break;
-		deliver_committed(d, e->room_id, e->msg_id, e->prev_id, e->user, e->message,
-				  strlen(e->message), e->created_at);
+		deliver_verify(d, e);
 		break;
 	case EVT_CONNECTED:
 		if (e->origin == d->cfg->ws_id || uuid_parse(e->user, &user))

@@ -14,7 +14,12 @@
  * A committed message, the daemon's own or a peer's, is held in its room
  * (roomcache.h; the room is loaded from Postgres on first sight) and
  * released to the locally connected members but the sender in id order;
- * a predecessor that is missing for DELIVER_GAP_MS is skipped.
+ * a predecessor that is missing for DELIVER_GAP_MS is skipped. A peer's
+ * message event is only a claim: the worker confirms it in Postgres
+ * first (STORE_VERIFY), and one Postgres does not have is dropped,
+ * counted (unconfirmed / unverified in struct daemon_deliver) and logged
+ * at most once a second, so no event can put a text before a client or
+ * move a room's release point past its real messages.
  *
  * Both are called on LWS_CALLBACK_EVENT_WAIT_CANCELLED (chat.c), i.e.
  * after a wake. The state is struct daemon's deliver part (daemon.h).

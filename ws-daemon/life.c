@@ -30,14 +30,20 @@ static void life_job_room_loads(void *arg)
 	deliver_retry_loads(arg);
 }
 
-/* One info line while there is traffic: stored, batches, Postgres time, delivered. */
+/*
+ * One info line while there is traffic: stored, batches, Postgres time,
+ * delivered; and one about the event bus's refusals when they grew.
+ */
 static void life_job_stats(void *arg)
 {
 	struct daemon *d = arg;
 	struct daemon_stats now;
 
 	store_stats(&d->store, &now.store);
+	bus_stats(&d->bus, &now.bus);
 	now.delivered = d->deliver.delivered;
+	now.unconfirmed = d->deliver.unconfirmed;
+	now.unverified = d->deliver.unverified;
 	if (now.store.stored != d->stats.store.stored)
 		log_info("%zu connection(s); %llu message(s) stored in %llu batch(es), "
 			 "%.1f ms in Postgres; %llu delivered", d->conns.count,
@@ -45,6 +51,18 @@ static void life_job_stats(void *arg)
 			 (unsigned long long)(now.store.batches - d->stats.store.batches),
 			 (double)(now.store.busy_us - d->stats.store.busy_us) / 1000.0,
 			 (unsigned long long)(now.delivered - d->stats.delivered));
+	/* events refused on the way in: worth a line whenever there were any */
+	if (now.bus.dropped != d->stats.bus.dropped || now.unconfirmed != d->stats.unconfirmed ||
+	    now.unverified != d->stats.unverified || now.bus.refused != d->stats.bus.refused ||
+	    now.bus.recv_errors != d->stats.bus.recv_errors ||
+	    now.bus.poll_errors != d->stats.bus.poll_errors)
+		log_warn("events dropped in total: %llu malformed or implausible, %llu messages "
+			 "not in Postgres, %llu unchecked; %llu publishers refused; "
+			 "%llu receive and %llu poll errors",
+			 (unsigned long long)now.bus.dropped, (unsigned long long)now.unconfirmed,
+			 (unsigned long long)now.unverified, (unsigned long long)now.bus.refused,
+			 (unsigned long long)now.bus.recv_errors,
+			 (unsigned long long)now.bus.poll_errors);
 	d->stats = now;
 }
 

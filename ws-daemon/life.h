@@ -13,7 +13,8 @@
  *   "connection timers"  1 s   token expiry, AFK limit, pings, stuck
  *                              closes (conns_sweep)
  *   "room load retries"  1 s   rooms whose load failed (deliver.h)
- *   "statistics line"    10 s  one info line while messages are stored
+ *   "statistics line"    10 s  one info line while messages are stored,
+ *                              one about dropped events when they grew
  *   "room eviction"      60 s  rooms idle for 10 minutes leave the cache
  *
  * Service thread only, but for life_wake().

@@ -27,6 +27,23 @@ static const struct db_stmt store_stmts[] = {
 	  "	AND m.created_at < now() - interval '" STORE_SETTLE "') b "
 	  "LEFT JOIN chat_rooms_participants p ON p.room_id = r.id "
 	  "WHERE r.id = ANY ($1::bigint[])" },
+	/*
+	 * The messages peers announce, as Postgres has them: the row with
+	 * that id, room, sender and text; its created_at in the API's form
+	 * and its predecessor in the room, found as chat_ws_store finds it
+	 * (one step back on the (room_id, id) index). The room's messages
+	 * commit in id order (chat_ws_store locks the room), so once a
+	 * message is visible its predecessor is too.
+	 */
+	{ "ws_verify",
+	  "SELECT t.ord, " CHRONO_ISO_SQL("m.created_at") ", "
+	  "	(SELECT CASE WHEN x.room_id = m.room_id THEN x.id END "
+	  "	 FROM chat_room_messages x WHERE (x.room_id, x.id) < (m.room_id, m.id) "
+	  "	 ORDER BY x.room_id DESC, x.id DESC LIMIT 1) "
+	  "FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) "
+	  "	WITH ORDINALITY AS t(id, room, sender, msg, ord) "
+	  "JOIN chat_room_messages m ON m.id = t.id "
+	  "WHERE m.room_id = t.room AND m.sender_id = t.sender AND m.message = t.msg" },
 };
 
 struct store_job *store_job_new(enum store_type type, void *owner)
@@ -61,6 +78,18 @@ struct store_job *store_job_send(void *owner, const char *user, int64_t room_id,
 	memcpy(j->temp_id, temp_id, temp_len);
 	j->temp_id[temp_len] = '\0';
 	j->temp_len = temp_len;
+	return j;
+}
+
+struct store_job *store_job_verify(const char *sender, int64_t room_id, int64_t id,
+				   const char *message, size_t message_len)
+{
+	struct store_job *j = store_job_send(NULL, sender, room_id, message, message_len, "", 0);
+
+	if (j) {
+		j->type = STORE_VERIFY;
+		j->id = id;
+	}
 	return j;
 }
 
@@ -144,6 +173,58 @@ out:
 		pgarr_release(&a[k]);
 }
 
+/* One ws_verify query for jobs[0..n). */
+static void store_verify(struct store *s, struct store_job **jobs, int n)
+{
+	struct pgarr a[4];
+	const char *vals[4];
+	PGresult *r = NULL;
+	char err[512];
+
+	for (int k = 0; k < 4; k++)
+		pgarr_init(&a[k], 0);
+	for (int i = 0; i < n; i++) {
+		pgarr_add_i64(&a[0], jobs[i]->id);
+		pgarr_add_i64(&a[1], jobs[i]->room_id);
+		pgarr_add_uuid(&a[2], jobs[i]->user);
+		pgarr_add_text(&a[3], jobs[i]->message, jobs[i]->message_len);
+	}
+	for (int k = 0; k < 4; k++) {
+		vals[k] = pgarr_end(&a[k]);
+		if (!vals[k]) {
+			log_error("store: out of memory verifying %d messages", n);
+			store_fail_all(jobs, n);
+			goto out;
+		}
+	}
+	r = db_exec(&s->db, "ws_verify", 4, vals, err, sizeof(err));
+	/* read-only: a connection found dead is worth a second try at once */
+	if (!r && s->db.fail == DB_DOWN)
+		r = db_exec(&s->db, "ws_verify", 4, vals, err, sizeof(err));
+	if (!r) {
+		log_warn("store: verifying %d peer messages failed: %s", n, err);
+		store_fail_all(jobs, n);
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		jobs[i]->status = STORE_UNKNOWN;
+	for (int row = 0; row < PQntuples(r); row++) {
+		int ord = atoi(PQgetvalue(r, row, 0)) - 1;
+		struct store_job *j;
+
+		if (ord < 0 || ord >= n)
+			continue;
+		j = jobs[ord];
+		j->status = STORE_OK;
+		snprintf(j->created_at, sizeof(j->created_at), "%s", PQgetvalue(r, row, 1));
+		j->prev_id = PQgetisnull(r, row, 2) ? 0 : strtoll(PQgetvalue(r, row, 2), NULL, 10);
+	}
+out:
+	PQclear(r);
+	for (int k = 0; k < 4; k++)
+		pgarr_release(&a[k]);
+}
+
 static void store_bans(struct store *s, struct store_job **jobs, int n)
 {
 	struct pgarr a;
@@ -220,15 +301,15 @@ out:
 /* Run every job of a batch (a chain); answer them, in submission order per kind. */
 static void store_run(struct store *s, struct handoff_link *batch)
 {
-	struct store_job **all, *j, **sends, **bans, **loads;
+	struct store_job **all, *j, **sends, **bans, **loads, **checks;
 	struct handoff_list answers;
 	struct handoff_link *l;
-	int n = 0, ns = 0, nb = 0, nl = 0;
+	int n = 0, ns = 0, nb = 0, nl = 0, nc = 0;
 	char err[512];
 
 	for (l = batch; l; l = l->next)
 		n++;
-	all = malloc((size_t)n * 4 * sizeof(*all));
+	all = malloc((size_t)n * 5 * sizeof(*all));
 	if (!all) {
 		log_error("store: out of memory for %d jobs", n);
 		handoff_list_init(&answers);
@@ -243,13 +324,16 @@ static void store_run(struct store *s, struct handoff_link *batch)
 	sends = all + n;
 	bans = sends + n;
 	loads = bans + n;
+	checks = loads + n;
 	for (l = batch; l; l = l->next) {
 		j = handoff_entry(l, struct store_job, link);
-		all[ns + nb + nl] = j;
+		all[ns + nb + nl + nc] = j;
 		if (j->type == STORE_SEND)
 			sends[ns++] = j;
 		else if (j->type == STORE_BANCHECK)
 			bans[nb++] = j;
+		else if (j->type == STORE_VERIFY)
+			checks[nc++] = j;
 		else
 			loads[nl++] = j;
 	}
@@ -268,6 +352,9 @@ static void store_run(struct store *s, struct handoff_link *batch)
 		}
 		s->last_pid = pid;
 	}
+	/* peers' messages first: recipients wait for them, and they are cheap */
+	for (int i = 0; i < nc; i += s->batch_max)
+		store_verify(s, checks + i, nc - i < s->batch_max ? nc - i : s->batch_max);
 	for (int i = 0; i < ns; i += s->batch_max)
 		store_send(s, sends + i, ns - i < s->batch_max ? ns - i : s->batch_max);
 	if (nb)

@@ -15,6 +15,12 @@
  *   STORE_BANCHECK  is the user in chat_bans (status STORE_BANNED / STORE_OK)
  *   STORE_LOAD_ROOM the participants of a room (members; exists) and
  *                   base_id, where in-order delivery starts (roomcache.h)
+ *   STORE_VERIFY    does Postgres hold the message a peer's event
+ *                   announces: id, room_id, sender and text all equal?
+ *                   STORE_OK with Postgres' created_at and prev_id (the
+ *                   room's previous id, as chat_ws_store gave it), or
+ *                   STORE_UNKNOWN. Read-only, so retried once on a
+ *                   connection found dead.
  * A job that failed on the database gets STORE_ERROR ("server error").
  *
  * Ownership: a submitted job belongs to the store until store_take()
@@ -32,7 +38,9 @@
 #include "handoff.h"
 #include "uuid.h"
 
-enum store_type { STORE_SEND = 0, STORE_BANCHECK, STORE_LOAD_ROOM, STORE_RECONNECTED };
+enum store_type {
+	STORE_SEND = 0, STORE_BANCHECK, STORE_LOAD_ROOM, STORE_RECONNECTED, STORE_VERIFY
+};
 
 enum store_status {
 	STORE_OK = 0,		/* SEND: stored now; BANCHECK: not banned; LOAD: done */
@@ -40,6 +48,7 @@ enum store_status {
 	STORE_FORBIDDEN,	/* SEND: not a participant / no such room */
 	STORE_BANNED,		/* SEND, BANCHECK: the user is banned */
 	STORE_ERROR,		/* database unavailable or failed */
+	STORE_UNKNOWN,		/* VERIFY: Postgres has no such message */
 };
 
 struct store_job {
@@ -47,17 +56,18 @@ struct store_job {
 	enum store_type type;
 	void *owner;			/* the caller's (a struct conn) */
 	/* in */
-	char user[UUID_STR_SIZE];	/* SEND: sender; BANCHECK: user */
-	int64_t room_id;		/* SEND, LOAD_ROOM */
-	char *message;			/* SEND: in the job's allocation */
+	char user[UUID_STR_SIZE];	/* SEND, VERIFY: sender; BANCHECK: user */
+	int64_t room_id;		/* SEND, LOAD_ROOM, VERIFY */
+	char *message;			/* SEND, VERIFY: in the job's allocation */
 	size_t message_len;
 	char *temp_id;			/* SEND: in the job's allocation */
 	size_t temp_len;
 	/* out */
 	enum store_status status;
-	int64_t id;			/* SEND: the message id */
-	int64_t prev_id;		/* SEND, STORE_OK: previous id in the room, 0 = none */
-	char created_at[40];		/* SEND */
+	int64_t id;			/* SEND: the message id; VERIFY: in */
+	int64_t prev_id;		/* SEND, VERIFY, STORE_OK: previous id in the room,
+					   0 = none */
+	char created_at[40];		/* SEND, VERIFY */
 	struct uuid *members;		/* LOAD_ROOM: owned by the job */
 	size_t nmembers;
 	int exists;			/* LOAD_ROOM: the room exists */
@@ -68,6 +78,9 @@ struct store_job {
 struct store_job *store_job_send(void *owner, const char *user, int64_t room_id,
 				 const char *message, size_t message_len,
 				 const char *temp_id, size_t temp_len);
+/* A VERIFY job for message id (a copy of message); NULL when out of memory. */
+struct store_job *store_job_verify(const char *sender, int64_t room_id, int64_t id,
+				   const char *message, size_t message_len);
 /* Any other job (zeroed); NULL when out of memory. */
 struct store_job *store_job_new(enum store_type type, void *owner);
 void store_job_free(struct store_job *j);

@@ -81,6 +81,12 @@ static void test_message_and_users(void **state)
 	evt_release(&d);
 }
 
+#define UID "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
+/* A message event with room_id, id, prev and origin as given. */
+#define MSG(room, id, prev, origin) \
+	"{\"v\":1,\"type\":\"message\",\"room_id\":" room ",\"id\":" id ",\"prev\":" prev \
+	",\"sender_id\":\"" UID "\",\"message\":\"hi\",\"created_at\":\"c\",\"origin\":" origin "}"
+
 static void test_refusals(void **state)
 {
 	static const char *const bad[][2] = {
@@ -91,6 +97,19 @@ static void test_refusals(void **state)
 		{ "{\"v\":1,\"type\":\"ban\",\"user\":\"x\"}", "event field 'user' is not a UUID" },
 		{ "{\"v\":1,\"type\":\"room\"}", "event field 'room_id' is missing" },
 		{ "{\"v\":1,\"type\":\"room\",\"room_id\":1,\"added\":[\"x\"]}", "field 'added'[0] is not a valid UUID" },
+		/* implausible: no real event says this */
+		{ "{\"v\":1,\"type\":\"room\",\"room_id\":0}", "event field 'room_id' is not a positive id" },
+		{ MSG("-5", "7", "3", "0"), "event field 'room_id' is not a positive id" },
+		{ MSG("5", "0", "0", "0"), "event field 'id' is not a positive id" },
+		{ MSG("5", "-7", "0", "0"), "event field 'id' is not a positive id" },
+		{ MSG("5", "7", "7", "0"), "event field 'prev' (7) is not an id before 'id' (7)" },
+		{ MSG("5", "7", "9223372036854775807", "0"),
+		  "event field 'prev' (9223372036854775807) is not an id before 'id' (7)" },
+		{ MSG("5", "7", "-1", "0"), "event field 'prev' (-1) is not an id before 'id' (7)" },
+		{ MSG("5", "7", "3", "-1"), "event field 'origin' is not a daemon index" },
+		{ MSG("5", "7", "3", "4294967296"), "event field 'origin' is not a daemon index" },
+		{ "{\"v\":1,\"type\":\"connected\",\"user\":\"" UID "\",\"origin\":-2}",
+		  "event field 'origin' is not a daemon index" },
 	};
 	struct evt d;
 	char err[128];
@@ -100,6 +119,15 @@ static void test_refusals(void **state)
 		assert_int_equal(evt_decode(bad[i][0], strlen(bad[i][0]), &d, err, sizeof(err)), -1);
 		assert_string_equal(err, bad[i][1]);
 	}
+	/* the edges that are plausible */
+	assert_int_equal(evt_decode(MSG("1", "1", "0", "0"), strlen(MSG("1", "1", "0", "0")),
+				    &d, err, sizeof(err)), 0);
+	evt_release(&d);
+	assert_int_equal(evt_decode(MSG("1", "9223372036854775807", "9223372036854775806", "3"),
+				    strlen(MSG("1", "9223372036854775807", "9223372036854775806", "3")),
+				    &d, err, sizeof(err)), 0);
+	assert_int_equal(d.origin, 3);
+	evt_release(&d);
 }
 
 /* The message event's "prev" survives a round trip. */
