@@ -2,6 +2,7 @@
 #include "jsonutil.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,6 +91,54 @@ static int evt_user(json_object *o, const char *key, char out[UUID_STR_SIZE],
 	return 0;
 }
 
+/* An id field: positive, else -1 naming it. */
+static int evt_id(int64_t v, const char *key, char *err, size_t errlen)
+{
+	if (v > 0)
+		return 0;
+	snprintf(err, errlen, "event field '%s' is not a positive id", key);
+	return -1;
+}
+
+/* A daemon index: 0 or more and an int, else -1. */
+static int evt_origin(int64_t v, int *out, char *err, size_t errlen)
+{
+	if (v < 0 || v > INT_MAX) {
+		snprintf(err, errlen, "event field 'origin' is not a daemon index");
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
+/*
+ * What no real event says, checked after the types: ids that Postgres
+ * never hands out (0, negative), a message whose "prev" is not before it.
+ * Such an event is refused like a malformed one, so that it never reaches
+ * a room (an id far beyond the room's real ones would hold back every
+ * later message). Whether a plausible message really exists is for the
+ * receiver to ask Postgres.
+ */
+static int evt_plausible(const struct evt *e, char *err, size_t errlen)
+{
+	switch (e->type) {
+	case EVT_ROOM:
+		return evt_id(e->room_id, "room_id", err, errlen);
+	case EVT_MESSAGE:
+		if (evt_id(e->room_id, "room_id", err, errlen) ||
+		    evt_id(e->msg_id, "id", err, errlen))
+			return -1;
+		if (e->prev_id < 0 || e->prev_id >= e->msg_id) {
+			snprintf(err, errlen, "event field 'prev' (%lld) is not an id before 'id' (%lld)",
+				 (long long)e->prev_id, (long long)e->msg_id);
+			return -1;
+		}
+		return 0;
+	default:
+		return 0;
+	}
+}
+
 int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t errlen)
 {
 	const char *type = NULL;
@@ -147,22 +196,24 @@ int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t err
 		    evt_need(json_get_string(e->root, "created_at", &e->created_at, err, errlen),
 			     "created_at", err, errlen) ||
 		    evt_need(json_get_int64(e->root, "origin", &n, err, errlen),
-			     "origin", err, errlen))
+			     "origin", err, errlen) ||
+		    evt_origin(n, &e->origin, err, errlen))
 			goto fail;
-		e->origin = (int)n;
 		if (json_get_int64(e->root, "prev", &e->prev_id, err, errlen) < 0)
 			goto fail;
 		break;
 	case EVT_CONNECTED:
 		if (evt_user(e->root, "user", e->user, err, errlen) ||
 		    evt_need(json_get_int64(e->root, "origin", &n, err, errlen),
-			     "origin", err, errlen))
+			     "origin", err, errlen) ||
+		    evt_origin(n, &e->origin, err, errlen))
 			goto fail;
-		e->origin = (int)n;
 		if (json_object_object_get_ex(e->root, "conn", &b))
 			e->conn = json_object_get_uint64(b);
 		break;
 	}
+	if (evt_plausible(e, err, errlen))
+		goto fail;
 	return 0;
 fail:
 	evt_release(e);
@@ -415,10 +466,16 @@ int evt_sub_recv(void *sock, struct evt *e, char *err, size_t errlen)
 
 	zmq_msg_init(&m);
 	if (zmq_msg_recv(&m, sock, ZMQ_DONTWAIT) < 0) {
+		int no = errno;
+
 		zmq_msg_close(&m);
-		return 0;
+		if (no == EAGAIN || no == EINTR)
+			return EVT_RECV_NONE;
+		snprintf(err, errlen, "receiving an event failed: %s", zmq_strerror(no));
+		return EVT_RECV_ERROR;
 	}
-	rc = evt_decode(zmq_msg_data(&m), zmq_msg_size(&m), e, err, errlen) ? -1 : 1;
+	rc = evt_decode(zmq_msg_data(&m), zmq_msg_size(&m), e, err, errlen) ?
+		EVT_RECV_BAD : EVT_RECV_EVENT;
 	zmq_msg_close(&m);
 	return rc;
 }

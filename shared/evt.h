@@ -35,6 +35,13 @@
  * "at" is the sender's clock in milliseconds since the epoch; unknown
  * fields are ignored so that the format can grow.
  *
+ * Ids are positive (room_id, id) and a message's "prev" is before its id
+ * (0 <= prev < id); "origin" is a daemon index (>= 0). A frame that says
+ * otherwise is refused like a malformed one: no real event does, and a
+ * receiver must never let it near a room. That a plausible message event
+ * describes a committed message is the receiver's to check (ws-daemon
+ * asks Postgres before delivering it).
+ *
  * Layering: the event codec and its sockets, above jsonutil.h, uuid.h
  * and curve.h, with json-c and ZeroMQ. Never cfg.h (the callers pass the
  * endpoint list and key files), auth, db or a tier's header.
@@ -78,7 +85,8 @@ char *evt_encode(const struct evt *e, size_t *len);
 
 /*
  * Decode one frame into e (zeroed first). Returns 0, or -1 with a message
- * in err for anything that is not a version-1 event. On 0 the caller must
+ * in err for anything that is not a version-1 event, or that no real
+ * event says (see above: ids, prev, origin). On 0 the caller must
  * evt_release(e).
  */
 int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t errlen);
@@ -138,10 +146,19 @@ void evt_pub_close(struct evt_pub *p);
 void *evt_sub_open(void *zctx, const char *endpoint, const struct evt_keys *keys,
 		   long max_bytes, char *err, size_t errlen);
 
+/* What evt_sub_recv() found. */
+enum evt_recv {
+	EVT_RECV_EVENT = 1,	/* an event in e: evt_release() it */
+	EVT_RECV_NONE = 0,	/* nothing waiting (or interrupted): poll again */
+	EVT_RECV_BAD = -1,	/* a frame that is not an event was dropped (err) */
+	EVT_RECV_ERROR = -2,	/* ZeroMQ failed to receive (err): not "nothing" */
+};
+
 /*
- * Take one event from a SUB socket without blocking. 1 = an event in e
- * (evt_release it), 0 = nothing waiting, -1 = a bad frame was dropped
- * (message in err).
+ * Take one event from a SUB socket without blocking: an enum evt_recv,
+ * with a message in err for EVT_RECV_BAD and EVT_RECV_ERROR. A receive
+ * error (a terminated context, a broken socket) is reported as such, so
+ * that the caller counts and logs it instead of taking it for silence.
  */
 int evt_sub_recv(void *sock, struct evt *e, char *err, size_t errlen);
 

@@ -69,6 +69,21 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(ap);
 }
 
+int log_limit_pass(struct log_limit *l, long long period_ms, unsigned long *skipped)
+{
+	long long now = chrono_mono_us() / 1000;
+
+	if (l->next_ms && now < l->next_ms) {
+		l->skipped++;
+		return 0;
+	}
+	l->next_ms = now + (period_ms > 0 ? period_ms : 1);
+	if (skipped)
+		*skipped = l->skipped;
+	l->skipped = 0;
+	return 1;
+}
+
 void die(const char *fmt, ...)
 {
 	va_list ap;

@@ -35,6 +35,21 @@ void log_msg(enum log_level level, const char *fmt, ...)
 #define log_debug(...) \
 	do { if (log_enabled(LOG_DEBUG)) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
 
+/*
+ * At most one line per period from one place that may repeat fast (a
+ * failing socket, a flood of bad input): one struct log_limit per place,
+ * zeroed, used by one thread. log_limit_pass() returns 1 when a line may
+ * be written now, with *skipped (unless NULL) set to the lines
+ * suppressed since the last one, worth saying in it; 0 when this line is
+ * to be skipped (it is counted).
+ */
+struct log_limit {
+	long long next_ms;		/* monotonic; 0 = never logged */
+	unsigned long skipped;
+};
+
+int log_limit_pass(struct log_limit *l, long long period_ms, unsigned long *skipped);
+
 /* Log at LOG_ERROR and exit(1). Only for startup failures. */
 void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

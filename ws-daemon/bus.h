@@ -7,7 +7,9 @@
  * lws_cancel_service): the service thread never waits on ZeroMQ, and the
  * JSON decoding of peer traffic runs off it. The PUB socket is only used
  * by the service thread; evt_publish() never blocks (a full or absent
- * peer drops the event).
+ * peer drops the event). Frames that are not events, and implausible
+ * events (evt.h), are dropped by the inbox thread: counted (bus_stats)
+ * and logged at most once a second.
  *
  * The inbox is bound in bus_open(), before the daemon serves anyone, so
  * nothing published after the daemon started is missed. A tcp:// inbox is
@@ -22,10 +24,26 @@
 
 #include "cfg.h"
 #include "evt.h"
+#include "handoff.h"
+#include "log.h"
 
 struct bus_item {
-	struct bus_item *next;
+	struct handoff_link link;
 	struct evt e;		/* decoded, owned: bus_item_free */
+};
+
+/* The item after it in a chain from bus_take(), or NULL. */
+static inline struct bus_item *bus_item_next(const struct bus_item *it)
+{
+	return handoff_entry(it->link.next, struct bus_item, link);
+}
+
+/* What the inbox thread has counted since bus_open(). */
+struct bus_stats {
+	uint64_t dropped;	/* frames that are not events, or implausible ones */
+	uint64_t refused;	/* publishers the ZAP handler turned away */
+	uint64_t recv_errors;	/* receives that failed (not "nothing waiting") */
+	uint64_t poll_errors;	/* polls of the inbox that failed */
 };
 
 struct bus {
@@ -37,14 +55,11 @@ struct bus {
 	int npeers;		/* other daemons */
 	int origin;		/* CHAT_WS_ID */
 	pthread_t thread;
-	pthread_mutex_t mu;
-	struct bus_item *head, *tail;
-	int stop;
+	struct handoff events;	/* decoded, to the service thread */
+	int stop;		/* atomic: bus_close() to the thread */
 	int started;
-	void (*wake)(void *arg);
-	void *wake_arg;
-	unsigned long dropped;	/* undecodable frames */
-	unsigned long refused;	/* publishers the ZAP handler turned away */
+	struct bus_stats stats;	/* the inbox thread's (atomics): bus_stats() */
+	struct log_limit poll_log, recv_log, drop_log;	/* the inbox thread's */
 };
 
 /* Bind the inbox, connect to the peers, start the thread. 0, or -1 with err. */
@@ -55,6 +70,9 @@ int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
 struct bus_item *bus_take(struct bus *b);
 
 void bus_item_free(struct bus_item *it);
+
+/* A copy of the counters (any thread: they are read atomically). */
+void bus_stats(struct bus *b, struct bus_stats *out);
 
 /* Publish to every peer daemon without blocking. 0 queued, -1 dropped. */
 int bus_publish(struct bus *b, const struct evt *e);

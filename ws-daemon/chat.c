@@ -1,8 +1,11 @@
 /*
- * The lws side of the daemon: connections, frames, timers, shutdown (chat.h).
+ * The lws protocol of the daemon: connections arrive, are authenticated,
+ * send frames and are written to (chat.h).
  */
 #include "chat.h"
 #include "chrono.h"
+#include "daemon.h"
+#include "deliver.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -10,78 +13,14 @@
 #include <string.h>
 #include <time.h>
 
-#define CHAT_SWEEP_US (1000 * LWS_US_PER_MS)
-#define CHAT_EVICT_EVERY_MS 60000
-#define CHAT_STATS_EVERY_MS 10000	/* an info line while there is traffic */
-#define CHAT_EVICT_IDLE_MS 600000	/* rooms without traffic leave the cache */
-
-static struct chat *chat_of(struct lws *wsi)
+static struct daemon *chat_daemon(struct lws *wsi)
 {
 	return lws_context_user(lws_get_context(wsi));
 }
 
-void chat_wake(void *arg)
-{
-	struct chat *ch = arg;
-
-	if (ch->ctx)
-		lws_cancel_service(ch->ctx);
-}
-
-void chat_close(struct chat *ch, struct conn *c, int code, const char *reason)
-{
-	if (c->wsi && !c->closing)
-		log_debug("closing connection %llu: %d %s",
-			  (unsigned long long)c->serial, code, reason);
-	conn_close(&ch->conns, c, code, reason, 0, chrono_wall_ms());
-}
-
-/* Queue f on c; a full queue closes c as too slow (4009). */
-void chat_push(struct chat *ch, struct conn *c, struct frame *f, int reply)
-{
-	if (!f) {
-		chat_close(ch, c, CLOSE_SERVER_ERROR, "out of memory");
-		return;
-	}
-	if (conn_push(&ch->conns, c, f, reply)) {
-		log_info("connection %llu reads too slowly: closed",
-			 (unsigned long long)c->serial);
-		conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, chrono_wall_ms());
-	}
-}
-
-void chat_unauthorized(struct chat *ch, struct conn *c, int64_t room_id,
-		       const char *temp, size_t temp_len)
-{
-	int64_t now = chrono_wall_ms();
-	char reason[96];
-
-	chat_confirm(ch, c, 0, "not a participant of this room", temp, temp_len, 0, NULL);
-	/* a fixed window from the first refusal: cheap, and a burst still trips it */
-	if (!c->unauth_count || now - c->unauth_since_ms >= (int64_t)ch->cfg->unauth_window * 1000) {
-		c->unauth_count = 0;
-		c->unauth_since_ms = now;
-	}
-	if (++c->unauth_count >= ch->cfg->unauth_max) {
-		snprintf(reason, sizeof(reason), "%u sends to rooms the user is not in "
-			 "(last: room %lld)", (unsigned)c->unauth_count, (long long)room_id);
-		chat_close(ch, c, CLOSE_UNAUTHORIZED, reason);
-	}
-}
-
-void chat_confirm(struct chat *ch, struct conn *c, int ok, const char *reason,
-			 const char *temp, size_t temp_len, int64_t id,
-			 const char *created_at)
-{
-	struct frame *f = proto_confirmation(ok, reason, temp, temp_len, id, created_at);
-
-	chat_push(ch, c, f, 1);
-	frame_put(f);
-}
-
 /* ---- connections ---- */
 
-static void chat_established(struct chat *ch, struct lws *wsi, struct chat_pss *pss)
+static void chat_established(struct daemon *d, struct lws *wsi, struct chat_pss *pss)
 {
 	char buf[AUTH_MAX_TOKEN + 16], err[256];
 	struct auth_claims cl;
@@ -90,94 +29,95 @@ static void chat_established(struct chat *ch, struct lws *wsi, struct chat_pss *
 	struct conn *c, *old;
 	struct evt e;
 
-	c = conn_new(&ch->conns, wsi, ++ch->next_serial, chrono_wall_ms());
+	c = conn_new(&d->conns, wsi, chrono_wall_ms());
 	pss->c = c;
 	if (!c)
 		return;
-	if (ch->shutting_down) {
-		chat_close(ch, c, CLOSE_SHUTDOWN, "server is shutting down");
+	if (d->shutdown.phase) {
+		conn_close(&d->conns, c, CLOSE_SHUTDOWN, "server is shutting down");
 		return;
 	}
 	tok = lws_get_urlarg_by_name(wsi, "token=", buf, sizeof(buf));
 	if (!tok || !*tok) {
-		chat_close(ch, c, CLOSE_NO_TOKEN, "no token");
+		conn_close(&d->conns, c, CLOSE_NO_TOKEN, "no token");
 		return;
 	}
-	if (auth_verify(&ch->auth, tok, time(NULL), &cl, err, sizeof(err))) {
-		chat_close(ch, c, CLOSE_BAD_TOKEN, err);
+	if (auth_verify(&d->auth, tok, time(NULL), &cl, err, sizeof(err))) {
+		conn_close(&d->conns, c, CLOSE_BAD_TOKEN, err);
 		return;
 	}
 	if (uuid_parse(cl.sub, &c->user)) {
-		chat_close(ch, c, CLOSE_BAD_TOKEN, "token subject is not a UUID");
+		conn_close(&d->conns, c, CLOSE_BAD_TOKEN, "token subject is not a UUID");
 		return;
 	}
 	uuid_format(&c->user, c->user_str);
-	c->exp_ms = ((int64_t)cl.exp + ch->cfg->jwt_leeway) * 1000;
-	old = conns_map(&ch->conns, c);
+	c->exp_ms = ((int64_t)cl.exp + d->cfg->jwt_leeway) * 1000;
+	old = conns_map(&d->conns, c);
 	if (old)
-		chat_close(ch, old, CLOSE_NEW_DEVICE, "connected from another device");
+		conn_close(&d->conns, old, CLOSE_NEW_DEVICE, "connected from another device");
 	memset(&e, 0, sizeof(e));
 	e.type = EVT_CONNECTED;
 	e.at_ms = c->connected_ms;
 	memcpy(e.user, c->user_str, sizeof(e.user));
-	e.origin = ch->cfg->ws_id;
+	e.origin = d->cfg->ws_id;
 	e.conn = c->serial;
-	bus_publish(&ch->bus, &e);
+	bus_publish(&d->bus, &e);
 	/* a ban recorded while the user was away: checked off the service thread */
 	j = store_job_new(STORE_BANCHECK, c);
 	if (j) {
 		memcpy(j->user, c->user_str, sizeof(j->user));
 		conn_get(c);
-		store_submit(&ch->store, j);
+		store_submit(&d->store, j);
 	}
 	log_debug("connection %llu: user %s", (unsigned long long)c->serial, c->user_str);
 }
 
-static void chat_frame(struct chat *ch, struct conn *c, const char *buf, size_t len)
+static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t len)
 {
 	struct proto_send s;
 	struct store_job *j;
 	char err[160];
 
 	if (proto_parse_send(buf, len, &s, err, sizeof(err))) {
-		chat_close(ch, c, CLOSE_BAD_FRAME, err);
+		conn_close(&d->conns, c, CLOSE_BAD_FRAME, err);
 		return;
 	}
-	if (ch->shutting_down >= CHAT_SHUT_REFUSE) {
-		chat_confirm(ch, c, 0, "server shutting down", s.temp_id, s.temp_len, 0, NULL);
+	if (d->shutdown.phase >= DAEMON_SHUT_REFUSE) {
+		conn_confirm(&d->conns, c, 0, "server shutting down", s.temp_id, s.temp_len,
+			     0, NULL);
 		goto out;
 	}
 	if (s.blank) {
-		chat_confirm(ch, c, 0, "message is empty", s.temp_id, s.temp_len, 0, NULL);
+		conn_confirm(&d->conns, c, 0, "message is empty", s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
-	if (s.message_chars > (size_t)ch->cfg->msg_max_chars) {
+	if (s.message_chars > (size_t)d->cfg->msg_max_chars) {
 		snprintf(err, sizeof(err), "message is longer than %d characters",
-			 ch->cfg->msg_max_chars);
-		chat_confirm(ch, c, 0, err, s.temp_id, s.temp_len, 0, NULL);
+			 d->cfg->msg_max_chars);
+		conn_confirm(&d->conns, c, 0, err, s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
-	if (moderation_match(&ch->mod, s.message, s.message_len)) {
-		chat_confirm(ch, c, 0, "message violates the moderation policy",
+	if (moderation_match(&d->mod, s.message, s.message_len)) {
+		conn_confirm(&d->conns, c, 0, "message violates the moderation policy",
 			     s.temp_id, s.temp_len, 0, NULL);
-		chat_close(ch, c, CLOSE_HATE, "hateful speech");
+		conn_close(&d->conns, c, CLOSE_HATE, "hateful speech");
 		goto out;
 	}
 	j = store_job_send(c, c->user_str, s.room_id, s.message, s.message_len,
 			   s.temp_id, s.temp_len);
 	if (!j) {
-		chat_confirm(ch, c, 0, "server error", s.temp_id, s.temp_len, 0, NULL);
+		conn_confirm(&d->conns, c, 0, "server error", s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
 	conn_get(c);
 	c->inflight++;
-	ch->inflight++;
-	store_submit(&ch->store, j);
+	d->inflight++;
+	store_submit(&d->store, j);
 out:
 	proto_send_release(&s);
 }
 
-static void chat_receive(struct chat *ch, struct lws *wsi, struct conn *c,
+static void chat_receive(struct daemon *d, struct lws *wsi, struct conn *c,
 			 const char *in, size_t len)
 {
 	int64_t now = chrono_wall_ms();
@@ -189,18 +129,18 @@ static void chat_receive(struct chat *ch, struct lws *wsi, struct conn *c,
 	if (c->closing)
 		return;
 	if (lws_frame_is_binary(wsi)) {
-		chat_close(ch, c, CLOSE_BAD_FRAME, "binary frames are not accepted");
+		conn_close(&d->conns, c, CLOSE_BAD_FRAME, "binary frames are not accepted");
 		return;
 	}
-	if ((size_t)c->rxlen + len > (size_t)ch->cfg->frame_max) {
-		snprintf(err, sizeof(err), "frame is larger than %d bytes", ch->cfg->frame_max);
-		chat_close(ch, c, CLOSE_BAD_FRAME, err);
+	if ((size_t)c->rxlen + len > (size_t)d->cfg->frame_max) {
+		snprintf(err, sizeof(err), "frame is larger than %d bytes", d->cfg->frame_max);
+		conn_close(&d->conns, c, CLOSE_BAD_FRAME, err);
 		return;
 	}
 	if (!lws_is_final_fragment(wsi) || c->rxlen) {
 		nb = realloc(c->rx, c->rxlen + len + 1);
 		if (!nb) {
-			chat_close(ch, c, CLOSE_SERVER_ERROR, "out of memory");
+			conn_close(&d->conns, c, CLOSE_SERVER_ERROR, "out of memory");
 			return;
 		}
 		c->rx = nb;
@@ -212,171 +152,12 @@ static void chat_receive(struct chat *ch, struct lws *wsi, struct conn *c,
 		len = c->rxlen;
 	}
 	c->last_frame_ms = now;
-	chat_frame(ch, c, in, len);
+	chat_frame(d, c, in, len);
 	if (c->rx) {
 		free(c->rx);
 		c->rx = NULL;
 		c->rxlen = 0;
 	}
-}
-
-/* ---- the sweep: timers of every connection, once a second ---- */
-
-static int chat_retry_room(struct room *rm, void *arg)
-{
-	struct chat *ch = arg;
-
-	if (rm->state == ROOM_LOADING)
-		chat_load_room(ch, rm->id);
-	return 0;
-}
-
-static int chat_evict_room(struct room *rm, void *arg)
-{
-	int64_t now = *(int64_t *)arg;
-
-	return rm->state == ROOM_READY && !rm->held && now - rm->used_ms > CHAT_EVICT_IDLE_MS;
-}
-
-static void chat_sweep(lws_sorted_usec_list_t *sul)
-{
-	struct chat *ch = lws_container_of(sul, struct chat, sul_sweep);
-	int64_t now = chrono_wall_ms(), idle = (int64_t)ch->cfg->idle_timeout * 1000;
-	int64_t ping = (int64_t)ch->cfg->ping_interval * 1000;
-	struct conn *c;
-
-	for (c = ch->conns.list; c; c = c->next) {
-		if (!c->wsi)
-			continue;
-		if (c->closing) {
-			if (now - c->closing_ms > CHAT_CLOSE_GRACE_MS)
-				lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
-			continue;
-		}
-		if (!c->authed)
-			continue;
-		if (c->exp_ms && now >= c->exp_ms) {
-			chat_close(ch, c, CLOSE_ENDED, "token is expired");
-			continue;
-		}
-		if (idle && now - c->last_frame_ms >= idle) {
-			chat_close(ch, c, CLOSE_AFK, "idle timeout");
-			continue;
-		}
-		if (!ping)
-			continue;
-		if (c->ping_sent_ms && now - c->ping_sent_ms >= ping) {
-			/*
-			 * No pong. With frames still waiting for it, the peer may
-			 * be alive but not reading (its pong is behind our data):
-			 * close it as too slow, a code the app reconnects on.
-			 */
-			if (c->qlen || lws_send_pipe_choked(c->wsi)) {
-				log_info("connection %llu reads too slowly: closed",
-					 (unsigned long long)c->serial);
-				conn_close(&ch->conns, c, CLOSE_ENDED, "too slow", 1, now);
-				continue;
-			}
-			/* no pong, nothing pending: the peer is gone */
-			log_debug("connection %llu: no pong, dropped", (unsigned long long)c->serial);
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG,
-					LWS_TO_KILL_ASYNC);
-			continue;
-		}
-		if (!c->ping_sent_ms && now - c->last_rx_ms >= ping) {
-			c->ping_due = 1;
-			c->ping_sent_ms = now;
-			lws_callback_on_writable(c->wsi);
-		}
-	}
-	if (ch->loads_failed) {
-		ch->loads_failed = 0;
-		rcache_sweep(&ch->rooms, chat_retry_room, ch);
-	}
-	if (now - ch->stats_ms >= CHAT_STATS_EVERY_MS) {
-		uint64_t b = ch->store.batches, n = ch->store.stored, us = ch->store.busy_us;
-
-		if (n != ch->stats_stored)
-			log_info("%zu connection(s); %llu message(s) stored in %llu batch(es), "
-				 "%.1f ms in Postgres; %llu delivered",
-				 ch->conns.count, (unsigned long long)(n - ch->stats_stored),
-				 (unsigned long long)(b - ch->stats_batches),
-				 (double)(us - ch->stats_us) / 1000.0,
-				 (unsigned long long)(ch->delivered - ch->stats_delivered));
-		ch->stats_ms = now;
-		ch->stats_stored = n;
-		ch->stats_batches = b;
-		ch->stats_us = us;
-		ch->stats_delivered = ch->delivered;
-	}
-	if (now - ch->evict_ms >= CHAT_EVICT_EVERY_MS) {
-		ch->evict_ms = now;
-		rcache_sweep(&ch->rooms, chat_evict_room, &now);
-	}
-	lws_sul_schedule(ch->ctx, 0, &ch->sul_sweep, chat_sweep, CHAT_SWEEP_US);
-}
-
-/* ---- shutdown (enum chat_shutdown) ---- */
-
-/* Short ticks while stopping, so that each phase ends on time. */
-static void chat_shutdown_tick(lws_sorted_usec_list_t *sul)
-{
-	struct chat *ch = lws_container_of(sul, struct chat, sul_shutdown);
-
-	lws_sul_schedule(ch->ctx, 0, &ch->sul_shutdown, chat_shutdown_tick,
-			 50 * LWS_US_PER_MS);
-}
-
-void chat_shutdown(struct chat *ch)
-{
-	struct conn *c;
-
-	if (ch->shutting_down)
-		return;
-	log_info("stopping: clients told (4007); answering what they send for %d ms",
-		 ch->cfg->shutdown_grace_ms);
-	ch->shutting_down = CHAT_SHUT_GRACE;
-	ch->shutdown_ms = chrono_wall_ms();
-	for (c = ch->conns.list; c; c = c->next)
-		if (c->wsi)
-			conn_announce(&ch->conns, c, CLOSE_SHUTDOWN, "server is shutting down");
-	if (ch->ctx)
-		chat_shutdown_tick(&ch->sul_shutdown);
-}
-
-int chat_finished(struct chat *ch)
-{
-	int64_t now = chrono_wall_ms();
-	struct conn *c;
-
-	switch (ch->shutting_down) {
-	case CHAT_RUNNING:
-		return 0;
-	case CHAT_SHUT_GRACE:
-		if (now - ch->shutdown_ms < ch->cfg->shutdown_grace_ms)
-			return 0;
-		log_info("stopping: finishing %u message(s) in flight", ch->inflight);
-		ch->shutting_down = CHAT_SHUT_REFUSE;
-		ch->shutdown_ms = now;
-		/* fall through */
-	case CHAT_SHUT_REFUSE:
-		if (ch->inflight && now - ch->shutdown_ms < 30000)
-			return 0;
-		ch->shutting_down = CHAT_SHUT_CLOSE;
-		ch->shutdown_ms = now;
-		ch->conns.rx_off = 1;
-		for (c = ch->conns.list; c; c = c->next) {
-			if (!c->wsi)
-				continue;
-			/* nothing more is read, so nothing goes unanswered */
-			lws_rx_flow_control(c->wsi, 0);
-			chat_close(ch, c, CLOSE_SHUTDOWN, "server is shutting down");
-		}
-		/* fall through */
-	case CHAT_SHUT_CLOSE:
-		break;
-	}
-	return !ch->conns.count || now - ch->shutdown_ms > CHAT_CLOSE_GRACE_MS;
 }
 
 /* ---- lws ---- */
@@ -385,18 +166,18 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		  void *in, size_t len)
 {
 	struct chat_pss *pss = user;
-	struct chat *ch;
+	struct daemon *d;
 	struct conn *c;
 
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
-		chat_established(chat_of(wsi), wsi, pss);
+		chat_established(chat_daemon(wsi), wsi, pss);
 		if (!pss->c)
 			return -1;
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		if (pss && pss->c)
-			chat_receive(chat_of(wsi), wsi, pss->c, in, len);
+			chat_receive(chat_daemon(wsi), wsi, pss->c, in, len);
 		return 0;
 	case LWS_CALLBACK_RECEIVE_PONG:
 		if (pss && pss->c) {
@@ -407,79 +188,22 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (!pss || !pss->c)
 			return -1;
-		return conn_write(&chat_of(wsi)->conns, pss->c);
+		return conn_write(&chat_daemon(wsi)->conns, pss->c);
 	case LWS_CALLBACK_CLOSED:
 		if (pss && (c = pss->c)) {
 			pss->c = NULL;
-			conn_closed(&chat_of(wsi)->conns, c);
+			conn_closed(&chat_daemon(wsi)->conns, c);
 		}
 		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		ch = lws_context_user(lws_get_context(wsi));
-		if (!ch)
+		d = chat_daemon(wsi);
+		if (!d)
 			return 0;
-		chat_store_answers(ch);
-		chat_bus_events(ch);
+		deliver_store_answers(d);
+		deliver_bus_events(d);
 		return 0;
 	default:
 		break;
 	}
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
-}
-
-/* ---- life ---- */
-
-int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen)
-{
-	memset(ch, 0, sizeof(*ch));
-	ch->cfg = cfg;
-	if (auth_init_from_cfg(&ch->auth, cfg, err, errlen))
-		return -1;
-	if (moderation_load(&ch->mod, cfg->moderation_file, err, errlen))
-		return -1;
-	rcache_init(&ch->rooms);
-	if (conns_init(&ch->conns, (uint32_t)cfg->queue_max)) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	if (bus_open(&ch->bus, cfg, chat_wake, ch, err, errlen))
-		return -1;
-	if (store_start(&ch->store, cfg->db_url, cfg->db_timeout_ms, chat_wake, ch,
-			err, errlen))
-		return -1;
-	if (ch->mod.nterms)
-		log_info("moderation list: %zu term(s)", ch->mod.nterms);
-	return 0;
-}
-
-void chat_attach(struct chat *ch, struct lws_context *ctx)
-{
-	ch->ctx = ctx;
-	ch->evict_ms = ch->stats_ms = chrono_wall_ms();
-	lws_sul_schedule(ctx, 0, &ch->sul_sweep, chat_sweep, CHAT_SWEEP_US);
-	/* answers or events that came before the context existed */
-	lws_cancel_service(ctx);
-}
-
-void chat_stop_threads(struct chat *ch)
-{
-	bus_close(&ch->bus);
-	store_stop(&ch->store);
-	ch->ctx = NULL;
-}
-
-void chat_release(struct chat *ch)
-{
-	struct store_job *j, *next;
-
-	for (j = store_take(&ch->store); j; j = next) {
-		next = j->next;
-		if (j->owner)
-			conn_put(&ch->conns, j->owner);
-		store_job_free(j);
-	}
-	rcache_release(&ch->rooms);
-	conns_release(&ch->conns);
-	moderation_release(&ch->mod);
-	auth_release(&ch->auth);
 }

@@ -1,131 +1,33 @@
 /*
- * chat - the websocket tier's behaviour (SPEC.md sections 3 to 5).
- * chat.c: the lws protocol callback, connections and their frames, the
- * once-a-second sweep (idle timeout, token expiry, pings, stuck closes)
- * and the shutdown sequence. deliver.c: the worker's answers, the bus's
- * events and the in-order release of committed messages to recipients.
+ * chat - the daemon's lws protocol (SPEC.md section 3): a connection is
+ * established (token checked, older connection of the user closed 4008,
+ * a ban check sent to the worker), its frames are read (fragments joined
+ * up to CHAT_FRAME_MAX, parsed, checked: blank, too long, moderation)
+ * and each SendMessage goes to the worker; the connection's queue is
+ * written when lws says it is writable, and its state freed when lws
+ * closes it. A wake of the service thread (lws_cancel_service) hands
+ * over to deliver.h.
  *
- * One struct chat per daemon, owned by main.c and reached from lws
- * callbacks through lws_context_user(). Everything in it belongs to the
- * service thread except what store.h and bus.h say they lock.
+ * What lws keeps per connection is a struct chat_pss: a pointer to the
+ * struct conn (conn.h), so that state can outlive the wsi while a job of
+ * it is at the worker. The daemon is lws_context_user() (daemon.h).
+ *
+ * Service thread only.
  */
 #ifndef WS_CHAT_H
 #define WS_CHAT_H
 
 #include <libwebsockets.h>
-#include <stdint.h>
 
-#include "auth.h"
-#include "bus.h"
-#include "cfg.h"
-#include "conn.h"
-#include "moderation.h"
-#include "roomcache.h"
-#include "store.h"
+struct conn;
 
-#define CHAT_GAP_MS 500		/* longest wait for a missing predecessor */
-#define CHAT_CLOSE_GRACE_MS 5000	/* a close not done by then is forced */
-
-/*
- * The shutdown (SIGTERM/SIGINT), so that every SendMessage read gets its
- * one confirmation before the close (SPEC.md, 4007):
- *   CHAT_SHUT_GRACE   every client has Disconnection 4007; frames are
- *                     still read and stored as usual for
- *                     CHAT_SHUTDOWN_GRACE_MS (they may have crossed it);
- *   CHAT_SHUT_REFUSE  frames still read are answered confirmed:false
- *                     "server shutting down" while the worker finishes
- *                     what it holds (at most 30 s);
- *   CHAT_SHUT_CLOSE   reading stops, each queue drains, then the close
- *                     frame 4007.
- */
-enum chat_shutdown { CHAT_RUNNING = 0, CHAT_SHUT_GRACE, CHAT_SHUT_REFUSE, CHAT_SHUT_CLOSE };
-
-/* What lws keeps per connection: a pointer, so the state can outlive it. */
+/* lws's per-session data (per_session_data_size). */
 struct chat_pss {
 	struct conn *c;
 };
 
-struct chat {
-	struct lws_context *ctx;
-	const struct cfg *cfg;
-	struct auth auth;
-	struct moderation mod;
-	struct store store;
-	struct bus bus;
-	struct rcache rooms;
-	struct conns conns;
-	lws_sorted_usec_list_t sul_sweep;
-	lws_sorted_usec_list_t sul_gap;
-	int gap_scheduled;
-	uint64_t next_serial;
-	uint32_t inflight;		/* SendMessage jobs at the worker */
-	uint32_t loads_failed;		/* rooms waiting for a load retry */
-	enum chat_shutdown shutting_down;
-	int64_t shutdown_ms;		/* when the current phase began */
-	lws_sorted_usec_list_t sul_shutdown;
-	int64_t evict_ms;		/* last room eviction pass */
-	uint64_t delivered;
-	/* the last statistics line (chat_sweep) */
-	int64_t stats_ms;
-	uint64_t stats_stored, stats_batches, stats_us, stats_delivered;
-};
-
-/*
- * Set up everything but lws: auth, moderation list, rooms, connections,
- * then the bus (binds the inbox) and the worker. 0, or -1 with err.
- */
-int chat_init(struct chat *ch, const struct cfg *cfg, char *err, size_t errlen);
-
-/* Once the lws context exists: start the sweep timer. */
-void chat_attach(struct chat *ch, struct lws_context *ctx);
-
 /* The protocol callback (protocols[0] of the vhost). */
 int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		  void *in, size_t len);
-
-/* Wake the service thread (any thread, also a signal handler). */
-void chat_wake(void *arg);
-
-/* SIGTERM/SIGINT: begin the shutdown (enum chat_shutdown). */
-void chat_shutdown(struct chat *ch);
-
-/* 1 once the shutdown is complete: the caller destroys the context. */
-int chat_finished(struct chat *ch);
-
-/* Before lws_context_destroy(): stop the worker and the bus threads. */
-void chat_stop_threads(struct chat *ch);
-
-/* After lws_context_destroy(): free everything. */
-void chat_release(struct chat *ch);
-
-/* ---- between chat.c and deliver.c (service thread only) ---- */
-
-/* conn_close() with a debug line; the first close of a connection wins. */
-void chat_close(struct chat *ch, struct conn *c, int code, const char *reason);
-
-/* conn_push(); a refused frame closes c with 4009 "too slow". */
-void chat_push(struct chat *ch, struct conn *c, struct frame *f, int reply);
-
-/*
- * A send to a room the user is not in (stale screen, removed, deleted):
- * confirmed:false; only the CHAT_UNAUTH_MAX-th within CHAT_UNAUTH_WINDOW
- * closes c with 4012.
- */
-void chat_unauthorized(struct chat *ch, struct conn *c, int64_t room_id,
-		       const char *temp, size_t temp_len);
-
-/* Queue a MessageSentConfirmation (reply) on c. */
-void chat_confirm(struct chat *ch, struct conn *c, int ok, const char *reason,
-		  const char *temp, size_t temp_len, int64_t id, const char *created_at);
-
-/* Ask the worker for a room's members (answer: deliver.c). */
-void chat_load_room(struct chat *ch, int64_t room_id);
-
-/* Handle every answer of the worker / event of the bus waiting. */
-void chat_store_answers(struct chat *ch);
-void chat_bus_events(struct chat *ch);
-
-/* lws_sul callback: release what waited for a gap in a room's chain. */
-void chat_gap_tick(lws_sorted_usec_list_t *sul);
 
 #endif

@@ -1,17 +1,19 @@
 #include "conn.h"
+#include "chrono.h"
 #include "log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define CONN_WRITE_BURST 16	/* most frames written per writable callback */
 
-int conns_init(struct conns *cs, uint32_t queue_max)
+int conns_init(struct conns *cs, const struct conn_limits *lim)
 {
 	memset(cs, 0, sizeof(*cs));
 	cs->nbuckets = 1024;
 	cs->map = calloc(cs->nbuckets, sizeof(*cs->map));
-	cs->queue_max = queue_max;
+	cs->lim = *lim;
 	return cs->map ? 0 : -1;
 }
 
@@ -97,15 +99,17 @@ struct conn *conns_map(struct conns *cs, struct conn *c)
 	return old;
 }
 
-struct conn *conn_new(struct conns *cs, struct lws *wsi, uint64_t serial, int64_t now_ms)
+struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 
+	/* a serial is used up even when out of memory, as it always was */
+	cs->last_serial++;
 	if (!c)
 		return NULL;
 	c->wsi = wsi;
 	c->refs = 1;
-	c->serial = serial;
+	c->serial = cs->last_serial;
 	c->connected_ms = c->last_frame_ms = c->last_rx_ms = now_ms;
 	c->next = cs->list;
 	if (cs->list)
@@ -189,13 +193,14 @@ static int conn_enqueue(struct conn *c, struct frame *f, uint32_t limit)
 	return 0;
 }
 
-int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply)
+/* Queue f; -1 when the queue is full (the caller closes c as too slow). */
+static int conn_queue(struct conns *cs, struct conn *c, struct frame *f, int reply)
 {
 	if (!c->wsi || c->closing || !f)
 		return 0;
-	if (conn_enqueue(c, f, reply ? UINT32_MAX - 1 : cs->queue_max))
+	if (conn_enqueue(c, f, reply ? UINT32_MAX - 1 : cs->lim.queue_max))
 		return -1;
-	if (reply && c->qlen >= cs->queue_max && !c->rx_paused) {
+	if (reply && c->qlen >= cs->lim.queue_max && !c->rx_paused) {
 		/* backpressure: read no more of its frames until it catches up */
 		c->rx_paused = 1;
 		lws_rx_flow_control(c->wsi, 0);
@@ -214,7 +219,7 @@ static int conn_queue_disconnection(struct conns *cs, struct conn *c, int code,
 
 	/* one place beyond the limit: the Disconnection always fits */
 	if (f) {
-		rc = conn_enqueue(c, f, cs->queue_max + 1);
+		rc = conn_enqueue(c, f, cs->lim.queue_max + 1);
 		frame_put(f);
 	}
 	c->close_code = (uint16_t)code;
@@ -232,8 +237,9 @@ void conn_announce(struct conns *cs, struct conn *c, int code, const char *reaso
 	conn_queue_disconnection(cs, c, code, reason);
 }
 
-void conn_close(struct conns *cs, struct conn *c, int code, const char *reason,
-		int drop_queue, int64_t now_ms)
+/* conn_close(), and with drop_queue the queue is discarded first. */
+static void conn_shut(struct conns *cs, struct conn *c, int code, const char *reason,
+		      int drop_queue, int64_t now_ms)
 {
 	if (!c->wsi || c->closing)
 		return;
@@ -250,6 +256,61 @@ void conn_close(struct conns *cs, struct conn *c, int code, const char *reason,
 	}
 	if (conn_queue_disconnection(cs, c, code, reason))
 		c->close_sent = 1;	/* no memory: just the close frame */
+}
+
+void conn_close(struct conns *cs, struct conn *c, int code, const char *reason)
+{
+	if (c->wsi && !c->closing)
+		log_debug("closing connection %llu: %d %s",
+			  (unsigned long long)c->serial, code, reason);
+	conn_shut(cs, c, code, reason, 0, chrono_wall_ms());
+}
+
+void conn_close_slow(struct conns *cs, struct conn *c)
+{
+	log_info("connection %llu reads too slowly: closed", (unsigned long long)c->serial);
+	conn_shut(cs, c, CLOSE_ENDED, "too slow", 1, chrono_wall_ms());
+}
+
+int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply)
+{
+	if (!f) {
+		conn_close(cs, c, CLOSE_SERVER_ERROR, "out of memory");
+		return -1;
+	}
+	if (conn_queue(cs, c, f, reply)) {
+		conn_close_slow(cs, c);
+		return -1;
+	}
+	return 0;
+}
+
+void conn_confirm(struct conns *cs, struct conn *c, int ok, const char *reason,
+		  const char *temp, size_t temp_len, int64_t id, const char *created_at)
+{
+	struct frame *f = proto_confirmation(ok, reason, temp, temp_len, id, created_at);
+
+	conn_push(cs, c, f, 1);
+	frame_put(f);
+}
+
+void conn_unauthorized(struct conns *cs, struct conn *c, int64_t room_id,
+		       const char *temp, size_t temp_len)
+{
+	int64_t now = chrono_wall_ms();
+	char reason[96];
+
+	conn_confirm(cs, c, 0, "not a participant of this room", temp, temp_len, 0, NULL);
+	/* a fixed window from the first refusal: cheap, and a burst still trips it */
+	if (!c->unauth_count || now - c->unauth_since_ms >= cs->lim.unauth_window_ms) {
+		c->unauth_count = 0;
+		c->unauth_since_ms = now;
+	}
+	if (++c->unauth_count >= cs->lim.unauth_max) {
+		snprintf(reason, sizeof(reason), "%u sends to rooms the user is not in "
+			 "(last: room %lld)", (unsigned)c->unauth_count, (long long)room_id);
+		conn_close(cs, c, CLOSE_UNAUTHORIZED, reason);
+	}
 }
 
 int conn_write(struct conns *cs, struct conn *c)
@@ -301,7 +362,7 @@ int conn_write(struct conns *cs, struct conn *c)
 		if (n < 0)
 			return -1;
 	}
-	if (c->rx_paused && c->qlen <= cs->queue_max / 2 && !cs->rx_off && !c->closing) {
+	if (c->rx_paused && c->qlen <= cs->lim.queue_max / 2 && !cs->rx_off && !c->closing) {
 		c->rx_paused = 0;
 		lws_rx_flow_control(c->wsi, 1);
 	}
@@ -310,4 +371,55 @@ int conn_write(struct conns *cs, struct conn *c)
 	if (c->qlen || c->close_sent)
 		lws_callback_on_writable(c->wsi);
 	return 0;
+}
+
+/* The timers of one live connection at now (conns_sweep). */
+static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
+{
+	int64_t idle = cs->lim.idle_ms, ping = cs->lim.ping_ms;
+
+	if (c->closing) {
+		if (now - c->closing_ms > CONN_CLOSE_GRACE_MS)
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (!c->authed)
+		return;
+	if (c->exp_ms && now >= c->exp_ms) {
+		conn_close(cs, c, CLOSE_ENDED, "token is expired");
+		return;
+	}
+	if (idle && now - c->last_frame_ms >= idle) {
+		conn_close(cs, c, CLOSE_AFK, "idle timeout");
+		return;
+	}
+	if (!ping)
+		return;
+	if (c->ping_sent_ms && now - c->ping_sent_ms >= ping) {
+		/*
+		 * No pong. With frames still waiting for it, the peer may be
+		 * alive but not reading (its pong is behind our data): close
+		 * it as too slow, a code the app reconnects on.
+		 */
+		if (c->qlen || lws_send_pipe_choked(c->wsi)) {
+			conn_close_slow(cs, c);
+			return;
+		}
+		/* no pong, nothing pending: the peer is gone */
+		log_debug("connection %llu: no pong, dropped", (unsigned long long)c->serial);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_WS_PONG_CHECK_GET_PONG, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (!c->ping_sent_ms && now - c->last_rx_ms >= ping) {
+		c->ping_due = 1;
+		c->ping_sent_ms = now;
+		lws_callback_on_writable(c->wsi);
+	}
+}
+
+void conns_sweep(struct conns *cs, int64_t now_ms)
+{
+	for (struct conn *c = cs->list; c; c = c->next)
+		if (c->wsi)
+			conn_timers(cs, c, now_ms);
 }

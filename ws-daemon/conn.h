@@ -16,6 +16,11 @@
  * close frame with the same code. A slow reader (queue full) loses its
  * queue instead: it is the one case where waiting would not end.
  *
+ * Everything that is done to a connection is here: queueing frames
+ * (conn_push, conn_confirm), closing, the rule for sends to foreign
+ * rooms (conn_unauthorized), and the timers of every connection
+ * (conns_sweep: token expiry, AFK limit, pings, closes not completed).
+ *
  * Service thread only.
  */
 #ifndef WS_CONN_H
@@ -59,22 +64,38 @@ struct conn {
 	uint32_t rxlen;
 };
 
+#define CONN_CLOSE_GRACE_MS 5000	/* a close not completed by then is forced */
+
+/* The rules every connection lives by (CHAT_* settings, cfg.h). */
+struct conn_limits {
+	uint32_t queue_max;		/* CHAT_QUEUE_MAX */
+	int unauth_max;			/* CHAT_UNAUTH_MAX: 4012 at this many ... */
+	int64_t unauth_window_ms;	/* ... within CHAT_UNAUTH_WINDOW */
+	int64_t idle_ms;		/* CHAT_IDLE_TIMEOUT (4003); 0 = off */
+	int64_t ping_ms;		/* CHAT_PING_INTERVAL; 0 = off */
+};
+
 struct conns {
 	struct conn *list;
 	struct conn **map;		/* by user; only live, authed conns */
 	size_t nbuckets;
 	size_t count;			/* conns with a live wsi */
 	size_t mapped;
-	uint32_t queue_max;
+	uint64_t last_serial;		/* of the newest connection */
+	struct conn_limits lim;
 	int rx_off;			/* shutting down: never resume reading */
 };
 
-int conns_init(struct conns *cs, uint32_t queue_max);
+/* An empty set with the limits (copied). 0, or -1 when out of memory. */
+int conns_init(struct conns *cs, const struct conn_limits *lim);
 /* Free the map; the connections themselves are gone by then. */
 void conns_release(struct conns *cs);
 
-/* A new connection for wsi (refs = 1), linked into the list; NULL if OOM. */
-struct conn *conn_new(struct conns *cs, struct lws *wsi, uint64_t serial, int64_t now_ms);
+/*
+ * A new connection for wsi (refs = 1, the next serial), linked into the
+ * list; NULL if OOM.
+ */
+struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms);
 
 /* lws closed the wsi: unmap, drop the queue, put the wsi's reference. */
 void conn_closed(struct conns *cs, struct conn *c);
@@ -90,8 +111,9 @@ struct conn *conns_map(struct conns *cs, struct conn *c);
 
 /*
  * Queue a frame (takes a reference of f) and ask for a writable callback.
- * 0 when queued (or dropped because c is closing or gone), -1 when the
- * queue is full: the caller closes the connection as too slow.
+ * Returns 0 when queued (or dropped because c is closing or gone), -1
+ * when c was closed instead: f is NULL (out of memory: 4006), or the
+ * queue is full (conn_close_slow).
  *
  * reply: f answers the client's own frame (a confirmation). Replies are
  * never refused; once queue_max frames wait, the connection's reading
@@ -103,12 +125,32 @@ struct conn *conns_map(struct conns *cs, struct conn *c);
 int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply);
 
 /*
- * Close with code and reason (copied): Disconnection frame, then the
- * close frame. drop_queue discards what is queued first (slow reader).
- * A second call is ignored: the first reason wins.
+ * Queue a MessageSentConfirmation on c (conn_push, reply): ok, reason
+ * ("" when ok), the client's temp id, and id / created_at (0 / NULL
+ * encode null).
  */
-void conn_close(struct conns *cs, struct conn *c, int code, const char *reason,
-		int drop_queue, int64_t now_ms);
+void conn_confirm(struct conns *cs, struct conn *c, int ok, const char *reason,
+		  const char *temp, size_t temp_len, int64_t id, const char *created_at);
+
+/*
+ * Close with code and reason (copied): Disconnection frame, then the
+ * close frame. A second call is ignored: the first reason wins.
+ */
+void conn_close(struct conns *cs, struct conn *c, int code, const char *reason);
+
+/*
+ * c does not read what it is sent: its queue is dropped and it is closed
+ * with 4009 "too slow" (logged).
+ */
+void conn_close_slow(struct conns *cs, struct conn *c);
+
+/*
+ * A send to a room the user is not in (stale screen, removed, deleted):
+ * confirmed:false; only the unauth_max-th within unauth_window_ms closes
+ * c with 4012.
+ */
+void conn_unauthorized(struct conns *cs, struct conn *c, int64_t room_id,
+		       const char *temp, size_t temp_len);
 
 /*
  * Tell the client a close is coming (the Disconnection frame with code
@@ -124,5 +166,13 @@ void conn_announce(struct conns *cs, struct conn *c, int code, const char *reaso
  * Returns -1 when lws must close the connection (after the close frame).
  */
 int conn_write(struct conns *cs, struct conn *c);
+
+/*
+ * The timers of every connection, due at now_ms (call it about once a
+ * second; they fire up to that late): token expiry (4009), the AFK limit
+ * (4003), pings and the peers that do not answer them, and closes that
+ * were not completed within CONN_CLOSE_GRACE_MS.
+ */
+void conns_sweep(struct conns *cs, int64_t now_ms);
 
 #endif

@@ -1,73 +1,75 @@
 /*
- * What reaches the service thread from elsewhere: the worker's answers
- * (confirmations, room loads), the bus's events (membership, admin
- * actions, peers' messages), and the in-order release of committed
- * messages to a room's connected members. See chat.h.
+ * The worker's answers, the bus's events and the in-order release of
+ * committed messages to rooms' members (deliver.h).
  */
-#include "chat.h"
+#include "deliver.h"
 #include "chrono.h"
+#include "daemon.h"
 #include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CHAT_GAP_TICK_US (50 * LWS_US_PER_MS)
+#define DELIVER_GAP_TICK_US (50 * LWS_US_PER_MS)
 
 /* ---- rooms: loading and in-order delivery ---- */
 
-void chat_load_room(struct chat *ch, int64_t room_id)
+static void deliver_gap_tick(lws_sorted_usec_list_t *sul);
+
+/* Ask the worker for a room's members (answer: deliver_room_loaded). */
+static void deliver_load_room(struct daemon *d, int64_t room_id)
 {
 	struct store_job *j = store_job_new(STORE_LOAD_ROOM, NULL);
 
 	if (!j) {
 		log_error("out of memory loading room %lld", (long long)room_id);
-		ch->loads_failed++;	/* the sweep tries again */
+		d->deliver.loads_failed++;	/* deliver_retry_loads() tries again */
 		return;
 	}
 	j->room_id = room_id;
-	store_submit(&ch->store, j);
+	store_submit(&d->store, j);
 }
 
-static void chat_schedule_gap(struct chat *ch)
+static void deliver_schedule_gap(struct daemon *d)
 {
-	if (ch->gap_scheduled || !ch->ctx)
+	if (d->deliver.gap_scheduled || !d->ctx)
 		return;
-	ch->gap_scheduled = 1;
-	lws_sul_schedule(ch->ctx, 0, &ch->sul_gap, chat_gap_tick, CHAT_GAP_TICK_US);
+	d->deliver.gap_scheduled = 1;
+	lws_sul_schedule(d->ctx, 0, &d->deliver.sul_gap, deliver_gap_tick, DELIVER_GAP_TICK_US);
 }
 
 /* Deliver what room rm may release now to its locally connected members. */
-static void chat_drain_room(struct chat *ch, struct room *rm)
+static void deliver_drain_room(struct daemon *d, struct room *rm)
 {
 	int64_t now = chrono_wall_ms();
 	struct room_msg *m;
 
-	while ((m = room_next(rm, now, CHAT_GAP_MS))) {
+	while ((m = room_next(rm, now, DELIVER_GAP_MS))) {
 		for (uint32_t i = 0; i < rm->n; i++) {
 			struct conn *t;
 
 			if (uuid_eq(&rm->members[i], &m->sender))
 				continue;	/* never back to the sender */
-			t = conns_user(&ch->conns, &rm->members[i]);
+			t = conns_user(&d->conns, &rm->members[i]);
 			if (!t || t->closing)
 				continue;
-			chat_push(ch, t, m->frame, 0);
-			ch->delivered++;
+			conn_push(&d->conns, t, m->frame, 0);
+			d->deliver.delivered++;
 		}
 		room_msg_free(m);
 	}
 	if (rm->held && rm->state == ROOM_READY)
-		chat_schedule_gap(ch);
+		deliver_schedule_gap(d);
 }
 
 /*
  * A committed message, ours or a peer's: hold it in its room (loading the
  * room on first sight) and release what is in order.
  */
-static void chat_committed(struct chat *ch, int64_t room_id, int64_t id, int64_t prev_id,
-			   const char *sender, const char *message, size_t message_len,
-			   const char *created_at)
+static void deliver_committed(struct daemon *d, int64_t room_id, int64_t id,
+			      int64_t prev_id, const char *sender, const char *message,
+			      size_t message_len, const char *created_at)
 {
 	struct room_msg *m = calloc(1, sizeof(*m));
 	struct room *rm;
@@ -79,91 +81,180 @@ static void chat_committed(struct chat *ch, int64_t room_id, int64_t id, int64_t
 	m->frame = proto_received(room_id, sender, message, message_len, id, created_at);
 	if (!m->frame)
 		goto fail;
-	rm = rcache_get(&ch->rooms, room_id);
+	rm = rcache_get(&d->rooms, room_id);
 	if (!rm) {
-		rm = rcache_add(&ch->rooms, room_id);
+		rm = rcache_add(&d->rooms, room_id);
 		if (!rm)
 			goto fail;
-		chat_load_room(ch, room_id);
+		deliver_load_room(d, room_id);
 	}
 	rm->used_ms = chrono_wall_ms();
 	room_hold(rm, m);
-	chat_drain_room(ch, rm);
+	deliver_drain_room(d, rm);
 	return;
 fail:
 	log_error("out of memory delivering message %lld", (long long)id);
 	room_msg_free(m);
 }
 
-static int chat_gap_room(struct room *rm, void *arg)
+static int deliver_gap_room(struct room *rm, void *arg)
 {
-	struct chat *ch = arg;
+	struct daemon *d = arg;
 
 	if (rm->held && rm->state == ROOM_READY)
-		chat_drain_room(ch, rm);
+		deliver_drain_room(d, rm);
 	return 0;
 }
 
-void chat_gap_tick(lws_sorted_usec_list_t *sul)
+static void deliver_gap_tick(lws_sorted_usec_list_t *sul)
 {
-	struct chat *ch = lws_container_of(sul, struct chat, sul_gap);
+	struct daemon *d = lws_container_of(sul, struct daemon, deliver.sul_gap);
 
-	ch->gap_scheduled = 0;
-	rcache_sweep(&ch->rooms, chat_gap_room, ch);
+	d->deliver.gap_scheduled = 0;
+	rcache_sweep(&d->rooms, deliver_gap_room, d);
+}
+
+static int deliver_retry_room(struct room *rm, void *arg)
+{
+	struct daemon *d = arg;
+
+	if (rm->state == ROOM_LOADING)
+		deliver_load_room(d, rm->id);
+	return 0;
+}
+
+void deliver_retry_loads(struct daemon *d)
+{
+	if (d->deliver.loads_failed) {
+		d->deliver.loads_failed = 0;
+		rcache_sweep(&d->rooms, deliver_retry_room, d);
+	}
+}
+
+struct deliver_idle {
+	int64_t now_ms, idle_ms;
+};
+
+static int deliver_evict_room(struct room *rm, void *arg)
+{
+	const struct deliver_idle *t = arg;
+
+	return rm->state == ROOM_READY && !rm->held && t->now_ms - rm->used_ms > t->idle_ms;
+}
+
+void deliver_evict_rooms(struct daemon *d, int64_t now_ms, int64_t idle_ms)
+{
+	struct deliver_idle t = { now_ms, idle_ms };
+
+	rcache_sweep(&d->rooms, deliver_evict_room, &t);
+}
+
+/* ---- peers' messages: confirmed in Postgres first ---- */
+
+/*
+ * A peer's message event is a claim until Postgres confirms it: only then
+ * may it enter its room, so a forged or corrupted one can neither show
+ * its text to anyone nor move the room's release point past the real
+ * messages (an id beyond them would make room_hold() drop them all).
+ * The worker checks it (STORE_VERIFY); the answer is deliver_verified().
+ */
+static void deliver_verify(struct daemon *d, const struct evt *e)
+{
+	struct store_job *j = store_job_verify(e->user, e->room_id, e->msg_id, e->message,
+					       strlen(e->message));
+
+	if (!j) {
+		log_error("out of memory verifying message %lld", (long long)e->msg_id);
+		d->deliver.unverified++;
+		return;
+	}
+	store_submit(&d->store, j);
+}
+
+/* A peer's message that is not delivered: counted, logged at most once a second. */
+static void deliver_drop(struct daemon *d, const struct store_job *j, uint64_t *counter,
+			 const char *why)
+{
+	unsigned long skipped;
+
+	(*counter)++;
+	if (log_limit_pass(&d->deliver.drop_log, 1000, &skipped))
+		log_warn("event: message %lld in room %lld from %s dropped: %s "
+			 "(%llu not in Postgres, %llu unchecked so far; %lu not logged)",
+			 (long long)j->id, (long long)j->room_id, j->user, why,
+			 (unsigned long long)d->deliver.unconfirmed,
+			 (unsigned long long)d->deliver.unverified, skipped);
+}
+
+static void deliver_verified(struct daemon *d, struct store_job *j)
+{
+	switch (j->status) {
+	case STORE_OK:
+		deliver_committed(d, j->room_id, j->id, j->prev_id, j->user, j->message,
+				  j->message_len, j->created_at);
+		break;
+	case STORE_UNKNOWN:
+		deliver_drop(d, j, &d->deliver.unconfirmed,
+			     "Postgres has no such message (id, room, sender and text)");
+		break;
+	default:
+		deliver_drop(d, j, &d->deliver.unverified, "Postgres could not be asked");
+		break;
+	}
 }
 
 /* ---- the worker's answers ---- */
 
-static void chat_send_done(struct chat *ch, struct store_job *j)
+static void deliver_send_done(struct daemon *d, struct store_job *j)
 {
 	struct conn *c = j->owner;
 
-	ch->inflight--;
+	d->inflight--;
 	c->inflight--;
 	switch (j->status) {
 	case STORE_OK:
 	case STORE_DUP:
-		chat_confirm(ch, c, 1, "", j->temp_id, j->temp_len, j->id, j->created_at);
+		conn_confirm(&d->conns, c, 1, "", j->temp_id, j->temp_len, j->id, j->created_at);
 		break;
 	case STORE_FORBIDDEN:
-		chat_unauthorized(ch, c, j->room_id, j->temp_id, j->temp_len);
+		conn_unauthorized(&d->conns, c, j->room_id, j->temp_id, j->temp_len);
 		break;
 	case STORE_BANNED:
-		chat_confirm(ch, c, 0, "user is banned", j->temp_id, j->temp_len, 0, NULL);
-		chat_close(ch, c, CLOSE_BANNED, "user is banned");
+		conn_confirm(&d->conns, c, 0, "user is banned", j->temp_id, j->temp_len, 0, NULL);
+		conn_close(&d->conns, c, CLOSE_BANNED, "user is banned");
 		break;
 	default:
-		chat_confirm(ch, c, 0, "server error", j->temp_id, j->temp_len, 0, NULL);
+		conn_confirm(&d->conns, c, 0, "server error", j->temp_id, j->temp_len, 0, NULL);
 		break;
 	}
 	if (j->status == STORE_OK) {
 		struct evt e = {
 			.type = EVT_MESSAGE, .at_ms = chrono_wall_ms(), .room_id = j->room_id,
 			.msg_id = j->id, .prev_id = j->prev_id, .message = j->message,
-			.created_at = j->created_at, .origin = ch->cfg->ws_id,
+			.created_at = j->created_at, .origin = d->cfg->ws_id,
 		};
 
 		log_debug("stored message %lld (after %lld) in room %lld",
 			  (long long)j->id, (long long)j->prev_id, (long long)j->room_id);
 		memcpy(e.user, j->user, sizeof(e.user));
 		/* every peer sees every message: their in-order chains need it */
-		if (bus_publish(&ch->bus, &e))
+		if (bus_publish(&d->bus, &e))
 			log_warn("message %lld not published to the peers", (long long)j->id);
-		chat_committed(ch, j->room_id, j->id, j->prev_id, j->user, j->message,
-			       j->message_len, j->created_at);
+		deliver_committed(d, j->room_id, j->id, j->prev_id, j->user, j->message,
+				  j->message_len, j->created_at);
 	}
-	conn_put(&ch->conns, c);
+	conn_put(&d->conns, c);
 }
 
-static void chat_room_loaded(struct chat *ch, struct store_job *j)
+static void deliver_room_loaded(struct daemon *d, struct store_job *j)
 {
-	struct room *rm = rcache_get(&ch->rooms, j->room_id);
+	struct room *rm = rcache_get(&d->rooms, j->room_id);
 
 	if (!rm)
 		return;		/* deleted meanwhile */
 	if (j->status != STORE_OK) {
 		if (rm->state == ROOM_LOADING)
-			ch->loads_failed++;	/* the sweep retries */
+			d->deliver.loads_failed++;	/* deliver_retry_loads() */
 		return;
 	}
 	if (room_set_members(rm, j->members, j->nmembers)) {
@@ -171,44 +262,47 @@ static void chat_room_loaded(struct chat *ch, struct store_job *j)
 		return;
 	}
 	room_start(rm, j->base_id);
-	chat_drain_room(ch, rm);
+	deliver_drain_room(d, rm);
 }
 
-static int chat_flush_room(struct room *rm, void *arg)
+static int deliver_flush_room(struct room *rm, void *arg)
 {
-	struct chat *ch = arg;
+	struct daemon *d = arg;
 
 	if (!rm->held)
 		return 1;
 	rm->state = ROOM_LOADING;
-	chat_load_room(ch, rm->id);
+	deliver_load_room(d, rm->id);
 	return 0;
 }
 
-void chat_store_answers(struct chat *ch)
+void deliver_store_answers(struct daemon *d)
 {
 	struct store_job *j, *next;
 
-	for (j = store_take(&ch->store); j; j = next) {
+	for (j = store_take(&d->store); j; j = next) {
 		struct conn *c = j->owner;
 
-		next = j->next;
+		next = store_job_next(j);
 		switch (j->type) {
 		case STORE_SEND:
-			chat_send_done(ch, j);
+			deliver_send_done(d, j);
 			break;
 		case STORE_BANCHECK:
 			if (j->status == STORE_BANNED && c->wsi)
-				chat_close(ch, c, CLOSE_BANNED, "user is banned");
-			conn_put(&ch->conns, c);
+				conn_close(&d->conns, c, CLOSE_BANNED, "user is banned");
+			conn_put(&d->conns, c);
 			break;
 		case STORE_LOAD_ROOM:
-			chat_room_loaded(ch, j);
+			deliver_room_loaded(d, j);
+			break;
+		case STORE_VERIFY:
+			deliver_verified(d, j);
 			break;
 		case STORE_RECONNECTED:
 			/* events may have been missed meanwhile: rebuild */
 			log_info("database back: rebuilding the room cache");
-			rcache_sweep(&ch->rooms, chat_flush_room, ch);
+			rcache_sweep(&d->rooms, deliver_flush_room, d);
 			break;
 		}
 		store_job_free(j);
@@ -217,7 +311,7 @@ void chat_store_answers(struct chat *ch)
 
 /* ---- events from the REST tier and the peers ---- */
 
-static void chat_event(struct chat *ch, struct evt *e)
+static void deliver_event(struct daemon *d, struct evt *e)
 {
 	struct uuid user;
 	struct room *rm;
@@ -225,9 +319,9 @@ static void chat_event(struct chat *ch, struct evt *e)
 
 	switch (e->type) {
 	case EVT_ROOM:
-		rm = rcache_get(&ch->rooms, e->room_id);
+		rm = rcache_get(&d->rooms, e->room_id);
 		if (e->deleted) {
-			rcache_del(&ch->rooms, e->room_id);
+			rcache_del(&d->rooms, e->room_id);
 			break;
 		}
 		if (!rm)
@@ -240,48 +334,47 @@ static void chat_event(struct chat *ch, struct evt *e)
 				room_remove_member(rm, &user);
 		rm->used_ms = chrono_wall_ms();
 		/* the event is a hint: Postgres has the full truth */
-		chat_load_room(ch, e->room_id);
+		deliver_load_room(d, e->room_id);
 		break;
 	case EVT_DISCONNECT:
 	case EVT_BAN:
 		if (uuid_parse(e->user, &user))
 			break;
-		c = conns_user(&ch->conns, &user);
+		c = conns_user(&d->conns, &user);
 		if (!c)
 			break;
 		if (e->type == EVT_BAN)
-			chat_close(ch, c, CLOSE_BANNED, "user is banned");
+			conn_close(&d->conns, c, CLOSE_BANNED, "user is banned");
 		else
-			chat_close(ch, c, CLOSE_ADMIN, "disconnected by an administrator");
+			conn_close(&d->conns, c, CLOSE_ADMIN, "disconnected by an administrator");
 		break;
 	case EVT_MESSAGE:
 		log_debug("event: message %lld (after %lld) in room %lld from daemon %d",
 			  (long long)e->msg_id, (long long)e->prev_id, (long long)e->room_id,
 			  e->origin);
-		if (e->origin == ch->cfg->ws_id)
+		if (e->origin == d->cfg->ws_id)
 			break;
-		chat_committed(ch, e->room_id, e->msg_id, e->prev_id, e->user, e->message,
-			       strlen(e->message), e->created_at);
+		deliver_verify(d, e);
 		break;
 	case EVT_CONNECTED:
-		if (e->origin == ch->cfg->ws_id || uuid_parse(e->user, &user))
+		if (e->origin == d->cfg->ws_id || uuid_parse(e->user, &user))
 			break;
-		c = conns_user(&ch->conns, &user);
+		c = conns_user(&d->conns, &user);
 		/* the newer connection wins; equal times: the higher daemon id */
 		if (c && (c->connected_ms < e->at_ms ||
-			  (c->connected_ms == e->at_ms && ch->cfg->ws_id < e->origin)))
-			chat_close(ch, c, CLOSE_NEW_DEVICE, "connected from another device");
+			  (c->connected_ms == e->at_ms && d->cfg->ws_id < e->origin)))
+			conn_close(&d->conns, c, CLOSE_NEW_DEVICE, "connected from another device");
 		break;
 	}
 }
 
-void chat_bus_events(struct chat *ch)
+void deliver_bus_events(struct daemon *d)
 {
 	struct bus_item *it, *next;
 
-	for (it = bus_take(&ch->bus); it; it = next) {
-		next = it->next;
-		chat_event(ch, &it->e);
+	for (it = bus_take(&d->bus); it; it = next) {
+		next = bus_item_next(it);
+		deliver_event(d, &it->e);
 		bus_item_free(it);
 	}
 }

@@ -1,10 +1,11 @@
 /*
  * ws-daemon - the websocket tier (SPEC.md sections 3 to 5), behind nginx.
  *
- * One lws service thread does all connection work (chat.c); a worker
- * thread talks to Postgres (store.c) and another reads the ZeroMQ inbox
- * (bus.c); both wake the service thread with lws_cancel_service().
- * docs/ws-daemon.md describes the design and its guarantees.
+ * One lws service thread does all connection work (chat.c, conn.c,
+ * deliver.c, life.c); a worker thread talks to Postgres (store.c) and
+ * another reads the ZeroMQ inbox (bus.c); both wake the service thread
+ * with lws_cancel_service(). The daemon's state is one struct daemon
+ * (daemon.h). docs/ws-daemon.md describes the design and its guarantees.
  *
  * SIGTERM/SIGINT: in-flight messages are committed and confirmed, every
  * client gets 4007, then the process exits 0.
@@ -13,8 +14,10 @@
 #include <signal.h>
 #include <string.h>
 
-#include "chat.h"
 #include "cfg.h"
+#include "chat.h"
+#include "daemon.h"
+#include "life.h"
 #include "log.h"
 
 static volatile sig_atomic_t interrupted;
@@ -39,7 +42,7 @@ int main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct lws_context *ctx;
-	static struct chat ch;
+	static struct daemon d;
 	struct sigaction sa;
 	struct cfg cfg;
 	char err[512];
@@ -59,7 +62,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	/* threads first: they block every signal, the service thread gets them */
-	if (chat_init(&ch, &cfg, err, sizeof(err)))
+	if (life_init(&d, &cfg, err, sizeof(err)))
 		die("%s", err);
 
 	memset(&info, 0, sizeof(info));
@@ -67,7 +70,7 @@ int main(int argc, char **argv)
 	/* Behind nginx: loopback unless nginx runs on another host. */
 	info.iface = cfg.ws_listen;
 	info.protocols = protocols;
-	info.user = &ch;
+	info.user = &d;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
 	/* room for an 8 KiB token in the query string */
 	info.max_http_header_data = 12 * 1024;
@@ -77,22 +80,22 @@ int main(int argc, char **argv)
 	if (!ctx)
 		die("cannot listen on port %d", cfg.ws_port);
 	the_ctx = ctx;
-	chat_attach(&ch, ctx);
+	life_attach(&d, ctx);
 	log_info("listening on port %d (daemon %d)", cfg.ws_port, cfg.ws_id);
 
 	for (;;) {
 		if (interrupted)
-			chat_shutdown(&ch);
-		if (chat_finished(&ch))
+			life_shutdown(&d);
+		if (life_finished(&d))
 			break;
 		if (lws_service(ctx, 0) < 0)
 			break;
 	}
 	log_info("stopping: every client closed");
-	chat_stop_threads(&ch);
+	life_stop_threads(&d);
 	the_ctx = NULL;
 	lws_context_destroy(ctx);
-	chat_release(&ch);
+	life_release(&d);
 	log_info("stopped");
 	return 0;
 }

@@ -3,7 +3,6 @@
 #include "log.h"
 #include "pgarr.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +27,23 @@ static const struct db_stmt store_stmts[] = {
 	  "	AND m.created_at < now() - interval '" STORE_SETTLE "') b "
 	  "LEFT JOIN chat_rooms_participants p ON p.room_id = r.id "
 	  "WHERE r.id = ANY ($1::bigint[])" },
+	/*
+	 * The messages peers announce, as Postgres has them: the row with
+	 * that id, room, sender and text; its created_at in the API's form
+	 * and its predecessor in the room, found as chat_ws_store finds it
+	 * (one step back on the (room_id, id) index). The room's messages
+	 * commit in id order (chat_ws_store locks the room), so once a
+	 * message is visible its predecessor is too.
+	 */
+	{ "ws_verify",
+	  "SELECT t.ord, " CHRONO_ISO_SQL("m.created_at") ", "
+	  "	(SELECT CASE WHEN x.room_id = m.room_id THEN x.id END "
+	  "	 FROM chat_room_messages x WHERE (x.room_id, x.id) < (m.room_id, m.id) "
+	  "	 ORDER BY x.room_id DESC, x.id DESC LIMIT 1) "
+	  "FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) "
+	  "	WITH ORDINALITY AS t(id, room, sender, msg, ord) "
+	  "JOIN chat_room_messages m ON m.id = t.id "
+	  "WHERE m.room_id = t.room AND m.sender_id = t.sender AND m.message = t.msg" },
 };
 
 struct store_job *store_job_new(enum store_type type, void *owner)
@@ -62,6 +78,18 @@ struct store_job *store_job_send(void *owner, const char *user, int64_t room_id,
 	memcpy(j->temp_id, temp_id, temp_len);
 	j->temp_id[temp_len] = '\0';
 	j->temp_len = temp_len;
+	return j;
+}
+
+struct store_job *store_job_verify(const char *sender, int64_t room_id, int64_t id,
+				   const char *message, size_t message_len)
+{
+	struct store_job *j = store_job_send(NULL, sender, room_id, message, message_len, "", 0);
+
+	if (j) {
+		j->type = STORE_VERIFY;
+		j->id = id;
+	}
 	return j;
 }
 
@@ -135,9 +163,62 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 		if (!PQgetisnull(r, row, 5))
 			j->prev_id = strtoll(PQgetvalue(r, row, 5), NULL, 10);
 	}
-	s->batches++;
-	s->stored += (uint64_t)n;
-	s->busy_us += (uint64_t)(chrono_mono_us() - t0);
+	/* read by the service thread's statistics line: atomics, no lock */
+	__atomic_fetch_add(&s->stats.batches, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->stats.stored, (uint64_t)n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->stats.busy_us, (uint64_t)(chrono_mono_us() - t0), __ATOMIC_RELAXED);
+out:
+	PQclear(r);
+	for (int k = 0; k < 4; k++)
+		pgarr_release(&a[k]);
+}
+
+/* One ws_verify query for jobs[0..n). */
+static void store_verify(struct store *s, struct store_job **jobs, int n)
+{
+	struct pgarr a[4];
+	const char *vals[4];
+	PGresult *r = NULL;
+	char err[512];
+
+	for (int k = 0; k < 4; k++)
+		pgarr_init(&a[k], 0);
+	for (int i = 0; i < n; i++) {
+		pgarr_add_i64(&a[0], jobs[i]->id);
+		pgarr_add_i64(&a[1], jobs[i]->room_id);
+		pgarr_add_uuid(&a[2], jobs[i]->user);
+		pgarr_add_text(&a[3], jobs[i]->message, jobs[i]->message_len);
+	}
+	for (int k = 0; k < 4; k++) {
+		vals[k] = pgarr_end(&a[k]);
+		if (!vals[k]) {
+			log_error("store: out of memory verifying %d messages", n);
+			store_fail_all(jobs, n);
+			goto out;
+		}
+	}
+	r = db_exec(&s->db, "ws_verify", 4, vals, err, sizeof(err));
+	/* read-only: a connection found dead is worth a second try at once */
+	if (!r && s->db.fail == DB_DOWN)
+		r = db_exec(&s->db, "ws_verify", 4, vals, err, sizeof(err));
+	if (!r) {
+		log_warn("store: verifying %d peer messages failed: %s", n, err);
+		store_fail_all(jobs, n);
+		goto out;
+	}
+	for (int i = 0; i < n; i++)
+		jobs[i]->status = STORE_UNKNOWN;
+	for (int row = 0; row < PQntuples(r); row++) {
+		int ord = atoi(PQgetvalue(r, row, 0)) - 1;
+		struct store_job *j;
+
+		if (ord < 0 || ord >= n)
+			continue;
+		j = jobs[ord];
+		j->status = STORE_OK;
+		snprintf(j->created_at, sizeof(j->created_at), "%s", PQgetvalue(r, row, 1));
+		j->prev_id = PQgetisnull(r, row, 2) ? 0 : strtoll(PQgetvalue(r, row, 2), NULL, 10);
+	}
 out:
 	PQclear(r);
 	for (int k = 0; k < 4; k++)
@@ -217,54 +298,42 @@ out:
 	pgarr_release(&a);
 }
 
-static void store_answer(struct store *s, struct store_job *head, struct store_job *tail)
+/* Run every job of a batch (a chain); answer them, in submission order per kind. */
+static void store_run(struct store *s, struct handoff_link *batch)
 {
-	int was_empty;
-
-	if (!head)
-		return;
-	pthread_mutex_lock(&s->mu);
-	was_empty = !s->out;
-	if (s->out_tail)
-		s->out_tail->next = head;
-	else
-		s->out = head;
-	s->out_tail = tail;
-	pthread_mutex_unlock(&s->mu);
-	/* one wake per burst: the service thread takes everything at once */
-	if (was_empty)
-		s->wake(s->wake_arg);
-}
-
-/* Run every job of a batch; answer them, in submission order per kind. */
-static void store_run(struct store *s, struct store_job *batch)
-{
-	struct store_job **all, *j, *head = NULL, *tail = NULL;
-	struct store_job **sends, **bans, **loads;
-	int n = 0, ns = 0, nb = 0, nl = 0;
+	struct store_job **all, *j, **sends, **bans, **loads, **checks;
+	struct handoff_list answers;
+	struct handoff_link *l;
+	int n = 0, ns = 0, nb = 0, nl = 0, nc = 0;
 	char err[512];
 
-	for (j = batch; j; j = j->next)
+	for (l = batch; l; l = l->next)
 		n++;
-	all = malloc((size_t)n * 4 * sizeof(*all));
+	all = malloc((size_t)n * 5 * sizeof(*all));
 	if (!all) {
 		log_error("store: out of memory for %d jobs", n);
-		for (j = batch; j; j = j->next)
+		handoff_list_init(&answers);
+		while ((j = handoff_entry(batch, struct store_job, link))) {
+			batch = batch->next;
 			j->status = STORE_ERROR;
-		for (tail = batch; tail->next; tail = tail->next)
-			;
-		store_answer(s, batch, tail);
+			handoff_list_add(&answers, &j->link);
+		}
+		handoff_put(&s->out, &answers);
 		return;
 	}
 	sends = all + n;
 	bans = sends + n;
 	loads = bans + n;
-	for (j = batch; j; j = j->next) {
-		all[ns + nb + nl] = j;
+	checks = loads + n;
+	for (l = batch; l; l = l->next) {
+		j = handoff_entry(l, struct store_job, link);
+		all[ns + nb + nl + nc] = j;
 		if (j->type == STORE_SEND)
 			sends[ns++] = j;
 		else if (j->type == STORE_BANCHECK)
 			bans[nb++] = j;
+		else if (j->type == STORE_VERIFY)
+			checks[nc++] = j;
 		else
 			loads[nl++] = j;
 	}
@@ -275,40 +344,41 @@ static void store_run(struct store *s, struct store_job *batch)
 		if (s->last_pid && pid != s->last_pid) {
 			struct store_job *rc = store_job_new(STORE_RECONNECTED, NULL);
 
-			if (rc)
-				store_answer(s, rc, rc);
+			if (rc) {
+				handoff_list_init(&answers);
+				handoff_list_add(&answers, &rc->link);
+				handoff_put(&s->out, &answers);
+			}
 		}
 		s->last_pid = pid;
 	}
+	/* peers' messages first: recipients wait for them, and they are cheap */
+	for (int i = 0; i < nc; i += s->batch_max)
+		store_verify(s, checks + i, nc - i < s->batch_max ? nc - i : s->batch_max);
 	for (int i = 0; i < ns; i += s->batch_max)
 		store_send(s, sends + i, ns - i < s->batch_max ? ns - i : s->batch_max);
 	if (nb)
 		store_bans(s, bans, nb);
 	if (nl)
 		store_rooms(s, loads, nl);
-	for (int i = 0; i < n; i++) {
-		all[i]->next = NULL;
-		if (tail)
-			tail->next = all[i];
-		else
-			head = all[i];
-		tail = all[i];
-	}
+	handoff_list_init(&answers);
+	for (int i = 0; i < n; i++)
+		handoff_list_add(&answers, &all[i]->link);
 	free(all);
-	store_answer(s, head, tail);
+	handoff_put(&s->out, &answers);
 }
 
 static void *store_main(void *arg)
 {
 	struct store *s = arg;
-	struct store_job *batch;
+	struct handoff_link *batch;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (!s->in && !s->stop)
+		while (!s->in.head && !s->stop)
 			pthread_cond_wait(&s->cond, &s->mu);
-		batch = s->in;
-		s->in = s->in_tail = NULL;
+		batch = s->in.head;
+		handoff_list_init(&s->in);
 		pthread_mutex_unlock(&s->mu);
 		if (!batch)
 			break;	/* stop, and nothing left */
@@ -321,57 +391,42 @@ static void *store_main(void *arg)
 int store_start(struct store *s, const char *conninfo, int timeout_ms,
 		void (*wake)(void *arg), void *arg, char *err, size_t errlen)
 {
-	sigset_t all, old;
-	int rc;
-
 	memset(s, 0, sizeof(*s));
 	db_init(&s->db, conninfo, timeout_ms, store_stmts,
 		(int)(sizeof(store_stmts) / sizeof(store_stmts[0])));
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	handoff_list_init(&s->in);
+	handoff_init(&s->out, wake, arg);
 	s->batch_max = 2000;
-	s->wake = wake;
-	s->wake_arg = arg;
-	/* signals are the service thread's business */
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	rc = pthread_create(&s->thread, NULL, store_main, s);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (rc) {
-		snprintf(err, errlen, "cannot start the database thread: %s", strerror(rc));
+	if (handoff_thread_start(&s->thread, store_main, s, "database", err, errlen))
 		return -1;
-	}
 	s->started = 1;
 	return 0;
 }
 
 void store_submit(struct store *s, struct store_job *j)
 {
-	j->next = NULL;
 	pthread_mutex_lock(&s->mu);
-	if (s->in_tail)
-		s->in_tail->next = j;
-	else
-		s->in = j;
-	s->in_tail = j;
+	handoff_list_add(&s->in, &j->link);
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->mu);
 }
 
+void store_stats(struct store *s, struct store_stats *out)
+{
+	out->batches = __atomic_load_n(&s->stats.batches, __ATOMIC_RELAXED);
+	out->stored = __atomic_load_n(&s->stats.stored, __ATOMIC_RELAXED);
+	out->busy_us = __atomic_load_n(&s->stats.busy_us, __ATOMIC_RELAXED);
+}
+
 struct store_job *store_take(struct store *s)
 {
-	struct store_job *j;
-
-	pthread_mutex_lock(&s->mu);
-	j = s->out;
-	s->out = s->out_tail = NULL;
-	pthread_mutex_unlock(&s->mu);
-	return j;
+	return handoff_entry(handoff_take(&s->out), struct store_job, link);
 }
 
 void store_stop(struct store *s)
 {
-
 	if (!s->started)
 		return;
 	pthread_mutex_lock(&s->mu);

@@ -15,6 +15,12 @@
  *   STORE_BANCHECK  is the user in chat_bans (status STORE_BANNED / STORE_OK)
  *   STORE_LOAD_ROOM the participants of a room (members; exists) and
  *                   base_id, where in-order delivery starts (roomcache.h)
+ *   STORE_VERIFY    does Postgres hold the message a peer's event
+ *                   announces: id, room_id, sender and text all equal?
+ *                   STORE_OK with Postgres' created_at and prev_id (the
+ *                   room's previous id, as chat_ws_store gave it), or
+ *                   STORE_UNKNOWN. Read-only, so retried once on a
+ *                   connection found dead.
  * A job that failed on the database gets STORE_ERROR ("server error").
  *
  * Ownership: a submitted job belongs to the store until store_take()
@@ -29,9 +35,12 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "handoff.h"
 #include "uuid.h"
 
-enum store_type { STORE_SEND = 0, STORE_BANCHECK, STORE_LOAD_ROOM, STORE_RECONNECTED };
+enum store_type {
+	STORE_SEND = 0, STORE_BANCHECK, STORE_LOAD_ROOM, STORE_RECONNECTED, STORE_VERIFY
+};
 
 enum store_status {
 	STORE_OK = 0,		/* SEND: stored now; BANCHECK: not banned; LOAD: done */
@@ -39,24 +48,26 @@ enum store_status {
 	STORE_FORBIDDEN,	/* SEND: not a participant / no such room */
 	STORE_BANNED,		/* SEND, BANCHECK: the user is banned */
 	STORE_ERROR,		/* database unavailable or failed */
+	STORE_UNKNOWN,		/* VERIFY: Postgres has no such message */
 };
 
 struct store_job {
-	struct store_job *next;
+	struct handoff_link link;	/* in the store's lists, then the caller's chain */
 	enum store_type type;
 	void *owner;			/* the caller's (a struct conn) */
 	/* in */
-	char user[UUID_STR_SIZE];	/* SEND: sender; BANCHECK: user */
-	int64_t room_id;		/* SEND, LOAD_ROOM */
-	char *message;			/* SEND: in the job's allocation */
+	char user[UUID_STR_SIZE];	/* SEND, VERIFY: sender; BANCHECK: user */
+	int64_t room_id;		/* SEND, LOAD_ROOM, VERIFY */
+	char *message;			/* SEND, VERIFY: in the job's allocation */
 	size_t message_len;
 	char *temp_id;			/* SEND: in the job's allocation */
 	size_t temp_len;
 	/* out */
 	enum store_status status;
-	int64_t id;			/* SEND: the message id */
-	int64_t prev_id;		/* SEND, STORE_OK: previous id in the room, 0 = none */
-	char created_at[40];		/* SEND */
+	int64_t id;			/* SEND: the message id; VERIFY: in */
+	int64_t prev_id;		/* SEND, VERIFY, STORE_OK: previous id in the room,
+					   0 = none */
+	char created_at[40];		/* SEND, VERIFY */
 	struct uuid *members;		/* LOAD_ROOM: owned by the job */
 	size_t nmembers;
 	int exists;			/* LOAD_ROOM: the room exists */
@@ -67,25 +78,38 @@ struct store_job {
 struct store_job *store_job_send(void *owner, const char *user, int64_t room_id,
 				 const char *message, size_t message_len,
 				 const char *temp_id, size_t temp_len);
+/* A VERIFY job for message id (a copy of message); NULL when out of memory. */
+struct store_job *store_job_verify(const char *sender, int64_t room_id, int64_t id,
+				   const char *message, size_t message_len);
 /* Any other job (zeroed); NULL when out of memory. */
 struct store_job *store_job_new(enum store_type type, void *owner);
 void store_job_free(struct store_job *j);
 
+/* The job after j in a chain from store_take(), or NULL. */
+static inline struct store_job *store_job_next(const struct store_job *j)
+{
+	return handoff_entry(j->link.next, struct store_job, link);
+}
+
+/* What the worker has done since it started. */
+struct store_stats {
+	uint64_t batches;		/* chat_ws_store calls that answered */
+	uint64_t stored;		/* messages in them */
+	uint64_t busy_us;		/* time spent in them */
+};
+
 struct store {
 	struct db db;			/* the worker's */
 	pthread_t thread;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;		/* in, stop */
 	pthread_cond_t cond;
-	struct store_job *in, *in_tail;		/* submitted, FIFO */
-	struct store_job *out, *out_tail;	/* answered, FIFO */
+	struct handoff_list in;		/* submitted, FIFO */
+	struct handoff out;		/* answered, to the service thread */
 	int stop;
 	int started;
 	int batch_max;			/* most messages per statement */
 	int last_pid;			/* backend pid, to notice reconnects */
-	void (*wake)(void *arg);
-	void *wake_arg;
-	/* statistics (worker writes, anyone may read roughly) */
-	uint64_t batches, stored, busy_us;	/* busy: time in chat_ws_store */
+	struct store_stats stats;	/* the worker adds (atomics): store_stats() */
 };
 
 /*
@@ -94,6 +118,9 @@ struct store {
  */
 int store_start(struct store *s, const char *conninfo, int timeout_ms,
 		void (*wake)(void *arg), void *arg, char *err, size_t errlen);
+
+/* A copy of the statistics (any thread: they are read atomically). */
+void store_stats(struct store *s, struct store_stats *out);
 
 /* Hand a job to the worker (any thread). */
 void store_submit(struct store *s, struct store_job *j);

@@ -81,6 +81,12 @@ static void test_message_and_users(void **state)
 	evt_release(&d);
 }
 
+#define UID "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
+/* A message event with room_id, id, prev and origin as given. */
+#define MSG(room, id, prev, origin) \
+	"{\"v\":1,\"type\":\"message\",\"room_id\":" room ",\"id\":" id ",\"prev\":" prev \
+	",\"sender_id\":\"" UID "\",\"message\":\"hi\",\"created_at\":\"c\",\"origin\":" origin "}"
+
 static void test_refusals(void **state)
 {
 	static const char *const bad[][2] = {
@@ -91,6 +97,19 @@ static void test_refusals(void **state)
 		{ "{\"v\":1,\"type\":\"ban\",\"user\":\"x\"}", "event field 'user' is not a UUID" },
 		{ "{\"v\":1,\"type\":\"room\"}", "event field 'room_id' is missing" },
 		{ "{\"v\":1,\"type\":\"room\",\"room_id\":1,\"added\":[\"x\"]}", "field 'added'[0] is not a valid UUID" },
+		/* implausible: no real event says this */
+		{ "{\"v\":1,\"type\":\"room\",\"room_id\":0}", "event field 'room_id' is not a positive id" },
+		{ MSG("-5", "7", "3", "0"), "event field 'room_id' is not a positive id" },
+		{ MSG("5", "0", "0", "0"), "event field 'id' is not a positive id" },
+		{ MSG("5", "-7", "0", "0"), "event field 'id' is not a positive id" },
+		{ MSG("5", "7", "7", "0"), "event field 'prev' (7) is not an id before 'id' (7)" },
+		{ MSG("5", "7", "9223372036854775807", "0"),
+		  "event field 'prev' (9223372036854775807) is not an id before 'id' (7)" },
+		{ MSG("5", "7", "-1", "0"), "event field 'prev' (-1) is not an id before 'id' (7)" },
+		{ MSG("5", "7", "3", "-1"), "event field 'origin' is not a daemon index" },
+		{ MSG("5", "7", "3", "4294967296"), "event field 'origin' is not a daemon index" },
+		{ "{\"v\":1,\"type\":\"connected\",\"user\":\"" UID "\",\"origin\":-2}",
+		  "event field 'origin' is not a daemon index" },
 	};
 	struct evt d;
 	char err[128];
@@ -100,6 +119,15 @@ static void test_refusals(void **state)
 		assert_int_equal(evt_decode(bad[i][0], strlen(bad[i][0]), &d, err, sizeof(err)), -1);
 		assert_string_equal(err, bad[i][1]);
 	}
+	/* the edges that are plausible */
+	assert_int_equal(evt_decode(MSG("1", "1", "0", "0"), strlen(MSG("1", "1", "0", "0")),
+				    &d, err, sizeof(err)), 0);
+	evt_release(&d);
+	assert_int_equal(evt_decode(MSG("1", "9223372036854775807", "9223372036854775806", "3"),
+				    strlen(MSG("1", "9223372036854775807", "9223372036854775806", "3")),
+				    &d, err, sizeof(err)), 0);
+	assert_int_equal(d.origin, 3);
+	evt_release(&d);
 }
 
 /* The message event's "prev" survives a round trip. */
@@ -187,6 +215,49 @@ static void test_pub_tcp_needs_keys(void **state)
 	zmq_ctx_term(zctx);
 }
 
+/* Events, bad frames, silence and a failing socket are four answers. */
+static void test_sub_recv(void **state)
+{
+	struct evt e = { .type = EVT_BAN, .at_ms = 1, .user = "00000000-0000-0000-0000-00000000000b" };
+	void *zctx = zmq_ctx_new(), *sub, *pub;
+	char err[128], *buf;
+	struct evt got;
+	size_t len;
+	int rc = EVT_RECV_NONE;
+
+	(void)state;
+	sub = evt_sub_open(zctx, "inproc://evt-recv", NULL, 4096, err, sizeof(err));
+	assert_non_null(sub);
+	pub = zmq_socket(zctx, ZMQ_PUB);
+	assert_int_equal(zmq_connect(pub, "inproc://evt-recv"), 0);
+	assert_int_equal(evt_sub_recv(sub, &got, err, sizeof(err)), EVT_RECV_NONE);
+	buf = evt_encode(&e, &len);
+	/* until the subscription has reached the publisher */
+	for (int i = 0; i < 500 && rc == EVT_RECV_NONE; i++) {
+		zmq_send(pub, buf, len, 0);
+		zmq_poll(&(zmq_pollitem_t){ .socket = sub, .events = ZMQ_POLLIN }, 1, 10);
+		rc = evt_sub_recv(sub, &got, err, sizeof(err));
+	}
+	free(buf);
+	assert_int_equal(rc, EVT_RECV_EVENT);
+	assert_string_equal(got.user, e.user);
+	evt_release(&got);
+	while (evt_sub_recv(sub, &got, err, sizeof(err)) == EVT_RECV_EVENT)
+		evt_release(&got);	/* the probes sent meanwhile */
+	zmq_send(pub, "not json", 8, 0);
+	zmq_poll(&(zmq_pollitem_t){ .socket = sub, .events = ZMQ_POLLIN }, 1, 1000);
+	assert_int_equal(evt_sub_recv(sub, &got, err, sizeof(err)), EVT_RECV_BAD);
+	assert_int_equal(evt_sub_recv(sub, &got, err, sizeof(err)), EVT_RECV_NONE);
+	/* a terminated context is an error, not silence */
+	zmq_ctx_shutdown(zctx);
+	err[0] = '\0';
+	assert_int_equal(evt_sub_recv(sub, &got, err, sizeof(err)), EVT_RECV_ERROR);
+	assert_non_null(strstr(err, "receiving an event failed"));
+	zmq_close(pub);
+	zmq_close(sub);
+	zmq_ctx_term(zctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +267,7 @@ int main(void)
 		cmocka_unit_test(test_evt_prev),
 		cmocka_unit_test(test_pub_endpoints),
 		cmocka_unit_test(test_pub_tcp_needs_keys),
+		cmocka_unit_test(test_sub_recv),
 	};
 
 	return cmocka_run_group_tests_name("evt", tests, NULL, NULL);
