@@ -2,9 +2,11 @@
 #include "chrono.h"
 #include "log.h"
 
+#include <linux/sockios.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #define CONN_WRITE_BURST 16	/* most frames written per writable callback */
 
@@ -374,6 +376,19 @@ int conn_write(struct conns *cs, struct conn *c)
 }
 
 /* The timers of one live connection at now (conns_sweep). */
+/*
+ * 1 when c's output is backed up: frames queued here, a socket that takes
+ * no more, or bytes sent that the peer has not acknowledged (its receive
+ * window is full: it does not read).
+ */
+static int conn_backed_up(struct conn *c)
+{
+	int fd = (int)lws_get_socket_fd(c->wsi), n = 0;
+
+	return c->qlen || lws_send_pipe_choked(c->wsi) ||
+	       (fd >= 0 && ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0);
+}
+
 static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
 {
 	int64_t idle = cs->lim.idle_ms, ping = cs->lim.ping_ms;
@@ -397,11 +412,12 @@ static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
 		return;
 	if (c->ping_sent_ms && now - c->ping_sent_ms >= ping) {
 		/*
-		 * No pong. With frames still waiting for it, the peer may be
-		 * alive but not reading (its pong is behind our data): close
-		 * it as too slow, a code the app reconnects on.
+		 * No pong. With data still waiting for it (queued here, or
+		 * sent but not acknowledged: a full receive window), the peer
+		 * may be alive but not reading, its pong behind our data:
+		 * close it as too slow, a code the app reconnects on.
 		 */
-		if (c->qlen || lws_send_pipe_choked(c->wsi)) {
+		if (conn_backed_up(c)) {
 			conn_close_slow(cs, c);
 			return;
 		}
@@ -411,9 +427,15 @@ static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
 		return;
 	}
 	if (!c->ping_sent_ms && now - c->last_rx_ms >= ping) {
-		c->ping_due = 1;
 		c->ping_sent_ms = now;
-		lws_callback_on_writable(c->wsi);
+		/*
+		 * Backed up, a ping would wait behind our data, and its pong
+		 * would race our close: the clock runs without one.
+		 */
+		if (!conn_backed_up(c)) {
+			c->ping_due = 1;
+			lws_callback_on_writable(c->wsi);
+		}
 	}
 }
 
