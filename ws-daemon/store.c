@@ -107,6 +107,23 @@ static void store_fail_all(struct store_job **jobs, int n)
 		jobs[i]->status = STORE_ERROR;
 }
 
+/* The text of n array parameters into vals; -1 when one ran out of memory. */
+static int store_arrays_end(struct pgarr *a, const char **vals, int n)
+{
+	for (int k = 0; k < n; k++)
+		if (!(vals[k] = pgarr_end(&a[k])))
+			return -1;
+	return 0;
+}
+
+/* The job a result row answers (column 0: its place in jobs, from 1), or NULL. */
+static struct store_job *store_row_job(PGresult *r, int row, struct store_job **jobs, int n)
+{
+	int ord = atoi(PQgetvalue(r, row, 0)) - 1;
+
+	return ord >= 0 && ord < n ? jobs[ord] : NULL;
+}
+
 /* One chat_ws_store call for jobs[0..n). */
 static void store_send(struct store *s, struct store_job **jobs, int n)
 {
@@ -124,13 +141,10 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 		pgarr_add_text(&a[2], jobs[i]->message, jobs[i]->message_len);
 		pgarr_add_text(&a[3], jobs[i]->temp_id, jobs[i]->temp_len);
 	}
-	for (int k = 0; k < 4; k++) {
-		vals[k] = pgarr_end(&a[k]);
-		if (!vals[k]) {
-			log_error("store: out of memory for a batch of %d", n);
-			store_fail_all(jobs, n);
-			goto out;
-		}
+	if (store_arrays_end(a, vals, 4)) {
+		log_error("store: out of memory for a batch of %d", n);
+		store_fail_all(jobs, n);
+		goto out;
 	}
 	t0 = chrono_mono_us();
 	r = db_exec(&s->db, "ws_store", 4, vals, err, sizeof(err));
@@ -147,12 +161,10 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 	}
 	store_fail_all(jobs, n);	/* rows missing from the answer: errors */
 	for (int row = 0; row < PQntuples(r); row++) {
-		int ord = atoi(PQgetvalue(r, row, 0)) - 1;
-		struct store_job *j;
+		struct store_job *j = store_row_job(r, row, jobs, n);
 
-		if (ord < 0 || ord >= n)
+		if (!j)
 			continue;
-		j = jobs[ord];
 		j->status = (enum store_status)atoi(PQgetvalue(r, row, 1));
 		if (!PQgetisnull(r, row, 2))
 			j->id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
@@ -189,13 +201,10 @@ static void store_verify(struct store *s, struct store_job **jobs, int n)
 		pgarr_add_uuid(&a[2], jobs[i]->user);
 		pgarr_add_text(&a[3], jobs[i]->message, jobs[i]->message_len);
 	}
-	for (int k = 0; k < 4; k++) {
-		vals[k] = pgarr_end(&a[k]);
-		if (!vals[k]) {
-			log_error("store: out of memory verifying %d messages", n);
-			store_fail_all(jobs, n);
-			goto out;
-		}
+	if (store_arrays_end(a, vals, 4)) {
+		log_error("store: out of memory verifying %d messages", n);
+		store_fail_all(jobs, n);
+		goto out;
 	}
 	r = db_exec(&s->db, "ws_verify", 4, vals, err, sizeof(err));
 	/* read-only: a connection found dead is worth a second try at once */
@@ -209,12 +218,10 @@ static void store_verify(struct store *s, struct store_job **jobs, int n)
 	for (int i = 0; i < n; i++)
 		jobs[i]->status = STORE_UNKNOWN;
 	for (int row = 0; row < PQntuples(r); row++) {
-		int ord = atoi(PQgetvalue(r, row, 0)) - 1;
-		struct store_job *j;
+		struct store_job *j = store_row_job(r, row, jobs, n);
 
-		if (ord < 0 || ord >= n)
+		if (!j)
 			continue;
-		j = jobs[ord];
 		j->status = STORE_OK;
 		snprintf(j->created_at, sizeof(j->created_at), "%s", PQgetvalue(r, row, 1));
 		j->prev_id = PQgetisnull(r, row, 2) ? 0 : strtoll(PQgetvalue(r, row, 2), NULL, 10);
