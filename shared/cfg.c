@@ -48,7 +48,7 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_PING_INTERVAL", ping_interval, 0, 3600, "30", "seconds between server pings; 0 = off"),
 	I("CHAT_QUEUE_MAX", queue_max, 4, 1000000, "1024", "frames queued per connection before it is closed (4009)"),
 	S("CHAT_MODERATION_FILE", moderation_file, "", "file of banned terms, one per line"),
-	I("CHAT_UNAUTH_MAX", unauth_max, 1, 1000000, "5", "sends to rooms the user is not in, within CHAT_UNAUTH_WINDOW, that close the connection (4012); fewer get confirmed:false only"),
+	I("CHAT_UNAUTH_MAX", unauth_max, 1, 65535, "5", "sends to rooms the user is not in, within CHAT_UNAUTH_WINDOW, that close the connection (4012); fewer get confirmed:false only"),
 	I("CHAT_UNAUTH_WINDOW", unauth_window, 1, 86400, "60", "seconds over which CHAT_UNAUTH_MAX counts"),
 	I("CHAT_SHUTDOWN_GRACE_MS", shutdown_grace_ms, 0, 60000, "2000", "on SIGTERM: milliseconds clients may still send after Disconnection 4007; each frame is answered"),
 	{ "CHAT_LOG_LEVEL", CFG_LEVEL, offsetof(struct cfg, log_level), 0, 0, 0, "info", "error, warn, info or debug" },

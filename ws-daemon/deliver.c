@@ -326,9 +326,11 @@ static void deliver_event(struct daemon *d, struct evt *e)
 		}
 		if (!rm)
 			break;	/* not cached: loaded fresh when needed */
-		for (size_t i = 0; i < e->nadded; i++)
-			if (!uuid_parse(e->added[i], &user) && room_add_member(rm, &user))
-				log_error("out of memory updating room %lld", (long long)e->room_id);
+		/*
+		 * Removals apply at once (failing closed costs at most a
+		 * delivery); additions only come from Postgres' answer to the
+		 * reload below, so an event can never make a non-member one.
+		 */
 		for (size_t i = 0; i < e->nremoved; i++)
 			if (!uuid_parse(e->removed[i], &user))
 				room_remove_member(rm, &user);
