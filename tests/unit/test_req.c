@@ -13,16 +13,7 @@
 #include <json-c/json.h>
 
 #include "req.h"
-
-static struct req query_req(const char *query)
-{
-	struct req q;
-
-	memset(&q, 0, sizeof(q));
-	q.path = "/rooms/1";
-	q.query = query;
-	return q;
-}
+#include "rest_fixture.h"
 
 static void test_methods(void **state)
 {
@@ -40,7 +31,7 @@ static void test_methods(void **state)
 
 static void test_query(void **state)
 {
-	struct req q = query_req("limitx=9&limit=20&before=%31%32&empty=&flag&sp=a+b");
+	struct req q = fx_query_req("limitx=9&limit=20&before=%31%32&empty=&flag&sp=a+b");
 	char v[8];
 
 	(void)state;
@@ -57,19 +48,19 @@ static void test_query(void **state)
 	assert_int_equal(req_query_get(&q, "lim", v, sizeof(v)), 0);
 	assert_int_equal(req_query_get(&q, "missing", v, sizeof(v)), 0);
 
-	q = query_req("limit=%zz");
+	q = fx_query_req("limit=%zz");
 	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), -1);
-	q = query_req("limit=%4");
+	q = fx_query_req("limit=%4");
 	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), -1);
-	q = query_req("limit=12345678");	/* does not fit v[8] */
+	q = fx_query_req("limit=12345678");	/* does not fit v[8] */
 	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), -1);
-	q = query_req("");
+	q = fx_query_req("");
 	assert_int_equal(req_query_get(&q, "limit", v, sizeof(v)), 0);
 }
 
 static void test_bearer(void **state)
 {
-	struct req q = query_req("");
+	struct req q = fx_query_req("");
 	char tok[16], err[128];
 
 	(void)state;

@@ -14,21 +14,9 @@
 #include <string.h>
 
 #include "req.h"
+#include "rest_fixture.h"
 #include "rooms.h"
 
-#define ME "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
-#define U1 "11111111-2222-4333-8444-555555555555"
-#define U2 "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
-
-static struct req query_req(const char *query)
-{
-	struct req q;
-
-	memset(&q, 0, sizeof(q));
-	q.path = "/rooms/1";
-	q.query = query;
-	return q;
-}
 
 static void test_parse_create(void **state)
 {
@@ -116,23 +104,23 @@ static void test_parse_page(void **state)
 	char err[128];
 
 	(void)state;
-	q = query_req("");
+	q = fx_query_req("");
 	assert_int_equal(rooms_parse_page(&q, 1000, &pg, err, sizeof(err)), 0);
 	assert_int_equal(pg.limit, 1000);
 	assert_int_equal(pg.before, 0);
-	q = query_req("limit=5&before=77");
+	q = fx_query_req("limit=5&before=77");
 	assert_int_equal(rooms_parse_page(&q, 1000, &pg, err, sizeof(err)), 0);
 	assert_int_equal(pg.limit, 5);
 	assert_int_equal(pg.before, 77);
-	q = query_req("limit=5000");
+	q = fx_query_req("limit=5000");
 	assert_int_equal(rooms_parse_page(&q, 1000, &pg, err, sizeof(err)), 0);
 	assert_int_equal(pg.limit, 1000);	/* clamped to the cap */
-	q = query_req("limit=99999999999999999999");
+	q = fx_query_req("limit=99999999999999999999");
 	assert_int_equal(rooms_parse_page(&q, 1000, &pg, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "'limit'"));
-	q = query_req("limit=0");
+	q = fx_query_req("limit=0");
 	assert_int_equal(rooms_parse_page(&q, 1000, &pg, err, sizeof(err)), -1);
-	q = query_req("before=-3");
+	q = fx_query_req("before=-3");
 	assert_int_equal(rooms_parse_page(&q, 1000, &pg, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "'before'"));
 }

@@ -22,50 +22,27 @@
 #include "router.h"
 #include "tokcache.h"
 
-#define SECRET "unit-test-secret-0123456789abcdef0123456789abcdef"
-#define ME "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
+#include "rest_fixture.h"
+
 
 static struct {
-	struct auth auth;
+	struct fx_tokens t;
 	struct cfg cfg;
 	struct rest_ctx ctx;
-	char *user_tok, *admin_tok, *expired_tok, *user_hdr, *admin_hdr, *expired_hdr;
 	int calls;
 	char seen_param[64];
 	long long seen_int;
 	char seen_uuid[UUID_STR_SIZE];
 } fx;
 
-static char *header(const char *tok)
-{
-	char *h = malloc(strlen(tok) + 8);
-
-	strcpy(h, "Bearer ");
-	strcat(h, tok);
-	return h;
-}
-
 static int setup(void **state)
 {
-	char err[256];
-	time_t now = time(NULL);
-
 	(void)state;
-	log_init("test", LOG_ERROR);
 	memset(&fx, 0, sizeof(fx));
-	assert_int_equal(auth_init(&fx.auth, SECRET, NULL, "authenticated", 10, err, sizeof(err)), 0);
-	fx.user_tok = auth_mint_hs256(SECRET, ME, "authenticated", 0, 600, now, err, sizeof(err));
-	fx.admin_tok = auth_mint_hs256(SECRET, ME, "authenticated", 1, 600, now, err, sizeof(err));
-	fx.expired_tok = auth_mint_hs256(SECRET, ME, "authenticated", 0, 60, now - 3600, err, sizeof(err));
-	assert_non_null(fx.user_tok);
-	assert_non_null(fx.admin_tok);
-	assert_non_null(fx.expired_tok);
-	fx.user_hdr = header(fx.user_tok);
-	fx.admin_hdr = header(fx.admin_tok);
-	fx.expired_hdr = header(fx.expired_tok);
+	assert_int_equal(fx_tokens_init(&fx.t), 0);
 	fx.cfg.max_body = 1024;
 	/* stub handlers need no database */
-	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.auth, .db = NULL, .pub = NULL };
+	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.t.auth, .db = NULL, .pub = NULL };
 	return 0;
 }
 
@@ -73,13 +50,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	tokcache_clear();
-	auth_release(&fx.auth);
-	free(fx.user_tok);
-	free(fx.admin_tok);
-	free(fx.expired_tok);
-	free(fx.user_hdr);
-	free(fx.admin_hdr);
-	free(fx.expired_hdr);
+	fx_tokens_release(&fx.t);
 	return 0;
 }
 
@@ -160,12 +131,12 @@ static void test_404_405(void **state)
 	struct resp r;
 
 	(void)state;
-	RUN(REQ_GET, "/nothing", fx.user_hdr, &r);
+	RUN(REQ_GET, "/nothing", fx.t.user_hdr, &r);
 	assert_int_equal(r.status, 404);
 	assert_string_equal(r.body, "{\"error_message\":\"no such endpoint: /nothing\",\"data\":null}");
 	resp_release(&r);
 
-	RUN(REQ_PUT, "/rooms", fx.user_hdr, &r);
+	RUN(REQ_PUT, "/rooms", fx.t.user_hdr, &r);
 	assert_int_equal(r.status, 405);
 	assert_string_equal(r.allow, "GET, POST");
 	assert_non_null(strstr(r.body, "method not allowed on /rooms"));
@@ -220,14 +191,14 @@ static void test_auth(void **state)
 	assert_non_null(r.www_authenticate);
 	resp_release(&r);
 
-	RUN(REQ_GET, "/rooms", fx.expired_hdr, &r);
+	RUN(REQ_GET, "/rooms", fx.t.expired_hdr, &r);
 	assert_int_equal(r.status, 401);
 	assert_non_null(strstr(r.body, "token is expired"));
-	assert_null(strstr(r.body, fx.expired_tok));
+	assert_null(strstr(r.body, fx.t.expired_tok));
 	resp_release(&r);
 	assert_int_equal(fx.calls, 0);
 
-	RUN(REQ_GET, "/rooms/77", fx.user_hdr, &r);
+	RUN(REQ_GET, "/rooms/77", fx.t.user_hdr, &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(fx.calls, 1);
 	assert_string_equal(fx.seen_param, "77");
@@ -247,13 +218,13 @@ static void test_admin_routes(void **state)
 
 	(void)state;
 	fx.calls = 0;
-	RUN(REQ_PUT, "/admin/bans/" ME, fx.user_hdr, &r);
+	RUN(REQ_PUT, "/admin/bans/" ME, fx.t.user_hdr, &r);
 	assert_int_equal(r.status, 403);
 	assert_non_null(strstr(r.body, "service_role"));
 	assert_int_equal(fx.calls, 0);
 	resp_release(&r);
 
-	RUN(REQ_PUT, "/admin/bans/" ME, fx.admin_hdr, &r);
+	RUN(REQ_PUT, "/admin/bans/" ME, fx.t.admin_hdr, &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(fx.calls, 1);
 	assert_string_equal(fx.seen_param, ME);
@@ -275,35 +246,35 @@ static void test_id(void **state)
 		snprintf(path, sizeof(path), "/rooms/%s", bad_rooms[i]);
 		snprintf(want, sizeof(want), "{\"error_message\":\"room id '%s' must be a "
 			 "positive integer\",\"data\":null}", bad_rooms[i]);
-		RUN(REQ_GET, path, fx.user_hdr, &r);
+		RUN(REQ_GET, path, fx.t.user_hdr, &r);
 		assert_int_equal(r.status, 400);
 		assert_string_equal(r.body, want);
 		resp_release(&r);
 	}
 	/* a long segment is quoted up to 32 characters */
-	RUN(REQ_DELETE, "/rooms/123456789012345678901234567890123456789", fx.user_hdr, &r);
+	RUN(REQ_DELETE, "/rooms/123456789012345678901234567890123456789", fx.t.user_hdr, &r);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "'12345678901234567890123456789012' must be"));
 	resp_release(&r);
 	assert_int_equal(fx.calls, 0);
 
-	RUN(REQ_DELETE, "/rooms/9223372036854775807/", fx.user_hdr, &r);
+	RUN(REQ_DELETE, "/rooms/9223372036854775807/", fx.t.user_hdr, &r);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(fx.seen_int, 9223372036854775807LL);
 	resp_release(&r);
 
 	/* a user id in any case reaches the handler in the one text form */
-	RUN(REQ_PUT, "/admin/bans/6F1C2D3E-4B5A-4C6D-8E7F-0123456789AB", fx.admin_hdr, &r);
+	RUN(REQ_PUT, "/admin/bans/6F1C2D3E-4B5A-4C6D-8E7F-0123456789AB", fx.t.admin_hdr, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(fx.seen_uuid, ME);
 	resp_release(&r);
 	fx.calls = 0;
-	RUN(REQ_PUT, "/admin/bans/nope", fx.admin_hdr, &r);
+	RUN(REQ_PUT, "/admin/bans/nope", fx.t.admin_hdr, &r);
 	assert_int_equal(r.status, 400);
 	assert_string_equal(r.body, "{\"error_message\":\"user id 'nope' is not a valid UUID\","
 			    "\"data\":null}");
 	resp_release(&r);
-	RUN(REQ_PUT, "/admin/bans/" ME "0", fx.admin_hdr, &r);
+	RUN(REQ_PUT, "/admin/bans/" ME "0", fx.t.admin_hdr, &r);
 	assert_int_equal(r.status, 400);
 	resp_release(&r);
 	RUN(REQ_GET, "/public/{" ME "}", NULL, &r);	/* public routes too */
@@ -316,7 +287,7 @@ static void test_id(void **state)
 	RUN(REQ_GET, "/rooms/abc", NULL, &r);
 	assert_int_equal(r.status, 401);
 	resp_release(&r);
-	RUN(REQ_PUT, "/admin/bans/nope", fx.user_hdr, &r);
+	RUN(REQ_PUT, "/admin/bans/nope", fx.t.user_hdr, &r);
 	assert_int_equal(r.status, 403);
 	resp_release(&r);
 	assert_int_equal(fx.calls, 0);
@@ -333,7 +304,7 @@ static void test_id_app_dialect(void **state)
 	q.method = REQ_GET;
 	q.path = "/rooms/abc";
 	q.query = "";
-	q.authorization = fx.user_hdr;
+	q.authorization = fx.t.user_hdr;
 	q.dialect = REQ_APP;
 	resp_init(&r);
 	r.dialect = REQ_APP;

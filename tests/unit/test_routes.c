@@ -24,46 +24,26 @@
 #include "sql.h"
 #include "tokcache.h"
 
-#define SECRET "unit-test-secret-0123456789abcdef0123456789abcdef"
-#define ME "6f1c2d3e-4b5a-4c6d-8e7f-0123456789ab"
+#include "rest_fixture.h"
+
 
 static struct {
-	struct auth auth;
+	struct fx_tokens t;
 	struct cfg cfg;
 	struct db db;
 	struct rest_ctx ctx;
-	char *user_tok, *admin_tok, *user_hdr, *admin_hdr;
 } fx;
-
-static char *header(const char *tok)
-{
-	char *h = malloc(strlen(tok) + 8);
-
-	strcpy(h, "Bearer ");
-	strcat(h, tok);
-	return h;
-}
 
 static int setup(void **state)
 {
-	char err[256];
-	time_t now = time(NULL);
-
 	(void)state;
-	log_init("test", LOG_ERROR);
 	memset(&fx, 0, sizeof(fx));
-	assert_int_equal(auth_init(&fx.auth, SECRET, NULL, "authenticated", 10, err, sizeof(err)), 0);
-	fx.user_tok = auth_mint_hs256(SECRET, ME, "authenticated", 0, 600, now, err, sizeof(err));
-	fx.admin_tok = auth_mint_hs256(SECRET, ME, "authenticated", 1, 600, now, err, sizeof(err));
-	assert_non_null(fx.user_tok);
-	assert_non_null(fx.admin_tok);
-	fx.user_hdr = header(fx.user_tok);
-	fx.admin_hdr = header(fx.admin_tok);
+	assert_int_equal(fx_tokens_init(&fx.t), 0);
 	fx.cfg.max_body = 1024;
 	fx.cfg.history_cap = 100;
 	/* Nothing listens on port 1: every connection attempt fails at once. */
 	db_init(&fx.db, "host=127.0.0.1 port=1 dbname=none user=none", 1000, sql_stmts, sql_nstmts);
-	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.auth, .db = &fx.db, .pub = NULL };
+	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.t.auth, .db = &fx.db, .pub = NULL };
 	return 0;
 }
 
@@ -72,11 +52,7 @@ static int teardown(void **state)
 	(void)state;
 	tokcache_clear();
 	db_release(&fx.db);
-	auth_release(&fx.auth);
-	free(fx.user_tok);
-	free(fx.admin_tok);
-	free(fx.user_hdr);
-	free(fx.admin_hdr);
+	fx_tokens_release(&fx.t);
 	return 0;
 }
 
@@ -111,46 +87,46 @@ static void test_service_table_database_down(void **state)
 			    "\"data\":{\"database\":\"down\"}}");
 	resp_release(&r);
 
-	real(REQ_GET, "/rooms", "", fx.user_hdr, NULL, &r);
+	real(REQ_GET, "/rooms", "", fx.t.user_hdr, NULL, &r);
 	assert_int_equal(r.status, 503);
 	assert_string_equal(r.body, down);
 	resp_release(&r);
 
-	real(REQ_POST, "/rooms", "", fx.user_hdr, "{\"users\":[]}", &r);
+	real(REQ_POST, "/rooms", "", fx.t.user_hdr, "{\"users\":[]}", &r);
 	assert_int_equal(r.status, 503);
 	resp_release(&r);
 
-	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":5}", &r);
+	real(REQ_PUT, "/rooms", "", fx.t.user_hdr, "{\"room_id\":5}", &r);
 	assert_int_equal(r.status, 503);
 	assert_string_equal(r.body, down);
 	resp_release(&r);
 
-	real(REQ_DELETE, "/rooms/5", "", fx.user_hdr, NULL, &r);
+	real(REQ_DELETE, "/rooms/5", "", fx.t.user_hdr, NULL, &r);
 	assert_int_equal(r.status, 503);
 	resp_release(&r);
 
-	real(REQ_GET, "/rooms/5", "limit=3", fx.user_hdr, NULL, &r);
+	real(REQ_GET, "/rooms/5", "limit=3", fx.t.user_hdr, NULL, &r);
 	assert_int_equal(r.status, 503);
 	resp_release(&r);
 
 	/* validation comes before any SQL: 400 even with the database down */
-	real(REQ_GET, "/rooms/5", "limit=x", fx.user_hdr, NULL, &r);
+	real(REQ_GET, "/rooms/5", "limit=x", fx.t.user_hdr, NULL, &r);
 	assert_int_equal(r.status, 400);
 	resp_release(&r);
-	real(REQ_GET, "/rooms/abc", "", fx.user_hdr, NULL, &r);
+	real(REQ_GET, "/rooms/abc", "", fx.t.user_hdr, NULL, &r);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "room id 'abc' must be a positive integer"));
 	resp_release(&r);
-	real(REQ_PUT, "/rooms", "", fx.user_hdr, "{\"room_id\":true}", &r);
+	real(REQ_PUT, "/rooms", "", fx.t.user_hdr, "{\"room_id\":true}", &r);
 	assert_int_equal(r.status, 400);
 	assert_non_null(strstr(r.body, "field 'room_id' must be an integer"));
 	resp_release(&r);
-	real(REQ_PUT, "/admin/bans/nope", "", fx.admin_hdr, NULL, &r);
+	real(REQ_PUT, "/admin/bans/nope", "", fx.t.admin_hdr, NULL, &r);
 	assert_int_equal(r.status, 400);
 	resp_release(&r);
 
 	/* no database needed: events only (none published without a socket) */
-	real(REQ_POST, "/admin/users/" ME "/disconnect", "", fx.admin_hdr, NULL, &r);
+	real(REQ_POST, "/admin/users/" ME "/disconnect", "", fx.t.admin_hdr, NULL, &r);
 	assert_int_equal(r.status, 200);
 	assert_string_equal(r.body, "{\"error_message\":null,\"data\":null}");
 	resp_release(&r);
