@@ -1,5 +1,6 @@
 #include "evt.h"
 #include "jsonutil.h"
+#include "sbuf.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -13,58 +14,63 @@ static const char *const evt_names[] = { "room", "disconnect", "ban", "message",
 #define EVT_NTYPES (sizeof(evt_names) / sizeof(evt_names[0]))
 #define EVT_MAX_USERS 100000	/* a room event lists at most this many ids */
 
-static json_object *evt_ids(char (*ids)[UUID_STR_SIZE], size_t n)
+/* ,"key":"text" with text escaped; NULL is "". */
+static void evt_str(struct sbuf *b, const char *key, const char *text)
 {
-	json_object *a = json_object_new_array_ext((int)n);
+	sbuf_addf(b, ",\"%s\":", key);
+	sbuf_json_str(b, text ? text : "", text ? strlen(text) : 0);
+}
 
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(a, json_object_new_string(ids[i]));
-	return a;
+/* ,"key":["id",...] */
+static void evt_ids(struct sbuf *b, const char *key, char (*ids)[UUID_STR_SIZE], size_t n)
+{
+	sbuf_addf(b, ",\"%s\":[", key);
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			sbuf_add(b, ",", 1);
+		sbuf_json_str(b, ids[i], strlen(ids[i]));
+	}
+	sbuf_add(b, "]", 1);
 }
 
 char *evt_encode(const struct evt *e, size_t *len)
 {
-	json_object *o = json_object_new_object();
-	char *out = NULL;
-	const char *s;
+	struct sbuf b;
 
-	if (!o || (unsigned)e->type >= EVT_NTYPES)
-		goto out;
-	json_object_object_add(o, "v", json_object_new_int(1));
-	json_object_object_add(o, "type", json_object_new_string(evt_names[e->type]));
-	json_object_object_add(o, "at", json_object_new_int64(e->at_ms));
+	*len = 0;
+	if ((unsigned)e->type >= EVT_NTYPES)
+		return NULL;
+	/* written with the project's one JSON writer (sbuf.h) */
+	sbuf_init(&b, 256 + (e->message ? strlen(e->message) * 2 : 0));
+	sbuf_addf(&b, "{\"v\":1,\"type\":\"%s\",\"at\":%lld", evt_names[e->type],
+		  (long long)e->at_ms);
 	switch (e->type) {
 	case EVT_ROOM:
-		json_object_object_add(o, "room_id", json_object_new_int64(e->room_id));
-		json_object_object_add(o, "deleted", json_object_new_boolean(e->deleted));
-		json_object_object_add(o, "added", evt_ids(e->added, e->nadded));
-		json_object_object_add(o, "removed", evt_ids(e->removed, e->nremoved));
+		sbuf_addf(&b, ",\"room_id\":%lld,\"deleted\":%s", (long long)e->room_id,
+			  e->deleted ? "true" : "false");
+		evt_ids(&b, "added", e->added, e->nadded);
+		evt_ids(&b, "removed", e->removed, e->nremoved);
 		break;
 	case EVT_DISCONNECT:
 	case EVT_BAN:
-		json_object_object_add(o, "user", json_object_new_string(e->user));
+		evt_str(&b, "user", e->user);
 		break;
 	case EVT_MESSAGE:
-		json_object_object_add(o, "room_id", json_object_new_int64(e->room_id));
-		json_object_object_add(o, "id", json_object_new_int64(e->msg_id));
-		json_object_object_add(o, "prev", json_object_new_int64(e->prev_id));
-		json_object_object_add(o, "sender_id", json_object_new_string(e->user));
-		json_object_object_add(o, "message", json_object_new_string(e->message ? e->message : ""));
-		json_object_object_add(o, "created_at", json_object_new_string(e->created_at ? e->created_at : ""));
-		json_object_object_add(o, "origin", json_object_new_int(e->origin));
+		sbuf_addf(&b, ",\"room_id\":%lld,\"id\":%lld,\"prev\":%lld", (long long)e->room_id,
+			  (long long)e->msg_id, (long long)e->prev_id);
+		evt_str(&b, "sender_id", e->user);
+		evt_str(&b, "message", e->message);
+		evt_str(&b, "created_at", e->created_at);
+		sbuf_addf(&b, ",\"origin\":%d", e->origin);
 		break;
 	case EVT_CONNECTED:
-		json_object_object_add(o, "user", json_object_new_string(e->user));
-		json_object_object_add(o, "origin", json_object_new_int(e->origin));
-		json_object_object_add(o, "conn", json_object_new_uint64(e->conn));
+		evt_str(&b, "user", e->user);
+		sbuf_addf(&b, ",\"origin\":%d,\"conn\":%llu", e->origin,
+			  (unsigned long long)e->conn);
 		break;
 	}
-	s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	*len = strlen(s);
-	out = strdup(s);
-out:
-	json_object_put(o);
-	return out;
+	sbuf_add(&b, "}", 1);
+	return sbuf_detach(&b, len);
 }
 
 /* A required field: present and of the right type, else -1 naming it. */

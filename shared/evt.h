@@ -42,8 +42,8 @@
  * describes a committed message is the receiver's to check (ws-daemon
  * asks Postgres before delivering it).
  *
- * Layering: the event codec and its sockets, above jsonutil.h, uuid.h
- * and curve.h, with json-c and ZeroMQ. Never cfg.h (the callers pass the
+ * Layering: the event codec and its sockets, above jsonutil.h (decoding),
+ * sbuf.h (encoding), uuid.h and curve.h, with json-c and ZeroMQ. Never cfg.h (the callers pass the
  * endpoint list and key files), auth, db or a tier's header.
  */
 #ifndef CHAT_EVT_H
