@@ -1,4 +1,5 @@
 #include "req.h"
+#include "sbuf.h"
 #include "jsonutil.h"
 
 #include <ctype.h>
@@ -179,28 +180,27 @@ static int resp_take(struct resp *r, int status, char *body)
 
 int resp_error(struct resp *r, int status, const char *fmt, ...)
 {
+	struct sbuf b;
 	char msg[512];
+	size_t len;
 	va_list ap;
-
-	json_object *o;
-	char *body;
+	int n;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (r->dialect != REQ_APP)
-		return resp_take(r, status, json_envelope(msg, NULL));
+	n = n < 0 ? 0 : n >= (int)sizeof(msg) ? (int)sizeof(msg) - 1 : n;
+	sbuf_init(&b, 64 + 2 * (size_t)n);
+	sbuf_adds(&b, "{\"error_message\":");
+	sbuf_json_str(&b, msg, (size_t)n);
+	sbuf_adds(&b, ",\"data\":null");
 	/* the app shows "message"; the documented field stays for everyone else */
-	o = json_object_new_object();
-	if (!o)
-		return -1;
-	json_object_object_add(o, "error_message", json_object_new_string(msg));
-	json_object_object_add(o, "data", NULL);
-	json_object_object_add(o, "message", json_object_new_string(msg));
-	body = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						     JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(o);
-	return resp_take(r, status, body);
+	if (r->dialect == REQ_APP) {
+		sbuf_adds(&b, ",\"message\":");
+		sbuf_json_str(&b, msg, (size_t)n);
+	}
+	sbuf_adds(&b, "}");
+	return resp_take(r, status, sbuf_detach(&b, &len));
 }
 
 int resp_data_text(struct resp *r, int status, const char *json, size_t len)
