@@ -50,3 +50,16 @@ int chrono_iso_from_pg(const char *pg, char out[CHRONO_ISO_SIZE])
 	memcpy(out + whole + 7, "+00:00", sizeof("+00:00"));
 	return 0;
 }
+
+int64_t chrono_s_to_ms(int64_t s, int64_t add_s)
+{
+	int64_t sum;
+
+	if (__builtin_add_overflow(s, add_s, &sum))
+		return s > 0 ? INT64_MAX : INT64_MIN;
+	if (sum > INT64_MAX / 1000)
+		return INT64_MAX;
+	if (sum < INT64_MIN / 1000)
+		return INT64_MIN;
+	return sum * 1000;
+}

@@ -42,6 +42,12 @@ int64_t chrono_wall_ms(void);
 int64_t chrono_mono_us(void);
 
 /*
+ * (s + add_s) seconds in milliseconds, saturating at INT64_MAX / INT64_MIN
+ * instead of overflowing: claims such as a token's exp come from outside.
+ */
+int64_t chrono_s_to_ms(int64_t s, int64_t add_s);
+
+/*
  * Convert pg, a timestamptz in Postgres' text form (above; 0 to 6
  * fraction digits), into the API's form in out. Returns 0, or -1 for any
  * other form (out undefined): a caller reports that as a server error,

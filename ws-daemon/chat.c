@@ -51,7 +51,7 @@ static void chat_established(struct daemon *d, struct lws *wsi, struct chat_pss 
 		return;
 	}
 	uuid_format(&c->user, c->user_str);
-	c->exp_ms = ((int64_t)cl.exp + d->cfg->jwt_leeway) * 1000;
+	c->exp_ms = chrono_s_to_ms(cl.exp, d->cfg->jwt_leeway);	/* exp may be huge */
 	old = conns_map(&d->conns, c);
 	if (old)
 		conn_close(&d->conns, old, CLOSE_NEW_DEVICE, "connected from another device");

@@ -116,6 +116,23 @@ def test_invalid_token_gets_4002(stack, kind):
         assert "token is expired" in reason
 
 
+def test_token_with_a_huge_exp_is_served_and_the_daemon_lives(stack, pair):
+    """exp near 2^62 s: accepted (it has not expired); its expiry time in
+    ms saturates instead of overflowing (the sanitizer build aborted)."""
+    a, b, room, wa, wb = pair
+    for i in (0, 1):
+        ws = direct(stack, i, token=make_token(a, exp_in=2 ** 62))
+        temp = send(ws, room, "far future")
+        assert confirmation(ws)["confirmed"] is True
+        assert received(wb)["message"] == "far future"
+        ws.close()
+    # both daemons still serve
+    for i in (0, 1):
+        ws = direct(stack, i, stack.new_user())
+        assert_silent(ws, 0.2)
+        ws.close()
+
+
 def test_banned_user_gets_4005_at_connect(stack):
     user = stack.new_user()
     r = stack.req("PUT", "/admin/bans/" + user, token=stack.admin_token(), json={})

@@ -18,6 +18,19 @@ static void test_clocks(void **state)
 	assert_true(m2 >= m1);
 }
 
+/* Seconds from outside (a token's exp) never overflow into milliseconds. */
+static void test_s_to_ms(void **state)
+{
+	(void)state;
+	assert_true(chrono_s_to_ms(1700000000, 10) == 1700000010000LL);
+	assert_true(chrono_s_to_ms(-5, 0) == -5000);
+	assert_true(chrono_s_to_ms(INT64_MAX, 10) == INT64_MAX);
+	assert_true(chrono_s_to_ms(INT64_MAX / 1000 + 1, 0) == INT64_MAX);
+	assert_true(chrono_s_to_ms(INT64_MAX / 1000, 0) == INT64_MAX / 1000 * 1000);
+	assert_true(chrono_s_to_ms(INT64_MIN, -1) == INT64_MIN);
+	assert_true(chrono_s_to_ms(INT64_MIN / 1000 - 1, 0) == INT64_MIN);
+}
+
 /* pg converted must give want; want NULL: refused. */
 static void iso(const char *pg, const char *want)
 {
@@ -53,6 +66,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clocks),
 		cmocka_unit_test(test_iso_from_pg),
+		cmocka_unit_test(test_s_to_ms),
 	};
 
 	return cmocka_run_group_tests_name("chrono", tests, NULL, NULL);
