@@ -1,6 +1,7 @@
 #include "router.h"
 #include "log.h"
 #include "tokcache.h"
+#include "utf8.h"
 #include "uuid.h"
 
 #include <stdio.h>
@@ -87,12 +88,14 @@ static int router_id(const struct route *rt, struct req *q, struct resp *r)
 	case ROUTE_ID_ROOM:
 		if (!req_parse_id(q->param, &q->id_int))
 			return 0;
-		resp_error(r, 400, "room id '%.32s' must be a positive integer", q->param);
+		resp_error(r, 400, "room id '%.*s' must be a positive integer",
+			   (int)utf8_cut(q->param, strlen(q->param), 32), q->param);
 		return -1;
 	case ROUTE_ID_USER:
 		if (!uuid_norm(q->param, q->id_uuid))
 			return 0;
-		resp_error(r, 400, "user id '%.40s' is not a valid UUID", q->param);
+		resp_error(r, 400, "user id '%.*s' is not a valid UUID",
+			   (int)utf8_cut(q->param, strlen(q->param), 40), q->param);
 		return -1;
 	}
 	resp_error(r, 500, "internal server error");	/* a table with a bad kind */
@@ -123,11 +126,12 @@ void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 	}
 	if (!hit) {
 		if (matched) {
-			resp_error(r, 405, "method not allowed on %.200s (allowed: %s)",
-				   q->path, allow);
+			resp_error(r, 405, "method not allowed on %.*s (allowed: %s)",
+				   (int)utf8_cut(q->path, strlen(q->path), 200), q->path, allow);
 			snprintf(r->allow, sizeof(r->allow), "%s", allow);
 		} else {
-			resp_error(r, 404, "no such endpoint: %.200s", q->path);
+			resp_error(r, 404, "no such endpoint: %.*s",
+				   (int)utf8_cut(q->path, strlen(q->path), 200), q->path);
 		}
 		goto out;
 	}

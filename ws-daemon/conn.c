@@ -1,6 +1,7 @@
 #include "conn.h"
 #include "chrono.h"
 #include "log.h"
+#include "utf8.h"
 
 #include <linux/sockios.h>
 #include <stdio.h>
@@ -345,7 +346,7 @@ int conn_write(struct conns *cs, struct conn *c)
 		 * close frame's reason is at most 123 bytes.
 		 */
 		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-				 (unsigned char *)r, rl > 120 ? 120 : rl);
+				 (unsigned char *)r, utf8_cut(r, rl, 120));
 		return -1;
 	}
 	/*

@@ -1,6 +1,7 @@
 #include "proto.h"
 #include "jsonutil.h"
 #include "sbuf.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,52 +12,6 @@ void frame_put(struct frame *f)
 {
 	if (f && --f->refs == 0)
 		free(f);
-}
-
-long proto_utf8_chars(const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s, *e = p + len;
-	long n = 0;
-
-	while (p < e) {
-		unsigned c = *p;
-		uint32_t cp;
-		int more;
-
-		if (c == 0)
-			return -1;
-		if (c < 0x80) {
-			p++;
-			n++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			more = 1;
-			cp = c & 0x1f;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			more = 2;
-			cp = c & 0x0f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			more = 3;
-			cp = c & 0x07;
-		} else {
-			return -1;
-		}
-		if (e - p <= more)
-			return -1;
-		for (int i = 1; i <= more; i++) {
-			if ((p[i] & 0xc0) != 0x80)
-				return -1;
-			cp = cp << 6 | (p[i] & 0x3f);
-		}
-		/* overlong, surrogate, beyond Unicode */
-		if ((more == 2 && cp < 0x800) || (more == 3 && cp < 0x10000) ||
-		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-			return -1;
-		p += more + 1;
-		n++;
-	}
-	return n;
 }
 
 /* Unicode white space that "trim" removes (besides ASCII): NBSP, the
@@ -132,7 +87,7 @@ int proto_parse_send(const char *buf, size_t len, struct proto_send *out,
 	if (proto_get_str(root, "type", &type, &tlen, err, errlen))
 		goto fail;
 	if (strcmp(type, "SendMessage") || tlen != strlen("SendMessage")) {
-		snprintf(err, errlen, "unknown type '%.40s'", type);
+		snprintf(err, errlen, "unknown type '%.*s'", (int)utf8_cut(type, strlen(type), 40), type);
 		goto fail;
 	}
 	if (!json_object_object_get_ex(root, "data", &data) || !data ||
@@ -148,14 +103,14 @@ int proto_parse_send(const char *buf, size_t len, struct proto_send *out,
 	if (proto_get_str(data, "message", &out->message, &out->message_len, err, errlen) ||
 	    proto_get_str(data, "message_temp_id", &out->temp_id, &out->temp_len, err, errlen))
 		goto fail;
-	chars = proto_utf8_chars(out->message, out->message_len);
+	chars = utf8_chars(out->message, out->message_len);
 	if (chars < 0) {
 		snprintf(err, errlen, "field 'message' is not valid UTF-8 text");
 		goto fail;
 	}
 	out->message_chars = (size_t)chars;
 	if (out->temp_len > PROTO_TEMP_ID_MAX ||
-	    proto_utf8_chars(out->temp_id, out->temp_len) < 0) {
+	    utf8_chars(out->temp_id, out->temp_len) < 0) {
 		snprintf(err, errlen, "field 'message_temp_id' must be UTF-8 text of at most %d bytes",
 			 PROTO_TEMP_ID_MAX);
 		goto fail;

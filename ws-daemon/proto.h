@@ -76,13 +76,6 @@ int proto_parse_send(const char *buf, size_t len, struct proto_send *out,
 
 void proto_send_release(struct proto_send *s);
 
-/*
- * Number of UTF-8 characters in s[0..len), or -1 when s is not valid
- * UTF-8 (overlong forms, surrogates and code points past U+10FFFF are
- * invalid) or holds a NUL byte.
- */
-long proto_utf8_chars(const char *s, size_t len);
-
 /* 1 when s[0..len) is only white space (ASCII and Unicode spaces). */
 int proto_is_blank(const char *s, size_t len);
 

@@ -2,6 +2,7 @@
 matrix over HTTP with WWW-Authenticate, 404, 405 with Allow, 413 from
 nginx and from rest-fcgi itself (spoken to over its FastCGI socket, since
 nginx's limit equals CHAT_MAX_BODY)."""
+import json
 import os
 import socket
 import struct
@@ -128,6 +129,17 @@ def test_admin_bad_uuid_is_400(stack):
 def test_unknown_path_is_404(stack, path):
     r = stack.req("GET", path, sub=stack.new_user())
     assert "no such endpoint" in envelope_error(r, 404)
+
+
+@pytest.mark.parametrize("pad", range(3))
+def test_404_quoting_a_long_path_cuts_on_a_character(stack, pad):
+    """The path is quoted up to 200 bytes; 3-byte characters are shifted
+    across the cut: the body stays valid UTF-8 JSON."""
+    path = "/rooms/1/" + "x" * pad + "%E2%9C%93" * 80
+    r = stack.req("GET", path, sub=stack.new_user())
+    assert r.status_code == 404
+    body = json.loads(r.content.decode("utf-8"))  # strict
+    assert body["error_message"].startswith("no such endpoint: /rooms/1/")
 
 
 @pytest.mark.parametrize("method,path,allow", [

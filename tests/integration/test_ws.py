@@ -314,6 +314,25 @@ BAD_FRAMES = {
 }
 
 
+@pytest.mark.parametrize("pad", range(4))
+def test_cut_text_in_a_close_stays_valid_utf8(stack, pad):
+    """The type is quoted in the 4010 reason, cut to 40 bytes and to 120 in
+    the close frame: 4-byte characters shifted across every cut point."""
+    ws = direct(stack, 0, stack.new_user())
+    ws.send(json.dumps({"type": "x" * pad + "\U0001F600" * 40, "data": {}}, ensure_ascii=False))
+    ws.settimeout(10)
+    frames = []
+    while True:
+        op, data = ws.recv_data(control_frame=True)
+        if op == websocket.ABNF.OPCODE_CLOSE:
+            break
+        frames.append(json.loads(data.decode("utf-8")))
+    reason = data[2:].decode("utf-8")  # strict: fails on a cut character
+    assert int.from_bytes(data[:2], "big") == 4010
+    assert frames[-1]["data"]["reason"].startswith(reason)
+    assert "unknown type 'x" in reason or pad == 0
+
+
 @pytest.mark.parametrize("kind", sorted(BAD_FRAMES))
 def test_malformed_frame_gets_4010(stack, kind):
     ws = stack.connect(sub=stack.new_user())

@@ -94,23 +94,6 @@ static void test_temp_id_limit(void **state)
 	expect_bad(frame, "message_temp_id");
 }
 
-static void test_utf8(void **state)
-{
-	(void)state;
-	assert_int_equal(proto_utf8_chars("", 0), 0);
-	assert_int_equal(proto_utf8_chars("abc", 3), 3);
-	assert_int_equal(proto_utf8_chars("\xc3\xa9", 2), 1);
-	assert_int_equal(proto_utf8_chars("\xe2\x9c\x93", 3), 1);
-	assert_int_equal(proto_utf8_chars("\xf0\x9f\x98\x80", 4), 1);	/* emoji */
-	assert_int_equal(proto_utf8_chars("\xc3", 1), -1);		/* truncated */
-	assert_int_equal(proto_utf8_chars("\xc0\xaf", 2), -1);		/* overlong */
-	assert_int_equal(proto_utf8_chars("\xe0\x80\xaf", 3), -1);	/* overlong */
-	assert_int_equal(proto_utf8_chars("\xed\xa0\x80", 3), -1);	/* surrogate */
-	assert_int_equal(proto_utf8_chars("\xf4\x90\x80\x80", 4), -1);	/* > U+10FFFF */
-	assert_int_equal(proto_utf8_chars("a\0b", 3), -1);		/* NUL */
-	assert_int_equal(proto_utf8_chars("\x80", 1), -1);
-}
-
 static void test_blank(void **state)
 {
 	(void)state;
@@ -197,7 +180,6 @@ int main(void)
 		cmocka_unit_test(test_parse_valid),
 		cmocka_unit_test(test_parse_malformed),
 		cmocka_unit_test(test_temp_id_limit),
-		cmocka_unit_test(test_utf8),
 		cmocka_unit_test(test_blank),
 		cmocka_unit_test(test_encoders),
 	};
