@@ -116,3 +116,21 @@ def test_tiers_refuse_to_start_without_keys_outside_dev_mode(prog):
     r = subprocess.run([binary], env=dict(base, SUPABASE_JWT_SECRET=DEV_SECRET),
                        capture_output=True, text=True, timeout=20)
     assert r.returncode != 0 and "documented dev secret" in r.stderr, r.stderr
+
+
+def test_errors_nginx_and_the_daemons_answer_are_json(stack):
+    """A plain GET of a websocket path (the daemon refuses it) and a
+    method nginx refuses are JSON envelopes in the path's dialect, with
+    their status; the Server header names no version."""
+    for path, extra in (("/", {}), ("/chat/ws", {"message": "not found"})):
+        r = stack.req("GET", path)
+        assert r.status_code == 404 and r.headers["Content-Type"].startswith("application/json")
+        assert r.json() == {"error_message": "not found", "data": None, **extra}
+    r = stack.req("TRACE", "/rooms")
+    assert r.status_code == 405 and r.json() == {"error_message": "method not allowed",
+                                                  "data": None}
+    r = stack.req("TRACE", "/chat/rooms")
+    assert r.status_code == 405
+    assert r.json() == {"error_message": "method not allowed", "data": None,
+                        "message": "method not allowed"}
+    assert r.headers.get("Server", "nginx") == "nginx"
