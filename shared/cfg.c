@@ -160,27 +160,6 @@ int cfg_evt_count(const struct cfg *c)
 	return n;
 }
 
-int cfg_evt_endpoint(const struct cfg *c, int i, char *buf, size_t len)
-{
-	const char *p = c->evt_endpoints, *e;
-
-	for (; i > 0 && p; i--) {
-		p = strchr(p, ',');
-		if (p)
-			p++;
-	}
-	if (!p || !*p)
-		return -1;
-	e = strchr(p, ',');
-	if (!e)
-		e = p + strlen(p);
-	if ((size_t)(e - p) >= len || e == p)
-		return -1;
-	memcpy(buf, p, e - p);
-	buf[e - p] = '\0';
-	return 0;
-}
-
 void cfg_usage(void)
 {
 	fprintf(stderr, "settings (environment variables):\n");

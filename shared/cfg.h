@@ -74,12 +74,6 @@ int cfg_load(struct cfg *c, char *err, size_t errlen);
 /* Print every variable with its default and meaning (for --help). */
 void cfg_usage(void);
 
-/*
- * The endpoint at index i of the comma list in c->evt_endpoints, copied
- * into buf. Returns 0, or -1 when there is no such entry.
- */
-int cfg_evt_endpoint(const struct cfg *c, int i, char *buf, size_t len);
-
 /* Number of entries in c->evt_endpoints. */
 int cfg_evt_count(const struct cfg *c);
 

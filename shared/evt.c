@@ -309,15 +309,14 @@ static const char *evt_inbox_key(const struct evt_keys *k, int i)
 	return *key ? key : NULL;
 }
 
-/* Entry i of a comma list into ep. 0, -1 (empty or too long), 1 (no entry i). */
-static int evt_entry(const char *list, int i, char *ep, size_t len)
+int evt_endpoint(const char *list, int i, char *ep, size_t len)
 {
 	const char *s = list, *e;
 
 	for (; i > 0; i--) {
 		s = strchr(s, ',');
 		if (!s)
-			return 1;
+			return -1;
 		s++;
 	}
 	e = strchrnul(s, ',');
@@ -331,7 +330,7 @@ static int evt_entry(const char *list, int i, char *ep, size_t len)
 int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 		 const struct evt_keys *keys, char *err, size_t errlen)
 {
-	int hwm = 100000, linger = 0, ivl = 10, one = 1, count = 1, rc;
+	int hwm = 100000, linger = 0, ivl = 10, one = 1, count = 1;
 	char ep[256], msg[256];
 
 	p->sock = zmq_socket(zctx, ZMQ_PUB);
@@ -371,8 +370,7 @@ int evt_pub_open(struct evt_pub *p, void *zctx, const char *endpoints, int skip,
 
 			if (i == skip)
 				continue;
-			rc = evt_entry(endpoints, i, ep, sizeof(ep));
-			if (rc) {
+			if (evt_endpoint(endpoints, i, ep, sizeof(ep))) {
 				snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: cannot connect to entry %d '': "
 					 "it is empty or too long", i);
 				goto fail;

@@ -120,6 +120,13 @@ int evt_keys_load(struct evt_keys *k, const char *key_file, const char *inbox_fi
 void evt_keys_release(struct evt_keys *k);
 
 /*
+ * Entry i of endpoints, a comma separated list (CHAT_EVT_ENDPOINTS),
+ * copied into ep. 0, or -1 when there is no such entry, it is empty, or it
+ * does not fit len.
+ */
+int evt_endpoint(const char *endpoints, int i, char *ep, size_t len);
+
+/*
  * Open a PUB socket on zctx (the caller's zmq context, which must outlive
  * it) connected to every inbox of endpoints, a comma separated list
  * (CHAT_EVT_ENDPOINTS), but the one at index skip (-1: none). A tcp://

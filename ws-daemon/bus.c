@@ -113,7 +113,7 @@ int bus_open(struct bus *b, const struct cfg *c, void (*wake)(void *arg),
 		snprintf(err, errlen, "cannot create a ZeroMQ context");
 		return -1;
 	}
-	if (cfg_evt_endpoint(c, c->ws_id, ep, sizeof(ep))) {
+	if (evt_endpoint(c->evt_endpoints, c->ws_id, ep, sizeof(ep))) {
 		snprintf(err, errlen, "CHAT_EVT_ENDPOINTS: no entry %d", c->ws_id);
 		goto fail;
 	}

@@ -110,7 +110,6 @@ static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t
 		goto out;
 	}
 	conn_get(c);
-	c->inflight++;
 	d->inflight++;
 	store_submit(&d->store, j);
 out:

@@ -38,7 +38,6 @@ struct conn {
 	struct conn *prev, *next;	/* conns.list */
 	struct conn *hnext;		/* conns.map bucket chain */
 	uint32_t refs;			/* 1 while wsi lives + 1 per job in flight */
-	uint32_t inflight;		/* SendMessage frames at the worker */
 	struct uuid user;
 	char user_str[UUID_STR_SIZE];	/* user's text form */
 	uint64_t serial;		/* unique in this daemon's life */

@@ -210,7 +210,6 @@ static void deliver_send_done(struct daemon *d, struct store_job *j)
 	struct conn *c = j->owner;
 
 	d->inflight--;
-	c->inflight--;
 	switch (j->status) {
 	case STORE_OK:
 	case STORE_DUP:

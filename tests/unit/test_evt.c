@@ -188,6 +188,22 @@ static void test_pub_endpoints(void **state)
 	zmq_ctx_term(zctx);
 }
 
+/* One entry of the endpoint list. */
+static void test_endpoint_entries(void **state)
+{
+	const char *list = "ipc:///tmp/a,tcp://127.0.0.1:5602";
+	char ep[64];
+
+	(void)state;
+	assert_int_equal(evt_endpoint(list, 0, ep, sizeof(ep)), 0);
+	assert_string_equal(ep, "ipc:///tmp/a");
+	assert_int_equal(evt_endpoint(list, 1, ep, sizeof(ep)), 0);
+	assert_string_equal(ep, "tcp://127.0.0.1:5602");
+	assert_int_equal(evt_endpoint(list, 2, ep, sizeof(ep)), -1);
+	assert_int_equal(evt_endpoint(list, 1, ep, 8), -1);	/* too small */
+	assert_int_equal(evt_endpoint("a,,b", 1, ep, sizeof(ep)), -1);	/* empty */
+}
+
 /* tcp:// inboxes are reached over CURVE only: keys or a refusal. */
 static void test_pub_tcp_needs_keys(void **state)
 {
@@ -266,6 +282,7 @@ int main(void)
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_evt_prev),
 		cmocka_unit_test(test_pub_endpoints),
+		cmocka_unit_test(test_endpoint_entries),
 		cmocka_unit_test(test_pub_tcp_needs_keys),
 		cmocka_unit_test(test_sub_recv),
 	};
