@@ -1,6 +1,7 @@
 # Swappart chat service. `make` builds both tiers into build/;
 # `make start` / `make stop` / `make run` drive a local stack;
-# `make test` is everything CI runs; `make bench` prints figures;
+# `make test` is everything CI runs; `make fuzz` runs the fuzz harnesses
+# briefly; `make bench` prints figures;
 # `make install` lays out a deployment (PREFIX, DESTDIR).
 
 # `make` alone builds the programs, not the first rule below (build/pkg.mk).
@@ -17,7 +18,7 @@ CFLAGS  ?= -O2 -g
 # make parses this file: build/pkg.mk is a makefile that make first brings
 # up to date (installing the packages, then asking pkg-config), and make
 # restarts with it read. Goals that build nothing do not need it.
-NO_BUILD_GOALS := clean stop deps
+NO_BUILD_GOALS := clean stop deps fuzz-deps
 ifneq ($(MAKECMDGOALS),)
 ifeq ($(filter-out $(NO_BUILD_GOALS),$(MAKECMDGOALS)),)
 SKIP_PKG_MK := 1
@@ -93,6 +94,47 @@ build/asan/test_%: tests/unit/test_%.c $(patsubst %.c,build/asan/obj/%.o,$(SHARE
 deps:
 	@tools/deps.sh build
 
+# libFuzzer harnesses (tests/fuzz/, docs/fuzzing.md): one per parser of
+# untrusted bytes. clang builds them with ASan/UBSan and coverage; the
+# code under test is compiled once more for them (build/fuzz/obj/). Each
+# runs FUZZ_SECS seconds from its committed seeds; new inputs go to a
+# scratch corpus under build/fuzz/, crash inputs to build/fuzz/crash-*.
+# Any crash, leak, sanitizer report or broken invariant fails the target.
+FUZZ_CC    ?= clang-14
+FUZZ_SECS  ?= 20
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRC))
+FUZZ_BINS  := $(patsubst %,build/fuzz/fuzz_%,$(FUZZ_NAMES))
+FUZZ_OBJS  := $(patsubst %.c,build/fuzz/obj/%.o,$(SHARED_SRC) $(REST_LIB) $(WS_LIB))
+
+build/fuzz/obj/%.o: %.c $(wildcard shared/*.h rest-fcgi/*.h ws-daemon/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZCC  $@"
+	@$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_OBJS)
+	@echo "  FUZZLD  $@"
+	@$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Irest-fcgi -Iws-daemon \
+		$< $(FUZZ_OBJS) -o $@ -lfcgi -lwebsockets $(LDLIBS)
+
+fuzz-deps:
+	@tools/deps.sh build fuzz
+
+fuzz-build: fuzz-deps
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzz $$t ($(FUZZ_SECS) s)"; \
+		mkdir -p build/fuzz/corpus/$$t; \
+		build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECS) -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=build/fuzz/crash-$$t- \
+			build/fuzz/corpus/$$t tests/fuzz/corpus/$$t >build/fuzz/$$t.log 2>&1 || \
+			{ tail -n 60 build/fuzz/$$t.log; echo "fuzz $$t failed (log: build/fuzz/$$t.log)"; exit 1; }; \
+		grep -E '^stat::number_of_executed_units|^stat::new_units_added' build/fuzz/$$t.log | tr '\n' ' '; echo; \
+	done
+
 check: deps $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; \
 		ASAN_OPTIONS=detect_leaks=1 $$t; done
@@ -121,6 +163,7 @@ token: build/chat-token
 test: deps
 	@tools/deps.sh run test
 	$(MAKE) check asan all
+	$(MAKE) fuzz
 	CHAT_DEV=1 CHAT_BIN_DIR=$(CURDIR)/build/asan $(PYTHON) -m pytest -p no:cacheprovider -q tests/integration
 
 bench: bench-rest bench-ws
@@ -148,4 +191,4 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all deps check asan start stop run token test bench bench-rest bench-ws install clean
+.PHONY: all deps check asan fuzz fuzz-deps fuzz-build start stop run token test bench bench-rest bench-ws install clean

@@ -3,7 +3,7 @@
 # As root, missing ones are installed with apt-get; otherwise the
 # apt-get command to run is printed and the script fails.
 #
-# usage: tools/deps.sh [build|run|test|bench]...   (default: all)
+# usage: tools/deps.sh [build|run|test|fuzz|bench]...   (default: all)
 set -euo pipefail
 
 build=(build-essential pkg-config libfcgi-dev libwebsockets-dev libjson-c-dev
@@ -13,15 +13,21 @@ run=(postgresql nginx-light spawn-fcgi)
 # install`, which run multiwatch: the check wants it at its path.
 test=(python3 python3-pytest python3-websocket python3-websockets
 	python3-requests python3-psycopg python3-zmq systemd multiwatch)
+# The libFuzzer harnesses of `make fuzz` (tests/fuzz/): clang and its
+# runtime libraries (libclang_rt.fuzzer is in libclang-rt-14-dev, not in
+# clang-14 itself). `make test` runs them, so the test group needs them.
+fuzz=(clang-14 libclang-rt-14-dev)
+test+=("${fuzz[@]}")
 bench=(wrk)
 
 want=()
-[ $# -gt 0 ] || set -- build run test bench
+[ $# -gt 0 ] || set -- build run test fuzz bench
 for group in "$@"; do
 	case $group in
 	build) want+=("${build[@]}") ;;
 	run) want+=("${run[@]}") ;;
 	test) want+=("${test[@]}") ;;
+	fuzz) want+=("${fuzz[@]}") ;;
 	bench) want+=("${bench[@]}") ;;
 	*) echo "deps.sh: unknown group '$group'" >&2; exit 2 ;;
 	esac
