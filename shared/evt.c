@@ -178,8 +178,14 @@ int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t err
 		if (evt_need(json_get_int64(e->root, "room_id", &e->room_id, err, errlen),
 			     "room_id", err, errlen))
 			goto fail;
-		if (json_object_object_get_ex(e->root, "deleted", &b))
+		/* json_object_get_boolean() would take "false" (a string) as true */
+		if (json_object_object_get_ex(e->root, "deleted", &b) && b) {
+			if (!json_object_is_type(b, json_type_boolean)) {
+				snprintf(err, errlen, "event field 'deleted' is not a boolean");
+				goto fail;
+			}
 			e->deleted = json_object_get_boolean(b);
+		}
 		if (json_get_uuid_array(e->root, "added", &e->added, &e->nadded,
 					EVT_MAX_USERS, err, errlen) < 0 ||
 		    json_get_uuid_array(e->root, "removed", &e->removed, &e->nremoved,
@@ -214,8 +220,19 @@ int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t err
 			     "origin", err, errlen) ||
 		    evt_origin(n, &e->origin, err, errlen))
 			goto fail;
-		if (json_object_object_get_ex(e->root, "conn", &b))
-			e->conn = json_object_get_uint64(b);
+		/*
+		 * An integer, not whatever json_object_get_uint64() makes of a
+		 * string or a double (1e20 became UINT64_MAX, which evt_encode
+		 * wrote and no peer would decode: found by tests/fuzz/fuzz_evt).
+		 */
+		n = 0;
+		if (json_get_int64(e->root, "conn", &n, err, errlen) < 0)
+			goto fail;
+		if (n < 0) {
+			snprintf(err, errlen, "event field 'conn' is not a connection serial");
+			goto fail;
+		}
+		e->conn = (uint64_t)n;
 		break;
 	}
 	if (evt_plausible(e, err, errlen))

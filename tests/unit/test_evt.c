@@ -110,6 +110,15 @@ static void test_refusals(void **state)
 		{ MSG("5", "7", "3", "4294967296"), "event field 'origin' is not a daemon index" },
 		{ "{\"v\":1,\"type\":\"connected\",\"user\":\"" UID "\",\"origin\":-2}",
 		  "event field 'origin' is not a daemon index" },
+		/* mistyped fields a lax getter would have turned into values (fuzz_evt) */
+		{ "{\"v\":1,\"type\":\"connected\",\"user\":\"" UID "\",\"origin\":0,\"conn\":1e20}",
+		  "field 'conn' must be an integer" },
+		{ "{\"v\":1,\"type\":\"connected\",\"user\":\"" UID "\",\"origin\":0,\"conn\":\"12\"}",
+		  "field 'conn' must be an integer" },
+		{ "{\"v\":1,\"type\":\"connected\",\"user\":\"" UID "\",\"origin\":0,\"conn\":-1}",
+		  "event field 'conn' is not a connection serial" },
+		{ "{\"v\":1,\"type\":\"room\",\"room_id\":1,\"deleted\":\"false\"}",
+		  "event field 'deleted' is not a boolean" },
 	};
 	struct evt d;
 	char err[128];
