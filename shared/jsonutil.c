@@ -42,10 +42,14 @@ static int json_int_fits(const char *p, size_t n)
  *   JSON_SCAN_QUOTE  a 'single-quoted' string (json-c accepts them even
  *                    in strict mode);
  *   JSON_SCAN_RANGE  an integer outside int64_t (json-c clamps it to
- *                    INT64_MAX or INT64_MIN instead of failing).
+ *                    INT64_MAX or INT64_MIN instead of failing);
+ *   JSON_SCAN_WORD   NaN, Infinity, -Infinity (json-c takes them in
+ *                    strict mode too; the only other words it takes are
+ *                    true, false and null, so a capital N or I outside
+ *                    a string is one of them: found by tests/fuzz).
  * Looks at everything outside double-quoted strings.
  */
-enum { JSON_SCAN_OK = 0, JSON_SCAN_QUOTE, JSON_SCAN_RANGE };
+enum { JSON_SCAN_OK = 0, JSON_SCAN_QUOTE, JSON_SCAN_RANGE, JSON_SCAN_WORD };
 
 static int json_scan(const char *buf, size_t len)
 {
@@ -61,6 +65,8 @@ static int json_scan(const char *buf, size_t len)
 			in_str = 1;
 		} else if (buf[i] == '\'') {
 			return JSON_SCAN_QUOTE;
+		} else if (buf[i] == 'N' || buf[i] == 'I') {
+			return JSON_SCAN_WORD;
 		} else if (buf[i] == '-' || isdigit((unsigned char)buf[i])) {
 			size_t j = i + (buf[i] == '-');
 
@@ -107,8 +113,15 @@ json_object *json_parse_object_ex(const char *buf, size_t len, int trailing_ws,
 		end++;
 	if (!obj || json_tokener_get_error(tok) != json_tokener_success || end < len)
 		goto invalid;
+	/*
+	 * json-c itself reads white space after the object, so end alone
+	 * does not tell: an object ends in '}' (found by tests/fuzz).
+	 */
+	if (!trailing_ws && isspace((unsigned char)buf[len - 1]))
+		goto invalid;
 	switch (json_scan(buf, len)) {
 	case JSON_SCAN_QUOTE:
+	case JSON_SCAN_WORD:
 		goto invalid;
 	case JSON_SCAN_RANGE:
 		json_object_put(obj);

@@ -60,6 +60,48 @@ static void test_parse(void **state)
 }
 
 /* Integers outside int64_t are refused, never clamped (json-c clamps). */
+/* trailing_ws 0 (JWT parts) refuses even white space after the object. */
+static void test_parse_no_trailing_ws(void **state)
+{
+	static const char *const docs[] = { "{\"a\":1} ", "{\"a\":1}\n", "{}\t\r\n" };
+	json_object *o;
+	char err[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		o = json_parse_object_ex(docs[i], strlen(docs[i]), 0, "header", err, sizeof(err));
+		assert_null(o);
+		assert_string_equal(err, "header is not valid JSON");
+		o = json_parse_object_ex(docs[i], strlen(docs[i]), 1, "body", err, sizeof(err));
+		assert_non_null(o);
+		json_object_put(o);
+	}
+	o = json_parse_object_ex("{\"a\":1}", 7, 0, "header", err, sizeof(err));
+	assert_non_null(o);
+	json_object_put(o);
+}
+
+/* json-c's strict mode takes NaN and Infinity; JSON has neither. */
+static void test_parse_no_nonfinite(void **state)
+{
+	static const char *const docs[] = {
+		"{\"a\":NaN}", "{\"a\":Infinity}", "{\"a\":-Infinity}", "{\"a\":[1,NaN]}",
+	};
+	json_object *o;
+	char err[64];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		o = json_parse_object(docs[i], strlen(docs[i]), "body", err, sizeof(err));
+		assert_null(o);
+		assert_string_equal(err, "body is not valid JSON");
+	}
+	/* the same letters inside strings, and a number that overflows a double, are JSON */
+	o = json_parse_object("{\"NaN\":\"Infinity\",\"b\":1e400}", 28, "body", err, sizeof(err));
+	assert_non_null(o);
+	json_object_put(o);
+}
+
 static void test_integer_range(void **state)
 {
 	static const char *const ok[] = {
@@ -157,6 +199,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_envelope),
 		cmocka_unit_test(test_parse),
+		cmocka_unit_test(test_parse_no_trailing_ws),
+		cmocka_unit_test(test_parse_no_nonfinite),
 		cmocka_unit_test(test_integer_range),
 		cmocka_unit_test(test_getters),
 		cmocka_unit_test(test_uuid_array),
