@@ -123,7 +123,7 @@ fuzz-deps:
 	@tools/deps.sh build fuzz
 
 fuzz-build: fuzz-deps
-	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+	@$(MAKE) --no-print-directory -s $(FUZZ_BINS)
 
 fuzz: fuzz-build
 	@set -e; for t in $(FUZZ_NAMES); do echo "== fuzz $$t ($(FUZZ_SECS) s)"; \
