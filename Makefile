@@ -60,7 +60,7 @@ $(1)/rest-fcgi: $$(patsubst %.c,$(1)/obj/%.o,$$(REST_SRC) $$(SHARED_SRC))
 
 $(1)/ws-daemon: $$(patsubst %.c,$(1)/obj/%.o,$$(WS_SRC) $$(SHARED_SRC))
 	@echo "  LD      $$@"
-	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lwebsockets $$(LDLIBS)
+	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lwebsockets -lev $$(LDLIBS)
 
 $(1)/chat-token: $$(patsubst %.c,$(1)/obj/%.o,tools/chat-token.c $$(SHARED_SRC))
 	@echo "  LD      $$@"

@@ -7,6 +7,7 @@
 set -euo pipefail
 
 build=(build-essential pkg-config libfcgi-dev libwebsockets-dev libjson-c-dev
+	libwebsockets-evlib-ev libev-dev
 	libpq-dev libjwt-dev libzmq3-dev libssl-dev libcmocka-dev)
 run=(postgresql nginx-light spawn-fcgi)
 # systemd-analyze (package systemd) checks the service units of `make
