@@ -10,9 +10,14 @@
 #define STORE_SETTLE "2 seconds"	/* longer than any event takes to travel */
 
 static const struct db_stmt store_stmts[] = {
+	/* the stored rows, in input order (sql/005_ws_store_rows.sql) */
 	{ "ws_store",
-	  "SELECT ord, status, id, room_id, created_at, prev_id "
+	  "SELECT id, sender_id::text, client_temp_id, room_id, created_at, prev_id "
 	  "FROM chat_ws_store($1::uuid[], $2::bigint[], $3::text[], $4::text[])" },
+	/* what became of the rows ws_store did not store */
+	{ "ws_lookup",
+	  "SELECT ord, status, id, room_id, created_at "
+	  "FROM chat_ws_lookup($1::uuid[], $2::text[])" },
 	{ "ws_bans",
 	  "SELECT user_id::text FROM chat_bans WHERE user_id = ANY ($1::uuid[])" },
 	/*
@@ -31,13 +36,15 @@ static const struct db_stmt store_stmts[] = {
 	 * The messages peers announce, as Postgres has them: the row with
 	 * that id, room, sender and text; its created_at in the API's form
 	 * and its predecessor in the room, found as chat_ws_store finds it
-	 * (one step back on the (room_id, id) index). The room's messages
+	 * (one step back on the (room_id, id) index; none when a foreign
+	 * writer stored that one, sql/005_ws_store_rows.sql). The room's messages
 	 * commit in id order (chat_ws_store locks the room), so once a
 	 * message is visible its predecessor is too.
 	 */
 	{ "ws_verify",
 	  "SELECT t.ord, " CHRONO_ISO_SQL("m.created_at") ", "
-	  "	(SELECT CASE WHEN x.room_id = m.room_id THEN x.id END "
+	  "	(SELECT CASE WHEN x.room_id = m.room_id AND x.client_temp_id IS NOT NULL "
+	  "	 THEN x.id END "
 	  "	 FROM chat_room_messages x WHERE (x.room_id, x.id) < (m.room_id, m.id) "
 	  "	 ORDER BY x.room_id DESC, x.id DESC LIMIT 1) "
 	  "FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) "
@@ -124,7 +131,82 @@ static struct store_job *store_row_job(PGresult *r, int row, struct store_job **
 	return ord >= 0 && ord < n ? jobs[ord] : NULL;
 }
 
-/* One chat_ws_store call for jobs[0..n). */
+/* created_at of a result row into j; -1 (and STORE_ERROR) when malformed */
+static int store_created_at(struct store_job *j, PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col) ||
+	    chrono_iso_from_pg(PQgetvalue(r, row, col), j->created_at)) {
+		log_error("store: unexpected created_at '%s'", PQgetvalue(r, row, col));
+		j->status = STORE_ERROR;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The jobs of a batch that chat_ws_store did not store (jobs[i] with
+ * status STORE_UNKNOWN): one chat_ws_lookup call says why, or which
+ * message a resend already has.
+ */
+static void store_lookup(struct store *s, struct store_job **jobs, int n)
+{
+	struct pgarr a[2];
+	const char *vals[2];
+	struct store_job **left = malloc((size_t)n * sizeof(*left));
+	PGresult *r = NULL;
+	char err[512];
+	int m = 0;
+
+	for (int k = 0; k < 2; k++)
+		pgarr_init(&a[k], 0);
+	if (!left)
+		goto fail;
+	for (int i = 0; i < n; i++) {
+		if (jobs[i]->status != STORE_UNKNOWN)
+			continue;
+		left[m++] = jobs[i];
+		pgarr_add_uuid(&a[0], jobs[i]->user);
+		pgarr_add_text(&a[1], jobs[i]->temp_id, jobs[i]->temp_len);
+	}
+	if (store_arrays_end(a, vals, 2))
+		goto fail;
+	r = db_exec(&s->db, "ws_lookup", 2, vals, err, sizeof(err));
+	if (!r) {
+		log_warn("store: looking up %d unstored messages failed: %s", m, err);
+		goto fail;
+	}
+	for (int row = 0; row < PQntuples(r); row++) {
+		struct store_job *j = store_row_job(r, row, left, m);
+
+		if (!j)
+			continue;
+		j->status = (enum store_status)atoi(PQgetvalue(r, row, 1));
+		if (j->status != STORE_DUP)
+			continue;
+		j->id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
+		j->room_id = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+		store_created_at(j, r, row, 4);
+	}
+	goto out;
+fail:
+	/* whatever is still unknown failed: "server error", never a silent loss */
+	;
+out:
+	for (int i = 0; i < n; i++)
+		if (jobs[i]->status == STORE_UNKNOWN)
+			jobs[i]->status = STORE_ERROR;
+	PQclear(r);
+	free(left);
+	for (int k = 0; k < 2; k++)
+		pgarr_release(&a[k]);
+}
+
+/*
+ * One chat_ws_store call for jobs[0..n). Its rows are the messages stored
+ * now, in the order of the jobs: walking both, a row answers the first
+ * job not yet answered with the same sender, temp id and room. Jobs no
+ * row answers go to store_lookup().
+ */
 static void store_send(struct store *s, struct store_job **jobs, int n)
 {
 	struct pgarr a[4];
@@ -132,6 +214,7 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 	char err[512];
 	PGresult *r = NULL;
 	int64_t t0;
+	int row = 0, rows, unknown = 0;
 
 	for (int k = 0; k < 4; k++)
 		pgarr_init(&a[k], 0);
@@ -159,25 +242,32 @@ static void store_send(struct store *s, struct store_job **jobs, int n)
 		store_fail_all(jobs, n);
 		goto out;
 	}
-	store_fail_all(jobs, n);	/* rows missing from the answer: errors */
-	for (int row = 0; row < PQntuples(r); row++) {
-		struct store_job *j = store_row_job(r, row, jobs, n);
+	rows = PQntuples(r);
+	for (int i = 0; i < n; i++) {
+		struct store_job *j = jobs[i];
 
-		if (!j)
-			continue;
-		j->status = (enum store_status)atoi(PQgetvalue(r, row, 1));
-		if (!PQgetisnull(r, row, 2))
-			j->id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
-		if (!PQgetisnull(r, row, 3))
-			j->room_id = strtoll(PQgetvalue(r, row, 3), NULL, 10);
-		if (!PQgetisnull(r, row, 4))
-			snprintf(j->created_at, sizeof(j->created_at), "%s", PQgetvalue(r, row, 4));
-		if (!PQgetisnull(r, row, 5))
-			j->prev_id = strtoll(PQgetvalue(r, row, 5), NULL, 10);
+		if (row < rows && !strcmp(PQgetvalue(r, row, 1), j->user) &&
+		    strlen(PQgetvalue(r, row, 2)) == j->temp_len &&
+		    !memcmp(PQgetvalue(r, row, 2), j->temp_id, j->temp_len) &&
+		    strtoll(PQgetvalue(r, row, 3), NULL, 10) == j->room_id) {
+			j->status = STORE_OK;
+			j->id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+			j->prev_id = PQgetisnull(r, row, 5) ? 0 :
+				     strtoll(PQgetvalue(r, row, 5), NULL, 10);
+			store_created_at(j, r, row, 4);
+			row++;
+		} else {
+			j->status = STORE_UNKNOWN;
+			unknown++;
+		}
 	}
+	if (row < rows)		/* cannot happen: rows come in job order */
+		log_error("store: %d stored rows matched no message of the batch", rows - row);
+	if (unknown)
+		store_lookup(s, jobs, n);
 	/* read by the service thread's statistics line: atomics, no lock */
 	__atomic_fetch_add(&s->stats.batches, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&s->stats.stored, (uint64_t)n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->stats.stored, (uint64_t)(n - unknown), __ATOMIC_RELAXED);
 	__atomic_fetch_add(&s->stats.busy_us, (uint64_t)(chrono_mono_us() - t0), __ATOMIC_RELAXED);
 out:
 	PQclear(r);
