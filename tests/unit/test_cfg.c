@@ -13,7 +13,7 @@ static const char *const vars[] = {
 	"SUPABASE_JWT_SECRET", "SUPABASE_JWKS_FILE", "CHAT_JWT_AUD",
 	"CHAT_JWT_LEEWAY", "CHAT_EVT_ENDPOINTS", "CHAT_WS_ID", "CHAT_LOG_LEVEL",
 	"CHAT_IDLE_TIMEOUT", "CHAT_DEV", "CHAT_LIST_MAX", "CHAT_ROOM_MAX_MEMBERS",
-	"CHAT_ROOMS_PER_MIN", "CHAT_ADDS_PER_MIN", "CHAT_LIMIT_WINDOW", NULL
+	"CHAT_ROOMS_PER_MIN", "CHAT_ADDS_PER_MIN", "CHAT_LIMIT_WINDOW", "CHAT_EVT_MAX_BYTES", NULL
 };
 
 static int clean_env(void **state)
@@ -108,6 +108,9 @@ static void test_refusals(void **state)
 		{ "CHAT_ADDS_PER_MIN", "lots", "CHAT_ADDS_PER_MIN: 'lots' is not a number from 0 to 1000000" },
 		{ "CHAT_LIMIT_WINDOW", "0", "CHAT_LIMIT_WINDOW: '0' is not a number from 1 to 86400" },
 		{ "CHAT_LIST_MAX", "20000", "CHAT_LIST_MAX: '20000' is not a number from 1 to 10000" },
+		/* a room's deletion event must fit the daemons' inboxes (1 MiB) */
+		{ "CHAT_ROOM_MAX_MEMBERS", "30000", "CHAT_ROOM_MAX_MEMBERS: 30000 members make a room "
+		  "event of about 1170256 bytes, over CHAT_EVT_MAX_BYTES (1048576); raise that too" },
 	};
 	struct cfg c;
 	char err[256];
