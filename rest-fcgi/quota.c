@@ -125,3 +125,27 @@ int quota_refuse(struct resp *r, const struct cfg *c, const struct quota_refusal
 	r->retry_after = ref->retry_after;
 	return rc;
 }
+
+int quota_charge(struct rest_ctx *ctx, const struct auth_claims *who,
+		 const struct quota_ask *ask, struct resp *r)
+{
+	struct quota_refusal ref;
+	char err[512];
+	int status;
+
+	status = quota_check_size(ctx->cfg, who, ask, err, sizeof(err));
+	if (status) {
+		resp_error(r, status, "%s", err);
+		return 1;
+	}
+	switch (quota_take(ctx, who, ask, &ref, err, sizeof(err))) {
+	case 0:
+		return 0;
+	case 1:
+		quota_refuse(r, ctx->cfg, &ref);
+		return 1;
+	default:
+		rest_db_error(ctx, r, "rate limits", err);
+		return 1;
+	}
+}

@@ -67,6 +67,15 @@ int quota_take(struct rest_ctx *ctx, const struct auth_claims *who,
 		char *err, size_t errlen);
 
 /*
+ * What a handler calls inside its transaction: quota_check_size(), then
+ * quota_take(). Returns 0 when ask is counted (r untouched), or 1 when r
+ * holds the answer: the 400, the 429 (quota_refuse) or the database
+ * failure (rest_db_error); the handler then rolls back.
+ */
+int quota_charge(struct rest_ctx *ctx, const struct auth_claims *who,
+		 const struct quota_ask *ask, struct resp *r);
+
+/*
  * The answer to ref: 429 with Retry-After and a message naming the limit,
  * the window and when to retry, e.g. "too many rooms created: the limit
  * is 30 per 60 s; retry in 12 s". Returns what resp_error() returns.

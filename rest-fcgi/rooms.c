@@ -220,7 +220,6 @@ static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
 int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
 	struct rooms_create_in in;
-	struct quota_refusal ref;
 	struct quota_ask ask = { { 0 } };
 	char err[512], apt[24], *arr = NULL;
 	const char *params[3];
@@ -233,10 +232,6 @@ int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	/* in.users holds the caller: the new room's whole membership */
 	status = rooms_members_check((long long)in.nusers, ctx->cfg->room_max_members,
 				     err, sizeof(err));
-	ask.n[QUOTA_ROOMS] = 1;
-	ask.n[QUOTA_ADDS] = (int)in.nusers - 1;
-	if (!status)
-		status = quota_check_size(ctx->cfg, &q->who, &ask, err, sizeof(err));
 	if (status) {
 		rc = resp_error(r, status, "%s", err);
 		goto out;
@@ -247,6 +242,8 @@ int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		goto out;
 	}
 	/* limited: the room and its count commit together, or neither */
+	ask.n[QUOTA_ROOMS] = 1;
+	ask.n[QUOTA_ADDS] = (int)in.nusers - 1;
 	tx = quota_needed(ctx->cfg, &q->who, &ask);
 	if (tx && db_begin(ctx->db, err, sizeof(err))) {
 		rc = rest_db_error(ctx, r, "begin", err);
@@ -265,21 +262,11 @@ int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		rc = resp_error(r, 403, msg_banned);
 		goto out;
 	}
-	if (tx) {
-		switch (quota_take(ctx, &q->who, &ask, &ref, err, sizeof(err))) {
-		case 0:
-			break;
-		case 1:
-			rc = quota_refuse(r, ctx->cfg, &ref);
-			goto out;
-		default:
-			rc = rest_db_error(ctx, r, "rate limits", err);
-			goto out;
-		}
-		if (db_commit(ctx->db, err, sizeof(err))) {
-			rc = rest_db_error(ctx, r, "commit", err);
-			goto out;
-		}
+	if (tx && quota_charge(ctx, &q->who, &ask, r))
+		goto out;
+	if (tx && db_commit(ctx->db, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "commit", err);
+		goto out;
 	}
 	rc = resp_data_text(r, 201, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
 	rooms_publish(ctx, strtoll(PQgetvalue(res, 0, 0), NULL, 10), 0,
@@ -535,26 +522,15 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	 */
 	if (nadded) {
 		struct quota_ask ask = { { 0 } };
-		struct quota_refusal ref;
 
 		ask.n[QUOTA_ADDS] = (int)nadded;
 		status = rooms_members_check(members, ctx->cfg->room_max_members, err, sizeof(err));
-		if (!status)
-			status = quota_check_size(ctx->cfg, &q->who, &ask, err, sizeof(err));
 		if (status) {
 			rc = resp_error(r, status, "%s", err);
 			goto out;
 		}
-		switch (quota_take(ctx, &q->who, &ask, &ref, err, sizeof(err))) {
-		case 0:
-			break;
-		case 1:
-			rc = quota_refuse(r, ctx->cfg, &ref);
+		if (quota_charge(ctx, &q->who, &ask, r))
 			goto out;
-		default:
-			rc = rest_db_error(ctx, r, "rate limits", err);
-			goto out;
-		}
 	}
 	if (db_commit(ctx->db, err, sizeof(err))) {
 		rc = rest_db_error(ctx, r, "commit", err);

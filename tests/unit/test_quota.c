@@ -115,6 +115,27 @@ static void test_take_without_limits_needs_no_database(void **state)
 	assert_int_equal(quota_take(&ctx, &user, &create, &ref, err, sizeof(err)), 0);
 }
 
+/* quota_charge: nothing limited passes untouched; too big for a window is its 400 */
+static void test_charge(void **state)
+{
+	struct cfg c = fx_cfg();
+	struct rest_ctx ctx = { .cfg = &c };	/* no database: neither case reaches it */
+	struct auth_claims user = { .sub = ME }, admin = { .sub = ME, .is_admin = 1 };
+	struct quota_ask big = { { 0, 301 } };
+	struct resp r;
+
+	(void)state;
+	resp_init(&r);
+	assert_int_equal(quota_charge(&ctx, &admin, &big, &r), 0);
+	assert_int_equal(r.status, 0);
+	assert_null(r.body);
+	assert_int_equal(quota_charge(&ctx, &user, &big, &r), 1);
+	assert_int_equal(r.status, 400);
+	assert_int_equal(r.retry_after, 0);
+	assert_non_null(strstr(r.body, "this request adds 301 users"));
+	resp_release(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -122,6 +143,7 @@ int main(void)
 		cmocka_unit_test(test_too_big_for_a_window),
 		cmocka_unit_test(test_refusal_answer),
 		cmocka_unit_test(test_take_without_limits_needs_no_database),
+		cmocka_unit_test(test_charge),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
