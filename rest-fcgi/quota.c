@@ -24,7 +24,7 @@ int quota_max(const struct cfg *c, const struct auth_claims *who, enum quota_kin
 }
 
 int quota_needed(const struct cfg *c, const struct auth_claims *who,
-		  const struct quota_ask *ask)
+		 const struct quota_ask *ask)
 {
 	for (int k = 0; k < QUOTA_KINDS; k++)
 		if (ask->n[k] > 0 && quota_max(c, who, k) > 0)
@@ -33,7 +33,7 @@ int quota_needed(const struct cfg *c, const struct auth_claims *who,
 }
 
 int quota_check_size(const struct cfg *c, const struct auth_claims *who,
-		      const struct quota_ask *ask, char *err, size_t errlen)
+		     const struct quota_ask *ask, char *err, size_t errlen)
 {
 	int m;
 
@@ -53,8 +53,8 @@ int quota_check_size(const struct cfg *c, const struct auth_claims *who,
 }
 
 int quota_take(struct rest_ctx *ctx, const struct auth_claims *who,
-		const struct quota_ask *ask, struct quota_refusal *ref,
-		char *err, size_t errlen)
+	       const struct quota_ask *ask, struct quota_refusal *ref,
+	       char *err, size_t errlen)
 {
 	struct pgarr kinds, ns, maxs;
 	const char *params[5];

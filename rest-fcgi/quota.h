@@ -46,7 +46,7 @@ int quota_max(const struct cfg *c, const struct auth_claims *who, enum quota_kin
 
 /* 1 when ask takes a unit of a limited kind (quota_take needs a transaction). */
 int quota_needed(const struct cfg *c, const struct auth_claims *who,
-		  const struct quota_ask *ask);
+		 const struct quota_ask *ask);
 
 /*
  * A request that alone asks more than a window allows can never pass, so
@@ -54,7 +54,7 @@ int quota_needed(const struct cfg *c, const struct auth_claims *who,
  * an empty window, else 400 with the reason in err.
  */
 int quota_check_size(const struct cfg *c, const struct auth_claims *who,
-		      const struct quota_ask *ask, char *err, size_t errlen);
+		     const struct quota_ask *ask, char *err, size_t errlen);
 
 /*
  * Count ask for who, all kinds or none, inside the caller's open
@@ -63,8 +63,8 @@ int quota_check_size(const struct cfg *c, const struct auth_claims *who,
  * (*ref filled, nothing counted), -1 with ctx->db->fail and err.
  */
 int quota_take(struct rest_ctx *ctx, const struct auth_claims *who,
-		const struct quota_ask *ask, struct quota_refusal *ref,
-		char *err, size_t errlen);
+	       const struct quota_ask *ask, struct quota_refusal *ref,
+	       char *err, size_t errlen);
 
 /*
  * What a handler calls inside its transaction: quota_check_size(), then
