@@ -37,6 +37,8 @@ export CHAT_HTTP_PORT=$(free_port) CHAT_WS_PORT=$(free_port) CHAT_PG_PORT=$(free
 export CHAT_REST_WORKERS=${CHAT_REST_WORKERS:-8}
 export CHAT_LOG_LEVEL=warn
 unset DATABASE_URL
+# a load generator: nginx's per-address limits (README "Limits") off for it
+export CHAT_NGINX_UNLIMITED=127.0.0.0/8
 static_port=$(free_port)
 export NGINX_EXTRA="server { listen 127.0.0.1:$static_port; access_log off; location / { return 200 \"ok\"; } }"
 
