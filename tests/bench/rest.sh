@@ -41,6 +41,8 @@ export CHAT_LOG_LEVEL=warn
 # set, so the run measures creating rooms.
 export CHAT_ROOMS_PER_MIN=${CHAT_ROOMS_PER_MIN:-0} CHAT_ADDS_PER_MIN=${CHAT_ADDS_PER_MIN:-0}
 unset DATABASE_URL
+# a load generator: nginx's per-address limits (README "Limits") off for it
+export CHAT_NGINX_UNLIMITED=127.0.0.0/8
 static_port=$(free_port)
 export NGINX_EXTRA="server { listen 127.0.0.1:$static_port; access_log off; location / { return 200 \"ok\"; } }"
 
