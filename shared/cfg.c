@@ -40,6 +40,11 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_EVT_MAX_BYTES", evt_max_bytes, 1024, 67108864, "1048576", "largest event a ws-daemon's inbox takes, bytes"),
 	I("CHAT_MAX_BODY", max_body, 256, 16777216, "65536", "largest REST request body, bytes"),
 	I("CHAT_HISTORY_CAP", history_cap, 1, 1000000, "1000", "most messages GET /rooms/:id returns"),
+	I("CHAT_LIST_MAX", list_max, 1, 10000, "1000", "most user ids in one list of a REST body (POST users, PUT users_to_add / users_to_remove); more: 400"),
+	I("CHAT_ROOM_MAX_MEMBERS", room_max_members, 2, 1000000, "1000", "most participants of a room; a POST or PUT that would go beyond: 409, nothing applied"),
+	I("CHAT_ROOMS_PER_MIN", rooms_per_min, 0, 1000000, "30", "rooms a user may create per CHAT_LIMIT_WINDOW; more: 429 with Retry-After; 0 = no limit"),
+	I("CHAT_ADDS_PER_MIN", adds_per_min, 0, 1000000, "300", "users a user may add to rooms (POST and PUT) per CHAT_LIMIT_WINDOW; more: 429 with Retry-After; 0 = no limit"),
+	I("CHAT_LIMIT_WINDOW", limit_window, 1, 86400, "60", "seconds over which CHAT_ROOMS_PER_MIN and CHAT_ADDS_PER_MIN count"),
 	S("CHAT_WS_LISTEN", ws_listen, "127.0.0.1", "address ws-daemon listens on (nginx connects to it)"),
 	I("CHAT_WS_ID", ws_id, 0, 63, "0", "this daemon's index in CHAT_EVT_ENDPOINTS"),
 	I("CHAT_MSG_MAX_CHARS", msg_max_chars, 1, 1000000, "4000", "longest message, characters"),
@@ -137,6 +142,17 @@ int cfg_load(struct cfg *c, char *err, size_t errlen)
 	}
 	if (!c->jwt_aud[0]) {
 		snprintf(err, errlen, "CHAT_JWT_AUD: must not be empty");
+		return -1;
+	}
+	/*
+	 * Deleting a room sends every participant in one event ("uuid", 39
+	 * bytes each); a room the inboxes cannot take would leave its members
+	 * connected to a deleted room.
+	 */
+	if ((long)c->room_max_members * 39 + 256 > c->evt_max_bytes) {
+		snprintf(err, errlen, "CHAT_ROOM_MAX_MEMBERS: %d members make a room event of "
+			 "about %ld bytes, over CHAT_EVT_MAX_BYTES (%d); raise that too",
+			 c->room_max_members, (long)c->room_max_members * 39 + 256, c->evt_max_bytes);
 		return -1;
 	}
 	if (c->ws_id >= cfg_evt_count(c)) {

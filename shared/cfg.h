@@ -47,6 +47,13 @@ struct cfg {
 	/* REST tier */
 	int max_body;		/* CHAT_MAX_BODY, bytes */
 	int history_cap;	/* CHAT_HISTORY_CAP, messages per GET */
+	int list_max;		/* CHAT_LIST_MAX, user ids in one body list */
+
+	/* REST limits (README "Limits"); rates count per user in Postgres */
+	int room_max_members;	/* CHAT_ROOM_MAX_MEMBERS, participants per room */
+	int rooms_per_min;	/* CHAT_ROOMS_PER_MIN, rooms created per window; 0 = off */
+	int adds_per_min;	/* CHAT_ADDS_PER_MIN, users added per window; 0 = off */
+	int limit_window;	/* CHAT_LIMIT_WINDOW, seconds of a rate window */
 
 	/* websocket tier */
 	int ws_id;		/* CHAT_WS_ID, index into evt_endpoints */

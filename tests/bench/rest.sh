@@ -36,7 +36,13 @@ export CHAT_BIN_DIR=${CHAT_BIN_DIR:-$root/build}
 export CHAT_HTTP_PORT=$(free_port) CHAT_WS_PORT=$(free_port) CHAT_PG_PORT=$(free_port)
 export CHAT_REST_WORKERS=${CHAT_REST_WORKERS:-8}
 export CHAT_LOG_LEVEL=warn
+# One user creates thousands of rooms a second here: the per-user rate
+# limits (README "Limits") would refuse all but the first 30. Off unless
+# set, so the run measures creating rooms.
+export CHAT_ROOMS_PER_MIN=${CHAT_ROOMS_PER_MIN:-0} CHAT_ADDS_PER_MIN=${CHAT_ADDS_PER_MIN:-0}
 unset DATABASE_URL
+# a load generator: nginx's per-address limits (README "Limits") off for it
+export CHAT_NGINX_UNLIMITED=127.0.0.0/8
 static_port=$(free_port)
 export NGINX_EXTRA="server { listen 127.0.0.1:$static_port; access_log off; location / { return 200 \"ok\"; } }"
 

@@ -85,6 +85,9 @@ export CHAT_WS_COUNT=1
 export CHAT_IDLE_TIMEOUT=0
 export CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
 unset DATABASE_URL CHAT_EVT_ENDPOINTS	# always the embedded, throw-away Postgres
+# ws-load connects from 127.0.0.x, thousands at once: nginx's per-address
+# limits (README "Limits") off for it
+export CHAT_NGINX_UNLIMITED=127.0.0.0/8
 out=$RUN_DIR/out
 mkdir -p "$out"
 bg_pids=()
