@@ -10,7 +10,7 @@
 #define STORE_SETTLE "2 seconds"	/* longer than any event takes to travel */
 
 static const struct db_stmt store_stmts[] = {
-	/* the stored rows, in input order (sql/005_ws_store_rows.sql) */
+	/* the stored rows, in input order (sql/006_ws_store_rows.sql) */
 	{ "ws_store",
 	  "SELECT id, sender_id::text, client_temp_id, room_id, created_at, prev_id "
 	  "FROM chat_ws_store($1::uuid[], $2::bigint[], $3::text[], $4::text[])" },
@@ -37,7 +37,7 @@ static const struct db_stmt store_stmts[] = {
 	 * that id, room, sender and text; its created_at in the API's form
 	 * and its predecessor in the room, found as chat_ws_store finds it
 	 * (one step back on the (room_id, id) index; none when a foreign
-	 * writer stored that one, sql/005_ws_store_rows.sql). The room's messages
+	 * writer stored that one, sql/006_ws_store_rows.sql). The room's messages
 	 * commit in id order (chat_ws_store locks the room), so once a
 	 * message is visible its predecessor is too.
 	 */
