@@ -130,7 +130,7 @@ bench-rest: all
 	CHAT_DEV=1 tests/bench/rest.sh
 
 bench-ws: all build/ws-load
-	@tools/deps.sh run
+	@tools/deps.sh run bench
 	CHAT_DEV=1 tests/bench/ws.sh
 
 # A deployment: programs, SQL and migration tool, systemd units (deploy/),

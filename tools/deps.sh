@@ -14,7 +14,7 @@ run=(postgresql nginx-light spawn-fcgi)
 # install`, which run multiwatch: the check wants it at its path.
 test=(python3 python3-pytest python3-websocket python3-websockets
 	python3-requests python3-psycopg python3-zmq systemd multiwatch)
-bench=(wrk)
+bench=(wrk python3-websocket python3-psycopg)
 
 want=()
 [ $# -gt 0 ] || set -- build run test bench
