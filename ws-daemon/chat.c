@@ -87,6 +87,10 @@ static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t
 			     0, NULL);
 		goto out;
 	}
+	if (!conn_rate_take(&d->conns, c, chrono_wall_ms())) {
+		conn_confirm(&d->conns, c, 0, CHAT_RATE_LIMITED, s.temp_id, s.temp_len, 0, NULL);
+		goto out;
+	}
 	if (s.blank) {
 		conn_confirm(&d->conns, c, 0, "message is empty", s.temp_id, s.temp_len, 0, NULL);
 		goto out;
@@ -111,6 +115,7 @@ static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t
 	}
 	conn_get(c);
 	d->inflight++;
+	conn_submitted(&d->conns, c);
 	store_submit(&d->store, j);
 out:
 	proto_send_release(&s);

@@ -210,6 +210,7 @@ static void deliver_send_done(struct daemon *d, struct store_job *j)
 	struct conn *c = j->owner;
 
 	d->inflight--;
+	conn_answered(&d->conns, c);
 	switch (j->status) {
 	case STORE_OK:
 	case STORE_DUP:
