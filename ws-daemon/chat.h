@@ -1,7 +1,9 @@
 /*
  * chat - the daemon's lws protocol (SPEC.md section 3): a connection is
  * established (token checked, older connection of the user closed 4008,
- * a ban check sent to the worker), its frames are read (fragments joined up to CHAT_FRAME_MAX, parsed,
+ * a ban check sent to the worker: until it passes the connection gets no
+ * deliveries, and when it cannot be made the connection is closed 4006),
+ * its frames are read (fragments joined up to CHAT_FRAME_MAX, parsed,
  * checked: rate limit, blank, too long, moderation) and each SendMessage
  * goes to the worker (at CHAT_WS_MAX_UNCONFIRMED in flight the
  * connection is not read until answers come back); the connection's queue is

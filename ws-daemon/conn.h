@@ -53,6 +53,7 @@ struct conn {
 	unsigned close_sent:1;		/* Disconnection written */
 	unsigned rx_paused:1;		/* reading is off (lws_rx_flow_control) */
 	unsigned q_backed:1;		/* ... because too many replies are queued */
+	unsigned admitted:1;		/* ban check passed: may receive deliveries */
 	unsigned announced:1;		/* Disconnection queued, still open */
 	uint16_t close_code;		/* of the close, or of the announcement */
 	uint16_t unauth_count;		/* sends to foreign rooms in the window */
