@@ -56,6 +56,9 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_UNAUTH_MAX", unauth_max, 1, 65535, "5", "sends to rooms the user is not in, within CHAT_UNAUTH_WINDOW, that close the connection (4012); fewer get confirmed:false only"),
 	I("CHAT_UNAUTH_WINDOW", unauth_window, 1, 86400, "60", "seconds over which CHAT_UNAUTH_MAX counts"),
 	I("CHAT_SHUTDOWN_GRACE_MS", shutdown_grace_ms, 0, 60000, "2000", "on SIGTERM: milliseconds clients may still send after Disconnection 4007; each frame is answered"),
+	I("CHAT_WS_MSG_RATE", ws_msg_rate, 0, 1000000, "20", "SendMessage frames per second a connection may send on average (token bucket); over it: confirmed:false \"rate limited\", connection kept; 0 = off"),
+	I("CHAT_WS_MSG_BURST", ws_msg_burst, 1, 1000000, "40", "SendMessage frames a connection may send at once before CHAT_WS_MSG_RATE applies (the bucket's size)"),
+	I("CHAT_WS_MAX_UNCONFIRMED", ws_max_unconfirmed, 1, 100000, "32", "messages of one connection at the database and not yet confirmed; at this many the daemon stops reading that connection until confirmations catch up"),
 	{ "CHAT_LOG_LEVEL", CFG_LEVEL, offsetof(struct cfg, log_level), 0, 0, 0, "info", "error, warn, info or debug" },
 };
 

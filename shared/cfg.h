@@ -67,6 +67,9 @@ struct cfg {
 	int unauth_max;		/* CHAT_UNAUTH_MAX, sends to foreign rooms before 4012 */
 	int unauth_window;	/* CHAT_UNAUTH_WINDOW, seconds */
 	int shutdown_grace_ms;	/* CHAT_SHUTDOWN_GRACE_MS */
+	int ws_msg_rate;	/* CHAT_WS_MSG_RATE, SendMessage/s per connection, 0 = off */
+	int ws_msg_burst;	/* CHAT_WS_MSG_BURST, the token bucket's size */
+	int ws_max_unconfirmed;	/* CHAT_WS_MAX_UNCONFIRMED, per connection, then reading pauses */
 
 	int log_level;		/* CHAT_LOG_LEVEL: error|warn|info|debug */
 };

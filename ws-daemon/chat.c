@@ -62,13 +62,19 @@ static void chat_established(struct daemon *d, struct lws *wsi, struct chat_pss 
 	e.origin = d->cfg->ws_id;
 	e.conn = c->serial;
 	bus_publish(&d->bus, &e);
-	/* a ban recorded while the user was away: checked off the service thread */
+	/*
+	 * A ban recorded while the user was away: checked off the service
+	 * thread. Until the answer the connection receives nothing (it is
+	 * not admitted); a check that cannot be made closes it (fail closed).
+	 */
 	j = store_job_new(STORE_BANCHECK, c);
-	if (j) {
-		memcpy(j->user, c->user_str, sizeof(j->user));
-		conn_get(c);
-		store_submit(&d->store, j);
+	if (!j) {
+		conn_close(&d->conns, c, CLOSE_SERVER_ERROR, "out of memory");
+		return;
 	}
+	memcpy(j->user, c->user_str, sizeof(j->user));
+	conn_get(c);
+	store_submit(&d->store, j);
 	log_debug("connection %llu: user %s", (unsigned long long)c->serial, c->user_str);
 }
 
@@ -85,6 +91,10 @@ static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t
 	if (d->shutdown.phase >= DAEMON_SHUT_REFUSE) {
 		conn_confirm(&d->conns, c, 0, "server shutting down", s.temp_id, s.temp_len,
 			     0, NULL);
+		goto out;
+	}
+	if (!conn_rate_take(&d->conns, c, chrono_wall_ms())) {
+		conn_confirm(&d->conns, c, 0, CHAT_RATE_LIMITED, s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
 	if (s.blank) {
@@ -111,6 +121,7 @@ static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t
 	}
 	conn_get(c);
 	d->inflight++;
+	conn_submitted(&d->conns, c);
 	store_submit(&d->store, j);
 out:
 	proto_send_release(&s);

@@ -114,6 +114,8 @@ struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms)
 	c->refs = 1;
 	c->serial = cs->last_serial;
 	c->connected_ms = c->last_frame_ms = c->last_rx_ms = now_ms;
+	c->bucket = cs->lim.msg_burst * 1000;
+	c->bucket_ms = now_ms;
 	c->next = cs->list;
 	if (cs->list)
 		cs->list->prev = c;
@@ -196,6 +198,58 @@ static int conn_enqueue(struct conn *c, struct frame *f, uint32_t limit)
 	return 0;
 }
 
+/*
+ * Reading on or off, for both reasons at once: replies piling up in the
+ * queue (q_backed) and messages unconfirmed at the worker. A closing
+ * connection is not read again, nor is any once the shutdown stopped
+ * reading (rx_off: life.c turned every connection off for good).
+ */
+static void conn_rx_update(struct conns *cs, struct conn *c)
+{
+	int pause = c->q_backed || c->unconfirmed >= cs->lim.max_unconfirmed;
+
+	if (!c->wsi || cs->rx_off || pause == c->rx_paused || (!pause && c->closing))
+		return;
+	c->rx_paused = (unsigned)pause;
+	lws_rx_flow_control(c->wsi, !pause);
+}
+
+int conn_rate_take(struct conns *cs, struct conn *c, int64_t now_ms)
+{
+	int64_t cap = cs->lim.msg_burst * 1000, dt = now_ms - c->bucket_ms;
+
+	if (!cs->lim.msg_rate)
+		return 1;
+	/* rate per second = rate thousandths of a message per millisecond */
+	if (dt > 0) {
+		c->bucket = dt >= cap / cs->lim.msg_rate + 1 ? cap :
+			    c->bucket + dt * cs->lim.msg_rate;
+		if (c->bucket > cap)
+			c->bucket = cap;
+	}
+	c->bucket_ms = now_ms;	/* a clock that went back refills nothing */
+	if (c->bucket < 1000)
+		return 0;
+	c->bucket -= 1000;
+	return 1;
+}
+
+void conn_submitted(struct conns *cs, struct conn *c)
+{
+	c->unconfirmed++;
+	if (c->unconfirmed == cs->lim.max_unconfirmed && c->wsi)
+		log_debug("connection %llu: %u messages unconfirmed, reading paused",
+			  (unsigned long long)c->serial, c->unconfirmed);
+	conn_rx_update(cs, c);
+}
+
+void conn_answered(struct conns *cs, struct conn *c)
+{
+	if (c->unconfirmed)
+		c->unconfirmed--;
+	conn_rx_update(cs, c);
+}
+
 /* Queue f; -1 when the queue is full (the caller closes c as too slow). */
 static int conn_queue(struct conns *cs, struct conn *c, struct frame *f, int reply)
 {
@@ -203,10 +257,10 @@ static int conn_queue(struct conns *cs, struct conn *c, struct frame *f, int rep
 		return 0;
 	if (conn_enqueue(c, f, reply ? UINT32_MAX - 1 : cs->lim.queue_max))
 		return -1;
-	if (reply && c->qlen >= cs->lim.queue_max && !c->rx_paused) {
+	if (reply && c->qlen >= cs->lim.queue_max && !c->q_backed) {
 		/* backpressure: read no more of its frames until it catches up */
-		c->rx_paused = 1;
-		lws_rx_flow_control(c->wsi, 0);
+		c->q_backed = 1;
+		conn_rx_update(cs, c);
 	}
 	if (c->qlen == 1)
 		lws_callback_on_writable(c->wsi);
@@ -365,9 +419,9 @@ int conn_write(struct conns *cs, struct conn *c)
 		if (n < 0)
 			return -1;
 	}
-	if (c->rx_paused && c->qlen <= cs->lim.queue_max / 2 && !cs->rx_off && !c->closing) {
-		c->rx_paused = 0;
-		lws_rx_flow_control(c->wsi, 1);
+	if (c->q_backed && c->qlen <= cs->lim.queue_max / 2) {
+		c->q_backed = 0;
+		conn_rx_update(cs, c);
 	}
 	if (c->closing && !c->qlen)
 		c->close_sent = 1;

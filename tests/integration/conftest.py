@@ -118,6 +118,9 @@ class Stack:
             "CHAT_BIN_DIR": os.environ.get("CHAT_BIN_DIR", os.path.join(ROOT, "build")),
             "CHAT_LOG_LEVEL": "info",
             "CHAT_DEV": "1",  # a development stack: DEV_SECRET signs its tokens
+            # Tests send bursts of hundreds of frames: no rate limit unless a
+            # test asks for one (test_ws_limits.py passes its own values).
+            "CHAT_WS_MSG_RATE": "0",
             "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
         })
         # The embedded Postgres, and tokens signed with DEV_SECRET (the

@@ -1,4 +1,4 @@
-"""The websocket tier's write as Postgres runs it (sql/006_ws_store_rows.sql):
+"""The websocket tier's write as Postgres runs it (sql/007_ws_store_rows.sql):
 chat_ws_store stores a batch and returns the stored rows in input order,
 chat_ws_lookup says what became of the others. The daemon relies on both
 (ws-daemon/store.c), and every daemon on prev_id to deliver a room's
@@ -66,6 +66,21 @@ def test_unstored_rows_are_left_out_and_explained_by_lookup(stack):
     assert [(s[0], s[1]) for s in st] == [(1, 1), (2, 2), (3, 3), (4, 1)]
     assert st[0][2] == first[0][0] and st[0][3] == room
     assert st[3][2] == got[0][0]
+
+
+def test_a_room_held_elsewhere_comes_back_as_a_row_without_id(stack):
+    """006's rule, kept: a room another transaction holds is skipped, not
+    waited for; the daemon retries its messages (test_ws_limits.py)."""
+    import psycopg
+    a, b = stack.new_user(), stack.new_user()
+    held, free = create_room(stack, a, [b]), create_room(stack, a, [b])
+    with psycopg.connect(stack.dsn) as other:
+        other.execute("SELECT 1 FROM chat_rooms WHERE id = %s FOR UPDATE", (held,))
+        got = store(stack, [(a, held, "waits", "w1"), (a, free, "goes", "g1")])
+        other.rollback()
+    assert [(g[0] is None, g[3]) for g in got] == [(False, free), (True, held)]
+    assert stack.sql("SELECT count(*) FROM chat_room_messages WHERE room_id = %s",
+                     (held,))[0][0] == 0
 
 
 def test_a_foreign_writers_message_is_no_predecessor(stack):

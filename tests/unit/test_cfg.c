@@ -13,7 +13,8 @@ static const char *const vars[] = {
 	"SUPABASE_JWT_SECRET", "SUPABASE_JWKS_FILE", "CHAT_JWT_AUD",
 	"CHAT_JWT_LEEWAY", "CHAT_EVT_ENDPOINTS", "CHAT_WS_ID", "CHAT_LOG_LEVEL",
 	"CHAT_IDLE_TIMEOUT", "CHAT_DEV", "CHAT_LIST_MAX", "CHAT_ROOM_MAX_MEMBERS",
-	"CHAT_ROOMS_PER_MIN", "CHAT_ADDS_PER_MIN", "CHAT_LIMIT_WINDOW", "CHAT_EVT_MAX_BYTES", NULL
+	"CHAT_ROOMS_PER_MIN", "CHAT_ADDS_PER_MIN", "CHAT_LIMIT_WINDOW", "CHAT_EVT_MAX_BYTES",
+	"CHAT_WS_MSG_RATE", "CHAT_WS_MSG_BURST", "CHAT_WS_MAX_UNCONFIRMED", NULL
 };
 
 static int clean_env(void **state)
@@ -45,6 +46,9 @@ static void test_defaults(void **state)
 	assert_int_equal(c.unauth_max, 5);
 	assert_int_equal(c.unauth_window, 60);
 	assert_int_equal(c.shutdown_grace_ms, 2000);
+	assert_int_equal(c.ws_msg_rate, 20);
+	assert_int_equal(c.ws_msg_burst, 40);
+	assert_int_equal(c.ws_max_unconfirmed, 32);
 	assert_int_equal(c.log_level, 2);
 	/* REST limits (README "Limits") */
 	assert_int_equal(c.list_max, 1000);
@@ -111,6 +115,10 @@ static void test_refusals(void **state)
 		/* a room's deletion event must fit the daemons' inboxes (1 MiB) */
 		{ "CHAT_ROOM_MAX_MEMBERS", "30000", "CHAT_ROOM_MAX_MEMBERS: 30000 members make a room "
 		  "event of about 1170256 bytes, over CHAT_EVT_MAX_BYTES (1048576); raise that too" },
+		{ "CHAT_WS_MSG_RATE", "-1", "CHAT_WS_MSG_RATE: '-1' is not a number from 0 to 1000000" },
+		{ "CHAT_WS_MSG_BURST", "0", "CHAT_WS_MSG_BURST: '0' is not a number from 1 to 1000000" },
+		{ "CHAT_WS_MAX_UNCONFIRMED", "0",
+		  "CHAT_WS_MAX_UNCONFIRMED: '0' is not a number from 1 to 100000" },
 	};
 	struct cfg c;
 	char err[256];

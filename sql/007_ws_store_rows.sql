@@ -1,4 +1,5 @@
--- The websocket tier's write, second form (ws-daemon/store.c). Measured
+-- The websocket tier's write, third form (ws-daemon/store.c); 006's
+-- handling of rooms locked elsewhere is kept. Measured
 -- with EXPLAIN (ANALYZE, BUFFERS) on 1,000-row batches (docs/ws-daemon.md,
 -- "Store path"), 003's chat_ws_store spent as much again as its INSERT on
 -- the bookkeeping around it: aggregating what the INSERT returned into
@@ -26,16 +27,25 @@ DROP FUNCTION IF EXISTS chat_ws_store(uuid[], bigint[], text[], text[]);
 -- (prev_id chains them). Rows of senders that are not participants of the
 -- room (a participant row also proves the room exists), banned senders and
 -- (sender, temp id) pairs stored before are skipped, so nothing fails the
--- batch. One row per stored message, in input order.
+-- batch. One row per stored message, in input order; then one row per room
+-- that another transaction held (id NULL, room_id set).
 CREATE FUNCTION chat_ws_store(p_sender uuid[], p_room bigint[],
 			      p_msg text[], p_temp text[])
 RETURNS TABLE (id bigint, sender_id uuid, client_temp_id text, room_id bigint,
 	       created_at timestamptz, prev_id bigint)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
+DECLARE
+	locked bigint[];
 BEGIN
-	PERFORM 1 FROM chat_rooms r WHERE r.id = ANY (p_room)
-		ORDER BY r.id FOR NO KEY UPDATE;
+	-- The rooms this call may write to: those it can lock now (in id
+	-- order; SKIP LOCKED never waits, 006_ws_store_busy_rooms.sql). The
+	-- messages of a room held by another transaction are not stored;
+	-- the room comes back as a row with id NULL (after the stored ones)
+	-- and the daemon tries them again, ahead of newer ones.
+	SELECT coalesce(array_agg(l.id), '{}') INTO locked FROM (
+		SELECT r.id FROM chat_rooms r WHERE r.id = ANY (p_room)
+		ORDER BY r.id FOR NO KEY UPDATE SKIP LOCKED) l;
 
 	-- One statement, one snapshot: "base" reads the rooms as they were
 	-- before this INSERT (taken after the locks, so every earlier commit
@@ -56,7 +66,9 @@ BEGIN
 		INSERT INTO chat_room_messages AS m
 			(room_id, message, sender_id, client_temp_id)
 		SELECT t.room, t.msg, t.sender, t.temp FROM t
-		WHERE EXISTS (SELECT 1 FROM chat_rooms_participants p
+		-- a set, not "= ANY (locked)": hashed, not a scan per row
+		WHERE t.room IN (SELECT unnest(locked))
+		  AND EXISTS (SELECT 1 FROM chat_rooms_participants p
 			      WHERE p.room_id = t.room AND p.participant_id = t.sender)
 		  AND NOT EXISTS (SELECT 1 FROM chat_bans b WHERE b.user_id = t.sender)
 		ORDER BY t.n
@@ -69,6 +81,11 @@ BEGIN
 			base.last)
 	FROM ins JOIN base ON base.room = ins.room_id
 	ORDER BY ins.id;
+
+	-- the rooms that exist but were held by another transaction
+	RETURN QUERY
+	SELECT NULL::bigint, NULL::uuid, NULL::text, r.id, NULL::timestamptz, NULL::bigint
+	FROM chat_rooms r WHERE r.id = ANY (p_room) AND r.id <> ALL (locked);
 END
 $$;
 
