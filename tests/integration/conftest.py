@@ -316,6 +316,22 @@ class EvtInbox:
         if endpoint.startswith("ipc://"):
             os.chmod(endpoint[len("ipc://"):], 0o666)
 
+    def sync(self, stack):
+        """Publishers reconnect to a new inbox by themselves, and a PUB
+        drops what it sends before the subscription reaches it: returns
+        once several events in a row (of whichever REST workers answer)
+        got through. A test whose REST workers may have been restarted
+        since (restart-rest earlier in the session) calls it again."""
+        deadline, streak = time.time() + 15, 0
+        while streak < 8 and time.time() < deadline:
+            probe = str(uuid.uuid4())
+            stack.req("POST", "/admin/users/%s/disconnect" % probe, token=stack.admin_token())
+            try:
+                self.wait(lambda e: e.get("user") == probe, timeout=0.3)
+                streak += 1
+            except AssertionError:
+                streak = 0
+
     def wait(self, pred, timeout=5):
         """The first event (a dict) for which pred(event) is true; fails
         after timeout seconds."""
@@ -346,18 +362,7 @@ class EvtInbox:
 @pytest.fixture(scope="session")
 def evt_inbox(stack):
     inbox = EvtInbox(stack.evt_test_endpoint)
-    # Publishers reconnect to a new inbox by themselves, and a PUB drops
-    # what it sends before the subscription reaches it: wait until several
-    # events in a row (of whichever REST workers answer) get through.
-    deadline, streak = time.time() + 15, 0
-    while streak < 8 and time.time() < deadline:
-        probe = str(uuid.uuid4())
-        stack.req("POST", "/admin/users/%s/disconnect" % probe, token=stack.admin_token())
-        try:
-            inbox.wait(lambda e: e.get("user") == probe, timeout=0.3)
-            streak += 1
-        except AssertionError:
-            streak = 0
+    inbox.sync(stack)
     try:
         yield inbox
     finally:

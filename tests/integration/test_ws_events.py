@@ -176,6 +176,7 @@ def test_deleting_a_big_room_does_not_hold_up_delivery(stack, evt_inbox):
     assert confirmation(wa)["confirmed"] is True
     assert received(wb)["message"] == "warm-up"
 
+    evt_inbox.sync(stack)
     r = stack.req("DELETE", "/rooms/%d" % big, sub=owner)
     assert r.status_code == 200, r.text
     t0 = time.time()
