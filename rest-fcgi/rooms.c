@@ -553,11 +553,10 @@ out:
 int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
 	char err[512], id[24];
-	char (*former)[UUID_STR_SIZE] = NULL;
 	const char *params[1] = { id };
 	struct rooms_lock lk;
 	PGresult *res = NULL;
-	int status, rc = 0, n = 0;
+	int status, rc = 0;
 	long long room = q->id_int;
 
 	if (db_begin(ctx->db, err, sizeof(err))) {
@@ -583,23 +582,15 @@ int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		rc = rest_db_error(ctx, r, "delete room", err);
 		goto out;
 	}
-	n = PQntuples(res);
-	former = calloc(n + 1, sizeof(*former));
-	if (!former) {
-		rc = -1;
-		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		snprintf(former[i], UUID_STR_SIZE, "%s", PQgetvalue(res, i, 0));
 	if (db_commit(ctx->db, err, sizeof(err))) {
 		rc = rest_db_error(ctx, r, "commit", err);
 		goto out;
 	}
 	rc = resp_data_text(r, 200, NULL, 0);
-	rooms_publish(ctx, room, 1, NULL, 0, former, n);
+	/* the room id only: every daemon drops the room it may cache (evt.h) */
+	rooms_publish(ctx, room, 1, NULL, 0, NULL, 0);
 out:
 	db_rollback(ctx->db);	/* still open only when we did not commit */
 	PQclear(res);
-	free(former);
 	return rc;
 }

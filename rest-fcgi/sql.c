@@ -135,16 +135,13 @@ const struct db_stmt sql_stmts[] = {
 
 	/*
 	 * $1 room, locked. Deletes messages, participants and the room
-	 * (explicitly: a production schema may lack ON DELETE CASCADE);
-	 * rows are the former participants.
+	 * (explicitly: a production schema may lack ON DELETE CASCADE).
 	 */
 	{ SQL_ROOM_DELETE,
 	  "WITH parts AS ("
-	  " DELETE FROM chat_rooms_participants WHERE room_id = $1::bigint"
-	  " RETURNING participant_id),"
-	  " msgs AS (DELETE FROM chat_room_messages WHERE room_id = $1::bigint),"
-	  " room AS (DELETE FROM chat_rooms WHERE id = $1::bigint)"
-	  " SELECT participant_id FROM parts" },
+	  " DELETE FROM chat_rooms_participants WHERE room_id = $1::bigint),"
+	  " msgs AS (DELETE FROM chat_room_messages WHERE room_id = $1::bigint)"
+	  " DELETE FROM chat_rooms WHERE id = $1::bigint" },
 
 	/* $1 user, $2 admin's sub, $3 reason or NULL. The ban as JSON. */
 	{ SQL_BAN,

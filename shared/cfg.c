@@ -147,17 +147,6 @@ int cfg_load(struct cfg *c, char *err, size_t errlen)
 		snprintf(err, errlen, "CHAT_JWT_AUD: must not be empty");
 		return -1;
 	}
-	/*
-	 * Deleting a room sends every participant in one event ("uuid", 39
-	 * bytes each); a room the inboxes cannot take would leave its members
-	 * connected to a deleted room.
-	 */
-	if ((long)c->room_max_members * 39 + 256 > c->evt_max_bytes) {
-		snprintf(err, errlen, "CHAT_ROOM_MAX_MEMBERS: %d members make a room event of "
-			 "about %ld bytes, over CHAT_EVT_MAX_BYTES (%d); raise that too",
-			 c->room_max_members, (long)c->room_max_members * 39 + 256, c->evt_max_bytes);
-		return -1;
-	}
 	if (c->ws_id >= cfg_evt_count(c)) {
 		snprintf(err, errlen, "CHAT_WS_ID: %d but CHAT_EVT_ENDPOINTS lists %d endpoint(s)",
 			 c->ws_id, cfg_evt_count(c));

@@ -112,9 +112,6 @@ static void test_refusals(void **state)
 		{ "CHAT_ADDS_PER_MIN", "lots", "CHAT_ADDS_PER_MIN: 'lots' is not a number from 0 to 1000000" },
 		{ "CHAT_LIMIT_WINDOW", "0", "CHAT_LIMIT_WINDOW: '0' is not a number from 1 to 86400" },
 		{ "CHAT_LIST_MAX", "20000", "CHAT_LIST_MAX: '20000' is not a number from 1 to 10000" },
-		/* a room's deletion event must fit the daemons' inboxes (1 MiB) */
-		{ "CHAT_ROOM_MAX_MEMBERS", "30000", "CHAT_ROOM_MAX_MEMBERS: 30000 members make a room "
-		  "event of about 1170256 bytes, over CHAT_EVT_MAX_BYTES (1048576); raise that too" },
 		{ "CHAT_WS_MSG_RATE", "-1", "CHAT_WS_MSG_RATE: '-1' is not a number from 0 to 1000000" },
 		{ "CHAT_WS_MSG_BURST", "0", "CHAT_WS_MSG_BURST: '0' is not a number from 1 to 1000000" },
 		{ "CHAT_WS_MAX_UNCONFIRMED", "0",
