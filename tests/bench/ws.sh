@@ -292,16 +292,16 @@ idle_max() {	# the largest value of key $1 over the idle processes' outputs
 	local f
 	for f in "${idle_files[@]}"; do val "$f" "$1"; done | sort -g | tail -n 1
 }
-idle_stop() {	# prints how many connections were still held
-	local f held=0
+idle_stop() {	# sets held: how many connections were still held
+	local f
 	kill -TERM "${bg_pids[@]}" 2>/dev/null || true
-	wait "${bg_pids[@]}" || true
+	wait "${bg_pids[@]}" || true	# not in a subshell: they are our children
 	bg_pids=()
+	held=0
 	for f in "${idle_files[@]}"; do
 		held=$((held + $(num "$f" held)))
-		[ -s "$f.err" ] && sed 's/^/   /' "$f.err" | head -n 5 >&2
+		[ -s "$f.err" ] && sed 's/^/   /' "$f.err" | head -n 5
 	done
-	echo $held
 }
 
 # Rate with the idle connections held: the cost of an event must not grow
@@ -315,7 +315,7 @@ for i in $(seq "$runs"); do
 	irate_r50+=("$(val "$f" deliver_p50_ms)") irate_r99+=("$(val "$f" deliver_p99_ms)")
 	irate_c99+=("$(val "$f" confirm_p99_ms)")
 done
-held=$(idle_stop)
+idle_stop
 [ "$held" -eq "$idle" ] || { echo "   !! rate with idle: $held of $idle held"; failed=1; }
 
 # Idle memory: a freshly started daemon each run, so memory freed by
@@ -330,7 +330,7 @@ for i in $(seq "$runs"); do
 	sleep 3
 	after=$(rss_kib "$pid")
 	est=$(idle_sum established)
-	held=$(idle_stop)
+	idle_stop
 	[ "$held" -eq "$idle" ] || { echo "   !! idle run $i: $held of $idle held"; failed=1; }
 	per=$(awk -v a="$after" -v b="$before" -v n="$est" 'BEGIN { printf "%.2f", n ? (a - b) / n : 0 }')
 	idle_held+=("$held") idle_per+=("$per")
@@ -355,7 +355,7 @@ for i in $(seq "$runs"); do
 	idle_start "$CHAT_HTTP_PORT" admit-$i "$per_proc"
 	est=$(idle_sum established)
 	ms=$(idle_max open_ms)
-	held=$(idle_stop)
+	idle_stop
 	wait "$rate_pid" || true
 	check "$f"
 	admit_ms+=("$ms") admit_est+=("$est")
