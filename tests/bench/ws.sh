@@ -300,8 +300,9 @@ idle_stop() {	# sets held: how many connections were still held
 	held=0
 	for f in "${idle_files[@]}"; do
 		held=$((held + $(num "$f" held)))
-		[ -s "$f.err" ] && sed 's/^/   /' "$f.err" | head -n 5
+		if [ -s "$f.err" ]; then sed 's/^/   /' "$f.err" | head -n 5; fi
 	done
+	return 0
 }
 
 # Rate with the idle connections held: the cost of an event must not grow
