@@ -26,13 +26,27 @@ void conns_release(struct conns *cs)
 	cs->map = NULL;
 }
 
+/*
+ * All 128 bits, mixed (a splitmix64-style finaliser): the ids come from
+ * tokens, and ids that differ only in a few bytes (sequential ones, as a
+ * load generator or another issuer makes) must still spread. Multiplying
+ * the last 8 bytes alone let only their low bytes reach the bucket bits,
+ * and 15,000 such users shared one chain: a reconnect storm spent a third
+ * of its time walking it.
+ */
 static size_t conns_bucket(const struct conns *cs, const struct uuid *user)
 {
-	uint64_t h;
+	uint64_t a, b, h;
 
-	memcpy(&h, user->b + 8, sizeof(h));	/* UUIDs are random enough */
-	h *= 0x9e3779b97f4a7c15ULL;
-	return (size_t)(h >> 20) & (cs->nbuckets - 1);
+	memcpy(&a, user->b, sizeof(a));
+	memcpy(&b, user->b + 8, sizeof(b));
+	h = a ^ (b * 0x9e3779b97f4a7c15ULL);
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return (size_t)h & (cs->nbuckets - 1);
 }
 
 static void conns_grow(struct conns *cs)
@@ -444,7 +458,7 @@ static int conn_backed_up(struct conn *c)
 	       (fd >= 0 && ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0);
 }
 
-static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
+static void conn_timers(struct conns *cs, struct conn *c, int64_t now, size_t *pings_left)
 {
 	int64_t idle = cs->lim.idle_ms, ping = cs->lim.ping_ms;
 
@@ -482,6 +496,9 @@ static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
 		return;
 	}
 	if (!c->ping_sent_ms && now - c->last_rx_ms >= ping) {
+		if (!*pings_left)
+			return;		/* this sweep's share is sent: the next one */
+		(*pings_left)--;
 		c->ping_sent_ms = now;
 		/*
 		 * Backed up, a ping would wait behind our data, and its pong
@@ -496,7 +513,19 @@ static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
 
 void conns_sweep(struct conns *cs, int64_t now_ms)
 {
+	/*
+	 * Pings per sweep: the connections' share of one interval, plus
+	 * slack. Connections opened together (a reconnect storm, 15,000 in a
+	 * few seconds) would otherwise come due in the same second, and
+	 * 15,000 pings written and their pongs read in one go stalled every
+	 * message for hundreds of ms (docs/ws-daemon.md, "Performance"). A
+	 * ping held back waits a sweep or two; the liveness clock starts
+	 * when it is sent.
+	 */
+	size_t pings = cs->lim.ping_ms ?
+		       cs->count * 1000 / (size_t)cs->lim.ping_ms + 16 : 0;
+
 	for (struct conn *c = cs->list; c; c = c->next)
 		if (c->wsi)
-			conn_timers(cs, c, now_ms);
+			conn_timers(cs, c, now_ms, &pings);
 }
