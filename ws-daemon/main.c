@@ -50,6 +50,10 @@ static const struct lws_protocols protocols[] = {
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
 
+/* zero: lws schedules no validity ping or hang-up of its own */
+static const lws_retry_bo_t no_validity = { .secs_since_valid_ping = 0,
+					     .secs_since_valid_hangup = 0 };
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -110,6 +114,15 @@ int main(int argc, char **argv)
 	 * max_http_header_data, 48 MiB at the peak of such a storm.
 	 */
 	info.max_http_header_pool = 4096;
+	/*
+	 * No lws "validity" timers: the daemon pings by itself (conn.c,
+	 * CHAT_PING_INTERVAL). lws 4.1 keeps one per connection in its one
+	 * sorted timer list and re-inserts it, walking the list, on every
+	 * frame or pong received: with 15,000 idle connections that walk
+	 * was a quarter of the daemon's time and stalled messages for
+	 * hundreds of ms (docs/ws-daemon.md, "Performance").
+	 */
+	info.retry_and_idle_policy = &no_validity;
 	info.pt_serv_buf_size = 32 * 1024;
 	ctx = lws_create_context(&info);
 	if (!ctx)
