@@ -13,7 +13,7 @@
 static const struct db_stmt store_stmts[] = {
 	/*
 	 * the stored rows in input order, then one row per room found locked
-	 * (id NULL), sql/007_ws_store_rows.sql
+	 * (id NULL), sql/006_ws_store_rows.sql
 	 */
 	{ "ws_store",
 	  "SELECT id, sender_id::text, client_temp_id, room_id, created_at, prev_id "
@@ -41,7 +41,7 @@ static const struct db_stmt store_stmts[] = {
 	 * that id, room, sender and text; its created_at in the API's form
 	 * and its predecessor in the room, found as chat_ws_store finds it
 	 * (one step back on the (room_id, id) index; none when a foreign
-	 * writer stored that one, sql/007_ws_store_rows.sql). The room's messages
+	 * writer stored that one, sql/006_ws_store_rows.sql). The room's messages
 	 * commit in id order (chat_ws_store locks the room), so once a
 	 * message is visible its predecessor is too.
 	 */

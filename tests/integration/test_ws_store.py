@@ -1,4 +1,4 @@
-"""The websocket tier's write as Postgres runs it (sql/007_ws_store_rows.sql):
+"""The websocket tier's write as Postgres runs it (sql/006_ws_store_rows.sql):
 chat_ws_store stores a batch and returns the stored rows in input order,
 chat_ws_lookup says what became of the others. The daemon relies on both
 (ws-daemon/store.c), and every daemon on prev_id to deliver a room's
@@ -69,8 +69,8 @@ def test_unstored_rows_are_left_out_and_explained_by_lookup(stack):
 
 
 def test_a_room_held_elsewhere_comes_back_as_a_row_without_id(stack):
-    """006's rule, kept: a room another transaction holds is skipped, not
-    waited for; the daemon retries its messages (test_ws_limits.py)."""
+    """A room another transaction holds is skipped, not waited for; the
+    daemon retries its messages (test_ws_limits.py)."""
     import psycopg
     a, b = stack.new_user(), stack.new_user()
     held, free = create_room(stack, a, [b]), create_room(stack, a, [b])

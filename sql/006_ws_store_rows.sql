@@ -1,15 +1,25 @@
--- The websocket tier's write, third form (ws-daemon/store.c); 006's
--- handling of rooms locked elsewhere is kept. Measured
--- with EXPLAIN (ANALYZE, BUFFERS) on 1,000-row batches (docs/ws-daemon.md,
--- "Store path"), 003's chat_ws_store spent as much again as its INSERT on
--- the bookkeeping around it: aggregating what the INSERT returned into
--- arrays, joining every input row back to them, a window over all rows and
--- to_char() for every created_at. This form returns only what the INSERT
--- returned; the daemon matches rows to its jobs itself (the rows come in
--- input order: one INSERT draws ids in the order of its ORDER BY) and
--- formats created_at in C (chrono_iso_from_pg). The rare rows that were not
--- stored now (a resend, a non-participant, a banned sender) are answered
--- by chat_ws_lookup, a second, read-only call made only when there are any.
+-- The websocket tier's write, second form (ws-daemon/store.c), replacing
+-- 003's chat_ws_store. Three changes (issues 10 and 12):
+--
+-- Rooms held elsewhere. 003 locked every room of the batch, waiting; one
+-- room held for 12 s (a long REST transaction, an operator's session)
+-- stalled the whole batch until the statement timeout. Now the rooms it
+-- can lock at once are locked (still in id order) and their messages
+-- stored; a room held by another transaction comes back as a row with id
+-- NULL, and the daemon tries its messages again, ahead of newer ones, so
+-- the room's order is kept.
+--
+-- Less bookkeeping. Measured with EXPLAIN (ANALYZE, BUFFERS) on 1,000-row
+-- batches (docs/ws-daemon.md, "Performance"), 003 spent as much again as
+-- its INSERT on the work around it: aggregating what the INSERT returned
+-- into arrays, joining every input row back to them, a window over all
+-- rows and to_char() for every created_at. This form returns only what
+-- the INSERT returned; the daemon matches rows to its jobs itself (the
+-- rows come in input order: one INSERT draws ids in the order of its
+-- ORDER BY) and formats created_at in C (chrono_iso_from_pg). The rare
+-- rows that were not stored (a resend, a non-participant, a banned
+-- sender) are answered by chat_ws_lookup, a second, read-only call made
+-- only when there are any.
 --
 -- Foreign writers. prev_id is the id of the room's previous message as the
 -- daemons know it: the previous one stored through chat_ws_store (a message
@@ -39,8 +49,7 @@ DECLARE
 	locked bigint[];
 BEGIN
 	-- The rooms this call may write to: those it can lock now (in id
-	-- order; SKIP LOCKED never waits, 006_ws_store_busy_rooms.sql). The
-	-- messages of a room held by another transaction are not stored;
+	-- order; SKIP LOCKED never waits). The messages of a room held by another transaction are not stored;
 	-- the room comes back as a row with id NULL (after the stored ones)
 	-- and the daemon tries them again, ahead of newer ones.
 	SELECT coalesce(array_agg(l.id), '{}') INTO locked FROM (
