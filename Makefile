@@ -61,7 +61,7 @@ $(1)/rest-fcgi: $$(patsubst %.c,$(1)/obj/%.o,$$(REST_SRC) $$(SHARED_SRC))
 
 $(1)/ws-daemon: $$(patsubst %.c,$(1)/obj/%.o,$$(WS_SRC) $$(SHARED_SRC))
 	@echo "  LD      $$@"
-	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lwebsockets $$(LDLIBS)
+	@$$(CC) $$(CFLAGS) $(2) $$^ -o $$@ -lwebsockets -lev $$(LDLIBS)
 
 $(1)/chat-token: $$(patsubst %.c,$(1)/obj/%.o,tools/chat-token.c $$(SHARED_SRC))
 	@echo "  LD      $$@"
@@ -173,7 +173,7 @@ bench-rest: all
 	CHAT_DEV=1 tests/bench/rest.sh
 
 bench-ws: all build/ws-load
-	@tools/deps.sh run
+	@tools/deps.sh run bench
 	CHAT_DEV=1 tests/bench/ws.sh
 
 # A deployment: programs, SQL and migration tool, systemd units (deploy/),

@@ -51,7 +51,9 @@ static const char *status_text(int s)
 	case 403: return "Forbidden";
 	case 404: return "Not Found";
 	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
 	case 413: return "Payload Too Large";
+	case 429: return "Too Many Requests";
 	case 503: return "Service Unavailable";
 	default: return "Internal Server Error";
 	}
@@ -94,7 +96,7 @@ static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
 	const char *dialect;
 	struct req q;
 	struct resp r;
-	char head[512];
+	char head[512], retry[48] = "";
 	int n;
 
 	memset(&q, 0, sizeof(q));
@@ -118,14 +120,16 @@ static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
 		routes_handle(ctx, &q, &r);
 	}
 
+	if (r.retry_after > 0)
+		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", r.retry_after);
 	n = snprintf(head, sizeof(head),
 		     "Status: %d %s\r\nContent-Type: application/json\r\n"
-		     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s%s%s%s%s\r\n",
+		     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s%s%s%s%s%s\r\n",
 		     r.status, status_text(r.status), r.body ? r.body_len + 1 : 0,
 		     r.www_authenticate ? "WWW-Authenticate: " : "",
 		     r.www_authenticate ? r.www_authenticate : "",
 		     r.www_authenticate ? "\r\n" : "",
-		     r.allow[0] ? "Allow: " : "", r.allow, r.allow[0] ? "\r\n" : "");
+		     r.allow[0] ? "Allow: " : "", r.allow, r.allow[0] ? "\r\n" : "", retry);
 	FCGX_PutStr(head, n, rq->out);
 	if (r.body) {
 		FCGX_PutStr(r.body, (int)r.body_len, rq->out);

@@ -57,6 +57,7 @@ struct resp {
 	size_t body_len;
 	const char *www_authenticate;	/* static text or NULL */
 	char allow[48];			/* Allow header of a 405, "" if none */
+	int retry_after;		/* Retry-After header of a 429, seconds; 0 = none */
 	enum req_dialect dialect;	/* how resp_error() writes errors */
 };
 

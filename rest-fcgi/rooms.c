@@ -1,6 +1,7 @@
 #include "rooms.h"
 #include "chrono.h"
 #include "jsonutil.h"
+#include "quota.h"
 #include "log.h"
 #include "pgarr.h"
 #include "sbuf.h"
@@ -14,7 +15,7 @@ static const char msg_banned[] = "user is banned";
 
 /* ---- parsing (no database) ---- */
 
-int rooms_parse_create(const char *body, size_t len, const char *caller,
+int rooms_parse_create(const char *body, size_t len, const char *caller, size_t max,
 		       struct rooms_create_in *in, char *err, size_t errlen)
 {
 	json_object *o;
@@ -31,8 +32,7 @@ int rooms_parse_create(const char *body, size_t len, const char *caller,
 		goto out;
 	in->has_apartment = got;
 	in->apartment_id = apt;
-	got = json_get_uuid_array(o, "users", &in->users, &in->nusers, ROOMS_MAX_USERS,
-				  err, errlen);
+	got = json_get_uuid_array(o, "users", &in->users, &in->nusers, max, err, errlen);
 	if (got < 0)
 		goto out;
 	/* Room for the caller, who is a participant whether listed or not. */
@@ -62,7 +62,7 @@ void rooms_create_in_release(struct rooms_create_in *in)
 	memset(in, 0, sizeof(*in));
 }
 
-int rooms_parse_update(const char *body, size_t len, struct rooms_update_in *in,
+int rooms_parse_update(const char *body, size_t len, size_t max, struct rooms_update_in *in,
 		       char *err, size_t errlen)
 {
 	json_object *o;
@@ -85,10 +85,8 @@ int rooms_parse_update(const char *body, size_t len, struct rooms_update_in *in,
 		goto out;
 	}
 	in->room_id = id;
-	if (json_get_uuid_array(o, "users_to_add", &in->add, &in->nadd, ROOMS_MAX_USERS,
-				err, errlen) < 0 ||
-	    json_get_uuid_array(o, "users_to_remove", &in->rm, &in->nrm, ROOMS_MAX_USERS,
-				err, errlen) < 0)
+	if (json_get_uuid_array(o, "users_to_add", &in->add, &in->nadd, max, err, errlen) < 0 ||
+	    json_get_uuid_array(o, "users_to_remove", &in->rm, &in->nrm, max, err, errlen) < 0)
 		goto out;
 	for (size_t i = 0; i < in->nadd; i++) {
 		for (size_t j = 0; j < in->nrm; j++) {
@@ -180,6 +178,14 @@ int rooms_delete_allowed(const char *caller, const char *owner, int member,
 	return 0;
 }
 
+int rooms_members_check(long long members, int max, char *err, size_t errlen)
+{
+	if (members <= max)
+		return 0;
+	snprintf(err, errlen, "room would have %lld members; the limit is %d", members, max);
+	return 409;
+}
+
 void rooms_skip_owner(struct rooms_update_in *in, const char *owner)
 {
 	size_t n = 0;
@@ -214,16 +220,33 @@ static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
 int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
 	struct rooms_create_in in;
+	struct quota_ask ask = { { 0 } };
 	char err[512], apt[24], *arr = NULL;
 	const char *params[3];
 	PGresult *res = NULL;
-	int rc = 0;
+	int status, rc = 0, tx = 0;
 
-	if (rooms_parse_create(q->body, q->body_len, q->who.sub, &in, err, sizeof(err)))
+	if (rooms_parse_create(q->body, q->body_len, q->who.sub, (size_t)ctx->cfg->list_max,
+			       &in, err, sizeof(err)))
 		return resp_error(r, 400, "%s", err);
+	/* in.users holds the caller: the new room's whole membership */
+	status = rooms_members_check((long long)in.nusers, ctx->cfg->room_max_members,
+				     err, sizeof(err));
+	if (status) {
+		rc = resp_error(r, status, "%s", err);
+		goto out;
+	}
 	arr = pgarr_uuids(in.users, in.nusers);
 	if (!arr) {
 		rc = -1;
+		goto out;
+	}
+	/* limited: the room and its count commit together, or neither */
+	ask.n[QUOTA_ROOMS] = 1;
+	ask.n[QUOTA_ADDS] = (int)in.nusers - 1;
+	tx = quota_needed(ctx->cfg, &q->who, &ask);
+	if (tx && db_begin(ctx->db, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "begin", err);
 		goto out;
 	}
 	snprintf(apt, sizeof(apt), "%lld", in.apartment_id);
@@ -239,10 +262,17 @@ int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		rc = resp_error(r, 403, msg_banned);
 		goto out;
 	}
+	if (tx && quota_charge(ctx, &q->who, &ask, r))
+		goto out;
+	if (tx && db_commit(ctx->db, err, sizeof(err))) {
+		rc = rest_db_error(ctx, r, "commit", err);
+		goto out;
+	}
 	rc = resp_data_text(r, 201, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
 	rooms_publish(ctx, strtoll(PQgetvalue(res, 0, 0), NULL, 10), 0,
 		      in.users, in.nusers, NULL, 0);
 out:
+	db_rollback(ctx->db);	/* still open only when we did not commit */
 	PQclear(res);
 	free(arr);
 	rooms_create_in_release(&in);
@@ -426,13 +456,15 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	char err[512], id[24], *add = NULL, *rm = NULL;
 	char (*added)[UUID_STR_SIZE] = NULL, (*removed)[UUID_STR_SIZE] = NULL;
 	size_t nadded = 0, nremoved = 0;
+	long long members = 0;
 	struct rooms_update_in in;
 	struct rooms_lock lk;
 	const char *params[3];
 	PGresult *res = NULL;
 	int status, rc = 0;
 
-	if (rooms_parse_update(q->body, q->body_len, &in, err, sizeof(err)))
+	if (rooms_parse_update(q->body, q->body_len, (size_t)ctx->cfg->list_max, &in,
+			       err, sizeof(err)))
 		return resp_error(r, 400, "%s", err);
 	if (db_begin(ctx->db, err, sizeof(err))) {
 		rc = rest_db_error(ctx, r, "begin", err);
@@ -480,7 +512,25 @@ int rooms_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 				goto out;
 			}
 			snprintf(dst, UUID_STR_SIZE, "%s", PQgetvalue(res, i, 1));
+			members = strtoll(PQgetvalue(res, i, 2), NULL, 10);
 		}
+	}
+	/*
+	 * The limits, on what really changed, under the room's lock: a
+	 * refusal rolls the change back. A change that only removes passes
+	 * even in a room left over the cap by a lowered setting.
+	 */
+	if (nadded) {
+		struct quota_ask ask = { { 0 } };
+
+		ask.n[QUOTA_ADDS] = (int)nadded;
+		status = rooms_members_check(members, ctx->cfg->room_max_members, err, sizeof(err));
+		if (status) {
+			rc = resp_error(r, status, "%s", err);
+			goto out;
+		}
+		if (quota_charge(ctx, &q->who, &ask, r))
+			goto out;
 	}
 	if (db_commit(ctx->db, err, sizeof(err))) {
 		rc = rest_db_error(ctx, r, "commit", err);
@@ -503,11 +553,10 @@ out:
 int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
 	char err[512], id[24];
-	char (*former)[UUID_STR_SIZE] = NULL;
 	const char *params[1] = { id };
 	struct rooms_lock lk;
 	PGresult *res = NULL;
-	int status, rc = 0, n = 0;
+	int status, rc = 0;
 	long long room = q->id_int;
 
 	if (db_begin(ctx->db, err, sizeof(err))) {
@@ -533,23 +582,15 @@ int rooms_delete(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		rc = rest_db_error(ctx, r, "delete room", err);
 		goto out;
 	}
-	n = PQntuples(res);
-	former = calloc(n + 1, sizeof(*former));
-	if (!former) {
-		rc = -1;
-		goto out;
-	}
-	for (int i = 0; i < n; i++)
-		snprintf(former[i], UUID_STR_SIZE, "%s", PQgetvalue(res, i, 0));
 	if (db_commit(ctx->db, err, sizeof(err))) {
 		rc = rest_db_error(ctx, r, "commit", err);
 		goto out;
 	}
 	rc = resp_data_text(r, 200, NULL, 0);
-	rooms_publish(ctx, room, 1, NULL, 0, former, n);
+	/* the room id only: every daemon drops the room it may cache (evt.h) */
+	rooms_publish(ctx, room, 1, NULL, 0, NULL, 0);
 out:
 	db_rollback(ctx->db);	/* still open only when we did not commit */
 	PQclear(res);
-	free(former);
 	return rc;
 }

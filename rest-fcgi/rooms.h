@@ -15,6 +15,13 @@
  *
  * The body and query parsers are separate functions so that unit tests
  * reach every 400 without a database.
+ *
+ * Limits (README "Limits"): a list of a body holds at most CHAT_LIST_MAX
+ * ids (400); a room at most CHAT_ROOM_MAX_MEMBERS participants: a POST or
+ * a PUT that adds users and would leave the room beyond it is a 409 and
+ * changes nothing (a PUT checks under the room's lock, after applying,
+ * and rolls back); rooms created and users added count against the
+ * caller's rate limits (quota.h) in the same transaction.
  */
 #ifndef REST_ROOMS_H
 #define REST_ROOMS_H
@@ -23,8 +30,6 @@
 
 #include "rest.h"
 #include "uuid.h"
-
-#define ROOMS_MAX_USERS 1000	/* user ids in one request list */
 
 int rooms_create(struct rest_ctx *ctx, struct req *q, struct resp *r);	/* POST /rooms */
 int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r);	/* GET /rooms */
@@ -56,14 +61,14 @@ struct rooms_page {
 };
 
 /*
- * Parse a body into *in (zeroed first). Returns 0, or -1 with a message
- * naming the field in err (the caller answers 400). On 0 release *in with
- * the matching _release().
+ * Parse a body into *in (zeroed first); each list holds at most max ids
+ * (CHAT_LIST_MAX). Returns 0, or -1 with a message naming the field in err
+ * (the caller answers 400). On 0 release *in with the matching _release().
  */
-int rooms_parse_create(const char *body, size_t len, const char *caller,
+int rooms_parse_create(const char *body, size_t len, const char *caller, size_t max,
 		       struct rooms_create_in *in, char *err, size_t errlen);
 void rooms_create_in_release(struct rooms_create_in *in);
-int rooms_parse_update(const char *body, size_t len, struct rooms_update_in *in,
+int rooms_parse_update(const char *body, size_t len, size_t max, struct rooms_update_in *in,
 		       char *err, size_t errlen);
 void rooms_update_in_release(struct rooms_update_in *in);
 
@@ -87,6 +92,13 @@ int rooms_update_allowed(const char *caller, const char *owner, int member,
  */
 int rooms_delete_allowed(const char *caller, const char *owner, int member,
 			 long long room, char *err, size_t errlen);
+
+/*
+ * The room size cap: 0 when a room of members participants is allowed
+ * under max (CHAT_ROOM_MAX_MEMBERS), else 409 with e.g. "room would have
+ * 1001 members; the limit is 1000" in err.
+ */
+int rooms_members_check(long long members, int max, char *err, size_t errlen);
 
 /*
  * The owner never leaves its room (SPEC.md, PUT /rooms): remove owner's

@@ -112,7 +112,10 @@ const struct db_stmt sql_stmts[] = {
 
 	/*
 	 * $1 room, $2 users to add, $3 users to remove (uuid[]); the room is
-	 * locked. Rows ('a'|'r', user) of what really changed.
+	 * locked. Rows ('a'|'r', user, participants after the change) of what
+	 * really changed. The count is the room's before the statement (its
+	 * snapshot) less the removed plus the added: the lock keeps other
+	 * requests out of the room until this transaction ends.
 	 */
 	{ SQL_ROOM_CHANGE,
 	  "WITH del AS ("
@@ -124,20 +127,21 @@ const struct db_stmt sql_stmts[] = {
 	  " SELECT $1::bigint, u FROM unnest($2::uuid[]) u"
 	  " ON CONFLICT (room_id, participant_id) DO NOTHING"
 	  " RETURNING participant_id)"
-	  " SELECT 'r', participant_id FROM del UNION ALL SELECT 'a', participant_id FROM ins" },
+	  " SELECT x.op, x.participant_id,"
+	  "  (SELECT count(*) FROM chat_rooms_participants WHERE room_id = $1::bigint)"
+	  "  - (SELECT count(*) FROM del) + (SELECT count(*) FROM ins)"
+	  " FROM (SELECT 'r' AS op, participant_id FROM del"
+	  "  UNION ALL SELECT 'a', participant_id FROM ins) x" },
 
 	/*
 	 * $1 room, locked. Deletes messages, participants and the room
-	 * (explicitly: a production schema may lack ON DELETE CASCADE);
-	 * rows are the former participants.
+	 * (explicitly: a production schema may lack ON DELETE CASCADE).
 	 */
 	{ SQL_ROOM_DELETE,
 	  "WITH parts AS ("
-	  " DELETE FROM chat_rooms_participants WHERE room_id = $1::bigint"
-	  " RETURNING participant_id),"
-	  " msgs AS (DELETE FROM chat_room_messages WHERE room_id = $1::bigint),"
-	  " room AS (DELETE FROM chat_rooms WHERE id = $1::bigint)"
-	  " SELECT participant_id FROM parts" },
+	  " DELETE FROM chat_rooms_participants WHERE room_id = $1::bigint),"
+	  " msgs AS (DELETE FROM chat_room_messages WHERE room_id = $1::bigint)"
+	  " DELETE FROM chat_rooms WHERE id = $1::bigint" },
 
 	/* $1 user, $2 admin's sub, $3 reason or NULL. The ban as JSON. */
 	{ SQL_BAN,
@@ -151,5 +155,15 @@ const struct db_stmt sql_stmts[] = {
 
 	/* $1 user. A row when there was a ban. */
 	{ SQL_UNBAN, "DELETE FROM chat_bans WHERE user_id = $1::uuid RETURNING 1" },
+
+	/*
+	 * $1 user, $2 kinds (text[]), $3 units of each (int[]), $4 maximum of
+	 * each per window (int[]), $5 window in seconds; inside a transaction.
+	 * No row: taken. A row (kind, used, max, retry-after seconds): refused,
+	 * nothing taken (sql/005, chat_limit_take).
+	 */
+	{ SQL_LIMIT_TAKE,
+	  "SELECT r_kind, r_used, r_max, r_retry"
+	  " FROM chat_limit_take($1::uuid, $2::text[], $3::int[], $4::int[], $5::int)" },
 };
 const int sql_nstmts = sizeof(sql_stmts) / sizeof(sql_stmts[0]);

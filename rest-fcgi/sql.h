@@ -26,6 +26,7 @@
 #define SQL_ROOM_DELETE		"room_delete"
 #define SQL_BAN			"ban"
 #define SQL_UNBAN		"unban"
+#define SQL_LIMIT_TAKE		"limit_take"
 
 extern const struct db_stmt sql_stmts[];
 extern const int sql_nstmts;

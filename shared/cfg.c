@@ -40,6 +40,11 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_EVT_MAX_BYTES", evt_max_bytes, 1024, 67108864, "1048576", "largest event a ws-daemon's inbox takes, bytes"),
 	I("CHAT_MAX_BODY", max_body, 256, 16777216, "65536", "largest REST request body, bytes"),
 	I("CHAT_HISTORY_CAP", history_cap, 1, 1000000, "1000", "most messages GET /rooms/:id returns"),
+	I("CHAT_LIST_MAX", list_max, 1, 10000, "1000", "most user ids in one list of a REST body (POST users, PUT users_to_add / users_to_remove); more: 400"),
+	I("CHAT_ROOM_MAX_MEMBERS", room_max_members, 2, 1000000, "1000", "most participants of a room; a POST or PUT that would go beyond: 409, nothing applied"),
+	I("CHAT_ROOMS_PER_MIN", rooms_per_min, 0, 1000000, "30", "rooms a user may create per CHAT_LIMIT_WINDOW; more: 429 with Retry-After; 0 = no limit"),
+	I("CHAT_ADDS_PER_MIN", adds_per_min, 0, 1000000, "300", "users a user may add to rooms (POST and PUT) per CHAT_LIMIT_WINDOW; more: 429 with Retry-After; 0 = no limit"),
+	I("CHAT_LIMIT_WINDOW", limit_window, 1, 86400, "60", "seconds over which CHAT_ROOMS_PER_MIN and CHAT_ADDS_PER_MIN count"),
 	S("CHAT_WS_LISTEN", ws_listen, "127.0.0.1", "address ws-daemon listens on (nginx connects to it)"),
 	I("CHAT_WS_ID", ws_id, 0, 63, "0", "this daemon's index in CHAT_EVT_ENDPOINTS"),
 	I("CHAT_MSG_MAX_CHARS", msg_max_chars, 1, 1000000, "4000", "longest message, characters"),
@@ -51,6 +56,9 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_UNAUTH_MAX", unauth_max, 1, 65535, "5", "sends to rooms the user is not in, within CHAT_UNAUTH_WINDOW, that close the connection (4012); fewer get confirmed:false only"),
 	I("CHAT_UNAUTH_WINDOW", unauth_window, 1, 86400, "60", "seconds over which CHAT_UNAUTH_MAX counts"),
 	I("CHAT_SHUTDOWN_GRACE_MS", shutdown_grace_ms, 0, 60000, "2000", "on SIGTERM: milliseconds clients may still send after Disconnection 4007; each frame is answered"),
+	I("CHAT_WS_MSG_RATE", ws_msg_rate, 0, 1000000, "20", "SendMessage frames per second a connection may send on average (token bucket); over it: confirmed:false \"rate limited\", connection kept; 0 = off"),
+	I("CHAT_WS_MSG_BURST", ws_msg_burst, 1, 1000000, "40", "SendMessage frames a connection may send at once before CHAT_WS_MSG_RATE applies (the bucket's size)"),
+	I("CHAT_WS_MAX_UNCONFIRMED", ws_max_unconfirmed, 1, 100000, "32", "messages of one connection at the database and not yet confirmed; at this many the daemon stops reading that connection until confirmations catch up"),
 	{ "CHAT_LOG_LEVEL", CFG_LEVEL, offsetof(struct cfg, log_level), 0, 0, 0, "info", "error, warn, info or debug" },
 };
 

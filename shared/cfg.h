@@ -47,6 +47,13 @@ struct cfg {
 	/* REST tier */
 	int max_body;		/* CHAT_MAX_BODY, bytes */
 	int history_cap;	/* CHAT_HISTORY_CAP, messages per GET */
+	int list_max;		/* CHAT_LIST_MAX, user ids in one body list */
+
+	/* REST limits (README "Limits"); rates count per user in Postgres */
+	int room_max_members;	/* CHAT_ROOM_MAX_MEMBERS, participants per room */
+	int rooms_per_min;	/* CHAT_ROOMS_PER_MIN, rooms created per window; 0 = off */
+	int adds_per_min;	/* CHAT_ADDS_PER_MIN, users added per window; 0 = off */
+	int limit_window;	/* CHAT_LIMIT_WINDOW, seconds of a rate window */
 
 	/* websocket tier */
 	int ws_id;		/* CHAT_WS_ID, index into evt_endpoints */
@@ -60,6 +67,9 @@ struct cfg {
 	int unauth_max;		/* CHAT_UNAUTH_MAX, sends to foreign rooms before 4012 */
 	int unauth_window;	/* CHAT_UNAUTH_WINDOW, seconds */
 	int shutdown_grace_ms;	/* CHAT_SHUTDOWN_GRACE_MS */
+	int ws_msg_rate;	/* CHAT_WS_MSG_RATE, SendMessage/s per connection, 0 = off */
+	int ws_msg_burst;	/* CHAT_WS_MSG_BURST, the token bucket's size */
+	int ws_max_unconfirmed;	/* CHAT_WS_MAX_UNCONFIRMED, per connection, then reading pauses */
 
 	int log_level;		/* CHAT_LOG_LEVEL: error|warn|info|debug */
 };

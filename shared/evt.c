@@ -48,6 +48,13 @@ char *evt_encode(const struct evt *e, size_t *len)
 	case EVT_ROOM:
 		sbuf_addf(&b, ",\"room_id\":%lld,\"deleted\":%s", (long long)e->room_id,
 			  e->deleted ? "true" : "false");
+		/*
+		 * A deleted room is named by its id alone: a receiver drops
+		 * the whole room, and listing a big room's members made the
+		 * event megabytes that every daemon decoded (issue 10).
+		 */
+		if (e->deleted)
+			break;
 		evt_ids(&b, "added", e->added, e->nadded);
 		evt_ids(&b, "removed", e->removed, e->nremoved);
 		break;
@@ -186,6 +193,9 @@ int evt_decode(const char *buf, size_t len, struct evt *e, char *err, size_t err
 			}
 			e->deleted = json_object_get_boolean(b);
 		}
+		/* a deleted room's lists (older publishers sent them) are not read */
+		if (e->deleted)
+			break;
 		if (json_get_uuid_array(e->root, "added", &e->added, &e->nadded,
 					EVT_MAX_USERS, err, errlen) < 0 ||
 		    json_get_uuid_array(e->root, "removed", &e->removed, &e->nremoved,

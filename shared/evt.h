@@ -15,8 +15,11 @@
  * Wire format: one ZeroMQ frame holding one JSON object, version 1:
  *   room       {"v":1,"type":"room","room_id":12,"deleted":false,
  *               "added":[uuid..],"removed":[uuid..],"at":ms}
- *              participants added / removed, or the room deleted
- *              ("removed" then lists every former participant).
+ *              participants added / removed, or the room deleted:
+ *              {"v":1,"type":"room","room_id":12,"deleted":true,"at":ms}
+ *              carries the room id only (the encoder leaves out any
+ *              lists it is given, the decoder ignores lists an older
+ *              publisher sent), so its size does not grow with the room.
  *   disconnect {"v":1,"type":"disconnect","user":uuid,"at":ms}
  *              an administrator disconnected the user (close 4004).
  *   ban        {"v":1,"type":"ban","user":uuid,"at":ms}

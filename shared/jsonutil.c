@@ -183,13 +183,70 @@ int json_get_string(json_object *obj, const char *key, const char **out,
 	return 1;
 }
 
+/* An id and where it was in the input: sorted, equal ids fall together. */
+struct json_uuid_at {
+	struct uuid u;
+	size_t at;
+};
+
+static int json_uuid_at_cmp(const void *a, const void *b)
+{
+	const struct json_uuid_at *x = a, *y = b;
+	int c = memcmp(x->u.b, y->u.b, UUID_LEN);
+
+	if (c)
+		return c;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/*
+ * Drop the repeats of ids[0..len), keeping each id's first occurrence,
+ * in input order. Sort + unique, O(n log n): a room event may list tens
+ * of thousands of ids, and the pairwise loop it replaces took seconds
+ * (issue 10). Returns the new count, or -1 when out of memory.
+ */
+static long json_uuid_dedupe(char (*ids)[UUID_STR_SIZE], size_t len)
+{
+	struct json_uuid_at *s;
+	unsigned char *dup;
+	size_t n = 0;
+
+	if (len < 2)
+		return (long)len;
+	s = malloc(len * sizeof(*s));
+	dup = calloc(len, 1);
+	if (!s || !dup) {
+		free(s);
+		free(dup);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		uuid_parse(ids[i], &s[i].u);	/* normalised already: cannot fail */
+		s[i].at = i;
+	}
+	qsort(s, len, sizeof(*s), json_uuid_at_cmp);
+	for (size_t i = 1; i < len; i++)
+		if (uuid_eq(&s[i].u, &s[i - 1].u))
+			dup[s[i].at] = 1;	/* a later occurrence of s[i - 1] */
+	for (size_t i = 0; i < len; i++)
+		if (!dup[i]) {
+			if (n != i)
+				memcpy(ids[n], ids[i], UUID_STR_SIZE);
+			n++;
+		}
+	free(s);
+	free(dup);
+	return (long)n;
+}
+
 int json_get_uuid_array(json_object *obj, const char *key,
 			char (**out)[UUID_STR_SIZE], size_t *n, size_t max,
 			char *err, size_t errlen)
 {
 	json_object *v;
 	char (*ids)[UUID_STR_SIZE] = NULL;
-	size_t len, count = 0;
+	size_t len;
+	long count;
 
 	if (!json_object_object_get_ex(obj, key, &v) || !v)
 		return 0;
@@ -209,21 +266,21 @@ int json_get_uuid_array(json_object *obj, const char *key,
 	}
 	for (size_t i = 0; i < len; i++) {
 		json_object *e = json_object_array_get_idx(v, i);
-		char id[UUID_STR_SIZE];
-		size_t j;
 
 		if (!json_object_is_type(e, json_type_string) ||
-		    uuid_norm(json_object_get_string(e), id)) {
+		    uuid_norm(json_object_get_string(e), ids[i])) {
 			snprintf(err, errlen, "field '%s'[%zu] is not a valid UUID", key, i);
 			free(ids);
 			return -1;
 		}
-		for (j = 0; j < count && strcmp(ids[j], id); j++)
-			;
-		if (j == count)
-			memcpy(ids[count++], id, sizeof(id));
+	}
+	count = json_uuid_dedupe(ids, len);
+	if (count < 0) {
+		snprintf(err, errlen, "out of memory");
+		free(ids);
+		return -1;
 	}
 	*out = ids;
-	*n = count;
+	*n = (size_t)count;
 	return 1;
 }

@@ -55,8 +55,10 @@ int json_get_string(json_object *obj, const char *key, const char **out,
 /*
  * An array of user ids. On 1, *out is a malloc'd array of *n
  * de-duplicated ids in their text form (uuid.h) the caller frees with
- * free(). An element that is not a UUID gives -1 naming the field and
- * the index. max bounds the array length (-1 beyond it).
+ * free(): each id once, at its first occurrence, in input order (sort +
+ * unique, O(n log n): room events list tens of thousands). An element
+ * that is not a UUID gives -1 naming the field and the index. max bounds
+ * the array length (-1 beyond it).
  */
 int json_get_uuid_array(json_object *obj, const char *key,
 			char (**out)[UUID_STR_SIZE], size_t *n, size_t max,

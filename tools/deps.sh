@@ -7,6 +7,7 @@
 set -euo pipefail
 
 build=(build-essential pkg-config libfcgi-dev libwebsockets-dev libjson-c-dev
+	libwebsockets-evlib-ev libev-dev
 	libpq-dev libjwt-dev libzmq3-dev libssl-dev libcmocka-dev)
 run=(postgresql nginx-light spawn-fcgi)
 # systemd-analyze (package systemd) checks the service units of `make
@@ -18,7 +19,7 @@ test=(python3 python3-pytest python3-websocket python3-websockets
 # clang-14 itself). `make test` runs them, so the test group needs them.
 fuzz=(clang-14 libclang-rt-14-dev)
 test+=("${fuzz[@]}")
-bench=(wrk)
+bench=(wrk python3-websocket python3-psycopg)
 
 want=()
 [ $# -gt 0 ] || set -- build run test fuzz bench

@@ -3,7 +3,8 @@
 # ws-daemon(s) and nginx, all under one run directory.
 #
 # usage: tools/stack.sh start|run|stop|purge|status|restart-rest|restart-ws [N]|reload-nginx|logs|psql
-#        (and stop-rest, start-rest, stop-pg, start-pg, used by the fault tests;
+#        (and stop-rest, start-rest, stop-ws N, start-ws N, stop-pg, start-pg,
+#        used by the fault tests;
 #        settings prints what the stack runs with, one NAME=value a line)
 #
 # Settings (environment; defaults good for a laptop):
@@ -15,6 +16,8 @@
 #   CHAT_PG_PORT       the embedded Postgres                (5544)
 #   CHAT_REST_WORKERS  rest-fcgi processes                  (4)
 #   DATABASE_URL       an external Postgres instead of the embedded one
+#   CHAT_NGINX_*       nginx's limits and timeouts (README "Limits"); unset,
+#                      the value in nginx/chat.conf stays
 # and every CHAT_* / SUPABASE_* setting of the programs (README.md).
 set -euo pipefail
 
@@ -252,6 +255,33 @@ wait_port() {
 	return 1
 }
 
+# nginx's limits and timeouts for this stack (README "Limits"). chat.conf
+# holds each default on a line ending in "# CHAT_NGINX_NAME": a variable
+# that is set replaces the value before that line's ";". The addresses of
+# CHAT_NGINX_UNLIMITED (space or comma separated) are added to the
+# allow-list ("geo $chat_unlimited"). Values are checked here, so nothing
+# but a number with its unit reaches the config.
+nginx_settings() {
+	local v val a args=()
+	for v in CHAT_NGINX_REST_RATE CHAT_NGINX_REST_BURST CHAT_NGINX_WS_PER_ADDR \
+		CHAT_NGINX_CLIENT_TIMEOUT CHAT_NGINX_REST_TIMEOUT; do
+		val=${!v:-}
+		[ -n "$val" ] || continue
+		[[ $val =~ ^[0-9]+([a-z]+(/[a-z])?)?$ ]] || {
+			say "$v=$val: expected a number with nginx's unit (20r/s, 15s, 100)" >&2; return 1; }
+		grep -q "# $v\$" "$root/nginx/chat.conf" || {
+			say "$v: no line of nginx/chat.conf ends in \"# $v\"" >&2; return 1; }
+		args+=(-e "s|[^[:space:]=]*;\([[:space:]]*# $v\)\$|$val;\1|")
+	done
+	val=${CHAT_NGINX_UNLIMITED:-}
+	for a in ${val//,/ }; do
+		[[ $a =~ ^[0-9A-Fa-f:.]+(/[0-9]+)?$ ]] || {
+			say "CHAT_NGINX_UNLIMITED: $a is not an address or CIDR" >&2; return 1; }
+		args+=(-e "/^geo \\\$chat_unlimited {/a\\\t$a\t\t1;")
+	done
+	sed "${args[@]}" -e ''
+}
+
 nginx_render() {
 	local servers="" user_line=""
 	for ((i = 0; i < CHAT_WS_COUNT; i++)); do
@@ -266,7 +296,9 @@ nginx_render() {
 		-e "/^\s*#/!s|@FCGI_SOCKET@|$RUN_DIR/rest.sock|g" \
 		-e "/^\s*#/!s|@RUN_DIR@|$RUN_DIR|g" \
 		-e "/^\s*#/!s|@WS_SERVERS@|${servers//$'\n'/\\n}|g" \
-		"$root/nginx/chat.conf" >"$RUN_DIR/nginx/chat.conf"
+		"$root/nginx/chat.conf" | nginx_settings >"$RUN_DIR/nginx/chat.conf.new"
+	# a bad setting leaves the last good file in place
+	mv "$RUN_DIR/nginx/chat.conf.new" "$RUN_DIR/nginx/chat.conf"
 	sed -e "s|@RUN_DIR@|$RUN_DIR|g" -e "s|@USER_LINE@|$user_line|" \
 		-e "s|@EXTRA@|${NGINX_EXTRA:-}|" \
 		"$root/nginx/local.conf.in" >"$RUN_DIR/nginx/nginx.conf"
@@ -351,6 +383,8 @@ restart-ws)
 	ids=${2:-$(seq 0 $((CHAT_WS_COUNT - 1)))}
 	for i in $ids; do ws_stop_one "$i"; ws_start_one "$i"; wait_port $((CHAT_WS_PORT + i)) "ws-daemon $i"; done
 	say "ws-daemon(s) $ids restarted" ;;
+stop-ws) ws_stop_one "${2:?stop-ws N}" ;;
+start-ws) ws_start_one "${2:?start-ws N}"; wait_port $((CHAT_WS_PORT + $2)) "ws-daemon $2" ;;
 stop-pg) pg_stop ;;
 start-pg) pg_start ;;
 reload-nginx) nginx_render; nginx -c "$RUN_DIR/nginx/nginx.conf" -p "$RUN_DIR" -s reload ;;
@@ -379,5 +413,5 @@ settings)
 		CHAT_PG_PORT CHAT_REST_WORKERS CHAT_EVT_ENDPOINTS DATABASE_URL PGPASSFILE; do
 		echo "$v=${!v:-}"
 	done ;;
-*) echo "usage: $0 start|run|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-pg|start-pg|reload-nginx|logs|psql|settings" >&2; exit 2 ;;
+*) echo "usage: $0 start|run|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-ws N|start-ws N|stop-pg|start-pg|reload-nginx|logs|psql|settings" >&2; exit 2 ;;
 esac

@@ -62,13 +62,19 @@ static void chat_established(struct daemon *d, struct lws *wsi, struct chat_pss 
 	e.origin = d->cfg->ws_id;
 	e.conn = c->serial;
 	bus_publish(&d->bus, &e);
-	/* a ban recorded while the user was away: checked off the service thread */
+	/*
+	 * A ban recorded while the user was away: checked off the service
+	 * thread. Until the answer the connection receives nothing (it is
+	 * not admitted); a check that cannot be made closes it (fail closed).
+	 */
 	j = store_job_new(STORE_BANCHECK, c);
-	if (j) {
-		memcpy(j->user, c->user_str, sizeof(j->user));
-		conn_get(c);
-		store_submit(&d->store, j);
+	if (!j) {
+		conn_close(&d->conns, c, CLOSE_SERVER_ERROR, "out of memory");
+		return;
 	}
+	memcpy(j->user, c->user_str, sizeof(j->user));
+	conn_get(c);
+	store_submit(&d->store, j);
 	log_debug("connection %llu: user %s", (unsigned long long)c->serial, c->user_str);
 }
 
@@ -85,6 +91,10 @@ static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t
 	if (d->shutdown.phase >= DAEMON_SHUT_REFUSE) {
 		conn_confirm(&d->conns, c, 0, "server shutting down", s.temp_id, s.temp_len,
 			     0, NULL);
+		goto out;
+	}
+	if (!conn_rate_take(&d->conns, c, chrono_wall_ms())) {
+		conn_confirm(&d->conns, c, 0, CHAT_RATE_LIMITED, s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
 	if (s.blank) {
@@ -111,6 +121,7 @@ static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t
 	}
 	conn_get(c);
 	d->inflight++;
+	conn_submitted(&d->conns, c);
 	store_submit(&d->store, j);
 out:
 	proto_send_release(&s);
@@ -161,6 +172,30 @@ static void chat_receive(struct daemon *d, struct lws *wsi, struct conn *c,
 
 /* ---- lws ---- */
 
+/*
+ * A plain HTTP request (no websocket upgrade) to the daemon's own port:
+ * 404 with the API's JSON envelope, not lws's HTML page. Through nginx
+ * the client sees nginx's envelope in its dialect instead (nginx/chat.conf
+ * intercepts the status). One small response, written at once as lws's
+ * own lws_return_http_status() does.
+ */
+static int chat_http_refuse(struct lws *wsi)
+{
+	static const char body[] = "{\"error_message\":\"not found: this port takes "
+				   "websocket connections only\",\"data\":null}\n";
+	unsigned char buf[LWS_PRE + 512 + sizeof(body)];
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+
+	if (lws_add_http_common_headers(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
+					sizeof(body) - 1, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	memcpy(start, body, sizeof(body) - 1);
+	if (lws_write(wsi, start, sizeof(body) - 1, LWS_WRITE_HTTP_FINAL) < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		  void *in, size_t len)
 {
@@ -194,6 +229,8 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			conn_closed(&chat_daemon(wsi)->conns, c);
 		}
 		return 0;
+	case LWS_CALLBACK_HTTP:
+		return chat_http_refuse(wsi);
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		d = chat_daemon(wsi);
 		if (!d)

@@ -26,13 +26,27 @@ void conns_release(struct conns *cs)
 	cs->map = NULL;
 }
 
+/*
+ * All 128 bits, mixed (a splitmix64-style finaliser): the ids come from
+ * tokens, and ids that differ only in a few bytes (sequential ones, as a
+ * load generator or another issuer makes) must still spread. Multiplying
+ * the last 8 bytes alone let only their low bytes reach the bucket bits,
+ * and 15,000 such users shared one chain: a reconnect storm spent a third
+ * of its time walking it.
+ */
 static size_t conns_bucket(const struct conns *cs, const struct uuid *user)
 {
-	uint64_t h;
+	uint64_t a, b, h;
 
-	memcpy(&h, user->b + 8, sizeof(h));	/* UUIDs are random enough */
-	h *= 0x9e3779b97f4a7c15ULL;
-	return (size_t)(h >> 20) & (cs->nbuckets - 1);
+	memcpy(&a, user->b, sizeof(a));
+	memcpy(&b, user->b + 8, sizeof(b));
+	h = a ^ (b * 0x9e3779b97f4a7c15ULL);
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 27;
+	h *= 0x94d049bb133111ebULL;
+	h ^= h >> 31;
+	return (size_t)h & (cs->nbuckets - 1);
 }
 
 static void conns_grow(struct conns *cs)
@@ -114,6 +128,8 @@ struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms)
 	c->refs = 1;
 	c->serial = cs->last_serial;
 	c->connected_ms = c->last_frame_ms = c->last_rx_ms = now_ms;
+	c->bucket = cs->lim.msg_burst * 1000;
+	c->bucket_ms = now_ms;
 	c->next = cs->list;
 	if (cs->list)
 		cs->list->prev = c;
@@ -196,6 +212,58 @@ static int conn_enqueue(struct conn *c, struct frame *f, uint32_t limit)
 	return 0;
 }
 
+/*
+ * Reading on or off, for both reasons at once: replies piling up in the
+ * queue (q_backed) and messages unconfirmed at the worker. A closing
+ * connection is not read again, nor is any once the shutdown stopped
+ * reading (rx_off: life.c turned every connection off for good).
+ */
+static void conn_rx_update(struct conns *cs, struct conn *c)
+{
+	int pause = c->q_backed || c->unconfirmed >= cs->lim.max_unconfirmed;
+
+	if (!c->wsi || cs->rx_off || pause == c->rx_paused || (!pause && c->closing))
+		return;
+	c->rx_paused = (unsigned)pause;
+	lws_rx_flow_control(c->wsi, !pause);
+}
+
+int conn_rate_take(struct conns *cs, struct conn *c, int64_t now_ms)
+{
+	int64_t cap = cs->lim.msg_burst * 1000, dt = now_ms - c->bucket_ms;
+
+	if (!cs->lim.msg_rate)
+		return 1;
+	/* rate per second = rate thousandths of a message per millisecond */
+	if (dt > 0) {
+		c->bucket = dt >= cap / cs->lim.msg_rate + 1 ? cap :
+			    c->bucket + dt * cs->lim.msg_rate;
+		if (c->bucket > cap)
+			c->bucket = cap;
+	}
+	c->bucket_ms = now_ms;	/* a clock that went back refills nothing */
+	if (c->bucket < 1000)
+		return 0;
+	c->bucket -= 1000;
+	return 1;
+}
+
+void conn_submitted(struct conns *cs, struct conn *c)
+{
+	c->unconfirmed++;
+	if (c->unconfirmed == cs->lim.max_unconfirmed && c->wsi)
+		log_debug("connection %llu: %u messages unconfirmed, reading paused",
+			  (unsigned long long)c->serial, c->unconfirmed);
+	conn_rx_update(cs, c);
+}
+
+void conn_answered(struct conns *cs, struct conn *c)
+{
+	if (c->unconfirmed)
+		c->unconfirmed--;
+	conn_rx_update(cs, c);
+}
+
 /* Queue f; -1 when the queue is full (the caller closes c as too slow). */
 static int conn_queue(struct conns *cs, struct conn *c, struct frame *f, int reply)
 {
@@ -203,10 +271,10 @@ static int conn_queue(struct conns *cs, struct conn *c, struct frame *f, int rep
 		return 0;
 	if (conn_enqueue(c, f, reply ? UINT32_MAX - 1 : cs->lim.queue_max))
 		return -1;
-	if (reply && c->qlen >= cs->lim.queue_max && !c->rx_paused) {
+	if (reply && c->qlen >= cs->lim.queue_max && !c->q_backed) {
 		/* backpressure: read no more of its frames until it catches up */
-		c->rx_paused = 1;
-		lws_rx_flow_control(c->wsi, 0);
+		c->q_backed = 1;
+		conn_rx_update(cs, c);
 	}
 	if (c->qlen == 1)
 		lws_callback_on_writable(c->wsi);
@@ -365,9 +433,9 @@ int conn_write(struct conns *cs, struct conn *c)
 		if (n < 0)
 			return -1;
 	}
-	if (c->rx_paused && c->qlen <= cs->lim.queue_max / 2 && !cs->rx_off && !c->closing) {
-		c->rx_paused = 0;
-		lws_rx_flow_control(c->wsi, 1);
+	if (c->q_backed && c->qlen <= cs->lim.queue_max / 2) {
+		c->q_backed = 0;
+		conn_rx_update(cs, c);
 	}
 	if (c->closing && !c->qlen)
 		c->close_sent = 1;
@@ -390,7 +458,7 @@ static int conn_backed_up(struct conn *c)
 	       (fd >= 0 && ioctl(fd, SIOCOUTQ, &n) == 0 && n > 0);
 }
 
-static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
+static void conn_timers(struct conns *cs, struct conn *c, int64_t now, size_t *pings_left)
 {
 	int64_t idle = cs->lim.idle_ms, ping = cs->lim.ping_ms;
 
@@ -428,6 +496,9 @@ static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
 		return;
 	}
 	if (!c->ping_sent_ms && now - c->last_rx_ms >= ping) {
+		if (!*pings_left)
+			return;		/* this sweep's share is sent: the next one */
+		(*pings_left)--;
 		c->ping_sent_ms = now;
 		/*
 		 * Backed up, a ping would wait behind our data, and its pong
@@ -442,7 +513,19 @@ static void conn_timers(struct conns *cs, struct conn *c, int64_t now)
 
 void conns_sweep(struct conns *cs, int64_t now_ms)
 {
+	/*
+	 * Pings per sweep: the connections' share of one interval, plus
+	 * slack. Connections opened together (a reconnect storm, 15,000 in a
+	 * few seconds) would otherwise come due in the same second, and
+	 * 15,000 pings written and their pongs read in one go stalled every
+	 * message for hundreds of ms (docs/ws-daemon.md, "Performance"). A
+	 * ping held back waits a sweep or two; the liveness clock starts
+	 * when it is sent.
+	 */
+	size_t pings = cs->lim.ping_ms ?
+		       cs->count * 1000 / (size_t)cs->lim.ping_ms + 16 : 0;
+
 	for (struct conn *c = cs->list; c; c = c->next)
 		if (c->wsi)
-			conn_timers(cs, c, now_ms);
+			conn_timers(cs, c, now_ms, &pings);
 }

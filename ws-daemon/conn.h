@@ -51,11 +51,16 @@ struct conn {
 	unsigned closing:1;		/* Disconnection queued, no more frames */
 	unsigned ping_due:1;
 	unsigned close_sent:1;		/* Disconnection written */
-	unsigned rx_paused:1;		/* backpressure: too many replies queued */
+	unsigned rx_paused:1;		/* reading is off (lws_rx_flow_control) */
+	unsigned q_backed:1;		/* ... because too many replies are queued */
+	unsigned admitted:1;		/* ban check passed: may receive deliveries */
 	unsigned announced:1;		/* Disconnection queued, still open */
 	uint16_t close_code;		/* of the close, or of the announcement */
 	uint16_t unauth_count;		/* sends to foreign rooms in the window */
 	int64_t unauth_since_ms;	/* start of that window */
+	uint32_t unconfirmed;		/* SendMessage jobs at the worker */
+	int64_t bucket;			/* rate limit: tokens, in 1/1000 of a message */
+	int64_t bucket_ms;		/* when the bucket was last filled */
 	char *close_reason;		/* owned */
 	struct frame **q;		/* ring of owned references */
 	uint32_t qhead, qlen, qcap;
@@ -72,6 +77,9 @@ struct conn_limits {
 	int64_t unauth_window_ms;	/* ... within CHAT_UNAUTH_WINDOW */
 	int64_t idle_ms;		/* CHAT_IDLE_TIMEOUT (4003); 0 = off */
 	int64_t ping_ms;		/* CHAT_PING_INTERVAL; 0 = off */
+	int64_t msg_rate;		/* CHAT_WS_MSG_RATE, per second; 0 = off */
+	int64_t msg_burst;		/* CHAT_WS_MSG_BURST */
+	uint32_t max_unconfirmed;	/* CHAT_WS_MAX_UNCONFIRMED */
 };
 
 struct conns {
@@ -122,6 +130,23 @@ struct conn *conns_map(struct conns *cs, struct conn *c);
  * the recipient does not keep up and is closed (4009 "too slow").
  */
 int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply);
+
+/*
+ * The rate limit (CHAT_WS_MSG_RATE, a token bucket of CHAT_WS_MSG_BURST
+ * per connection, full at connect): 1 when c may send one more
+ * SendMessage at now_ms (a token is taken), 0 when it is over the limit.
+ * A user has one connection per daemon (4008), so this is per user on
+ * one daemon; across daemons it is per connection.
+ */
+int conn_rate_take(struct conns *cs, struct conn *c, int64_t now_ms);
+
+/*
+ * A SendMessage of c went to the worker / came back answered. At
+ * max_unconfirmed in flight c's reading pauses (lws_rx_flow_control)
+ * until an answer brings it below again: backpressure, nothing dropped.
+ */
+void conn_submitted(struct conns *cs, struct conn *c);
+void conn_answered(struct conns *cs, struct conn *c);
 
 /*
  * Queue a MessageSentConfirmation on c (conn_push, reply): ok, reason

@@ -52,7 +52,8 @@ static void deliver_drain_room(struct daemon *d, struct room *rm)
 			if (uuid_eq(&rm->members[i], &m->sender))
 				continue;	/* never back to the sender */
 			t = conns_user(&d->conns, &rm->members[i]);
-			if (!t || t->closing)
+			/* not admitted: its ban check has not passed (yet) */
+			if (!t || t->closing || !t->admitted)
 				continue;
 			conn_push(&d->conns, t, m->frame, 0);
 			d->deliver.delivered++;
@@ -210,6 +211,7 @@ static void deliver_send_done(struct daemon *d, struct store_job *j)
 	struct conn *c = j->owner;
 
 	d->inflight--;
+	conn_answered(&d->conns, c);
 	switch (j->status) {
 	case STORE_OK:
 	case STORE_DUP:
@@ -245,6 +247,32 @@ static void deliver_send_done(struct daemon *d, struct store_job *j)
 	conn_put(&d->conns, c);
 }
 
+/*
+ * The answer to a new connection's ban check. Fail closed: only a check
+ * that passed admits it to deliveries; one that could not be made
+ * (Postgres unavailable) closes it with 4006, a code the app reconnects
+ * on, so that it is checked again rather than served unchecked.
+ */
+static void deliver_ban_checked(struct daemon *d, struct conn *c, enum store_status st)
+{
+	if (!c->wsi || c->closing)
+		return;
+	switch (st) {
+	case STORE_OK:
+		c->admitted = 1;
+		break;
+	case STORE_BANNED:
+		conn_close(&d->conns, c, CLOSE_BANNED, "user is banned");
+		break;
+	default:
+		log_warn("connection %llu: ban check failed, closed",
+			 (unsigned long long)c->serial);
+		conn_close(&d->conns, c, CLOSE_SERVER_ERROR,
+			   "the ban status could not be checked; reconnect");
+		break;
+	}
+}
+
 static void deliver_room_loaded(struct daemon *d, struct store_job *j)
 {
 	struct room *rm = rcache_get(&d->rooms, j->room_id);
@@ -252,8 +280,15 @@ static void deliver_room_loaded(struct daemon *d, struct store_job *j)
 	if (!rm)
 		return;		/* deleted meanwhile */
 	if (j->status != STORE_OK) {
-		if (rm->state == ROOM_LOADING)
-			d->deliver.loads_failed++;	/* deliver_retry_loads() */
+		/*
+		 * Postgres could not say who is in the room: nobody is
+		 * assumed to be. A room that was ready waits as well (its
+		 * messages are held, nobody receives them) until a retry
+		 * (deliver_retry_loads) reads the members: the reload was
+		 * asked for because the membership changed.
+		 */
+		rm->state = ROOM_LOADING;
+		d->deliver.loads_failed++;
 		return;
 	}
 	if (room_set_members(rm, j->members, j->nmembers)) {
@@ -288,8 +323,7 @@ void deliver_store_answers(struct daemon *d)
 			deliver_send_done(d, j);
 			break;
 		case STORE_BANCHECK:
-			if (j->status == STORE_BANNED && c->wsi)
-				conn_close(&d->conns, c, CLOSE_BANNED, "user is banned");
+			deliver_ban_checked(d, c, j->status);
 			conn_put(&d->conns, c);
 			break;
 		case STORE_LOAD_ROOM:

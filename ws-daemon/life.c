@@ -98,7 +98,10 @@ int life_init(struct daemon *d, const struct cfg *cfg, char *err, size_t errlen)
 			.unauth_max = cfg->unauth_max,
 			.unauth_window_ms = (int64_t)cfg->unauth_window * 1000,
 			.idle_ms = (int64_t)cfg->idle_timeout * 1000,
-			.ping_ms = (int64_t)cfg->ping_interval * 1000 })) {
+			.ping_ms = (int64_t)cfg->ping_interval * 1000,
+			.msg_rate = cfg->ws_msg_rate,
+			.msg_burst = cfg->ws_msg_burst,
+			.max_unconfirmed = (uint32_t)cfg->ws_max_unconfirmed })) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}

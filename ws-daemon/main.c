@@ -7,12 +7,23 @@
  * with lws_cancel_service(). The daemon's state is one struct daemon
  * (daemon.h). docs/ws-daemon.md describes the design and its guarantees.
  *
+ * The loop is libev's on epoll, not lws's default poll() over every
+ * socket: with poll() each event costs a walk of every descriptor, so
+ * latency grew with the number of idle connections (docs/ws-daemon.md,
+ * "Event loop"). libev rather than libuv: Debian's lws 4.1.6 plugin for
+ * libuv is built with a debug check that closes a connection a second
+ * time, which drops the close frame of every close we initiate (4001 ..
+ * 4012 would never reach the client). The loop is ours (a "foreign" loop
+ * to lws), run one pass at a time, so that this function keeps the
+ * shutdown checks between passes.
+ *
  * SIGTERM/SIGINT: in-flight messages are committed and confirmed, every
  * client gets 4007, then the process exits 0.
  */
 #include <libwebsockets.h>
 #include <signal.h>
 #include <string.h>
+#include <ev.h>
 
 #include "cfg.h"
 #include "chat.h"
@@ -24,11 +35,24 @@ static volatile sig_atomic_t interrupted;
 static struct lws_context *volatile the_ctx;
 
 static const struct lws_protocols protocols[] = {
-	/* rx_buffer_size: frames arrive in chunks of this size (chat.c joins
-	 * them up to CHAT_FRAME_MAX); small keeps idle connections small. */
-	{ "chat", chat_callback, sizeof(struct chat_pss), 4096, 0, NULL, 0 },
+	/*
+	 * rx_buffer_size: frames arrive in chunks of this size (chat.c joins
+	 * them up to CHAT_FRAME_MAX). lws allocates it for every connection
+	 * for its whole life, so it is most of what an idle connection costs
+	 * beyond lws's own struct: 6.3 KiB of RSS at 4096, 2.0 KiB at 256,
+	 * 1.9 KiB at 128 (15,000 held). But a frame longer than the buffer
+	 * costs a callback per chunk, and a SendMessage of a typical chat
+	 * line (JSON around a 50-character text: ~150 bytes) split in two cut
+	 * the flood rate by a third at 128; at 256 it is as fast as at 4096
+	 * (docs/ws-daemon.md, "Performance").
+	 */
+	{ "chat", chat_callback, sizeof(struct chat_pss), 256, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 }
 };
+
+/* zero: lws schedules no validity ping or hang-up of its own */
+static const lws_retry_bo_t no_validity = { .secs_since_valid_ping = 0,
+					     .secs_since_valid_hangup = 0 };
 
 static void on_signal(int sig)
 {
@@ -42,6 +66,8 @@ int main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct lws_context *ctx;
+	struct ev_loop *loop;
+	void *loops[1];
 	static struct daemon d;
 	struct sigaction sa;
 	struct cfg cfg;
@@ -65,20 +91,44 @@ int main(int argc, char **argv)
 	if (life_init(&d, &cfg, err, sizeof(err)))
 		die("%s", err);
 
+	loop = ev_loop_new(EVBACKEND_EPOLL);
+	if (!loop)
+		die("cannot create the event loop");
+	loops[0] = loop;
 	memset(&info, 0, sizeof(info));
 	info.port = cfg.ws_port;
 	/* Behind nginx: loopback unless nginx runs on another host. */
 	info.iface = cfg.ws_listen;
 	info.protocols = protocols;
 	info.user = &d;
-	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = loops;
 	/* room for an 8 KiB token in the query string */
 	info.max_http_header_data = 12 * 1024;
-	info.max_http_header_pool = 128;	/* handshakes in parallel (bursts of connects) */
+	/*
+	 * Handshakes in parallel. A reconnect storm (every client of a
+	 * restarted daemon at once) with 128 left thousands waiting for a
+	 * header table until lws reset them: 6,500 of 15,000 got in. With
+	 * 4,096 all do (in about 10 s here; lws 4.1's sorted timeout list is
+	 * what is left of the cost); each table in use holds up to
+	 * max_http_header_data, 48 MiB at the peak of such a storm.
+	 */
+	info.max_http_header_pool = 4096;
+	/*
+	 * No lws "validity" timers: the daemon pings by itself (conn.c,
+	 * CHAT_PING_INTERVAL). lws 4.1 keeps one per connection in its one
+	 * sorted timer list and re-inserts it, walking the list, on every
+	 * frame or pong received: with 15,000 idle connections that walk
+	 * was a quarter of the daemon's time and stalled messages for
+	 * hundreds of ms (docs/ws-daemon.md, "Performance").
+	 */
+	info.retry_and_idle_policy = &no_validity;
 	info.pt_serv_buf_size = 32 * 1024;
 	ctx = lws_create_context(&info);
 	if (!ctx)
-		die("cannot listen on port %d", cfg.ws_port);
+		die("cannot listen on port %d (or the libev event-loop plugin of"
+		    " libwebsockets, package libwebsockets-evlib-ev, is missing)",
+		    cfg.ws_port);
 	the_ctx = ctx;
 	life_attach(&d, ctx);
 	log_info("listening on port %d (daemon %d)", cfg.ws_port, cfg.ws_id);
@@ -88,13 +138,15 @@ int main(int argc, char **argv)
 			life_shutdown(&d);
 		if (life_finished(&d))
 			break;
-		if (lws_service(ctx, 0) < 0)
-			break;
+		/* one pass: waits for an event or the next lws timer */
+		ev_run(loop, EVRUN_ONCE);
 	}
 	log_info("stopping: every client closed");
 	life_stop_threads(&d);
 	the_ctx = NULL;
 	lws_context_destroy(ctx);
+	/* lws has stopped its watchers; nothing is left on the loop */
+	ev_loop_destroy(loop);
 	life_release(&d);
 	log_info("stopped");
 	return 0;

@@ -6,13 +6,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define STORE_SETTLE "2 seconds"	/* longer than any event takes to travel */
 
 static const struct db_stmt store_stmts[] = {
+	/*
+	 * the stored rows in input order, then one row per room found locked
+	 * (id NULL), sql/006_ws_store_rows.sql
+	 */
 	{ "ws_store",
-	  "SELECT ord, status, id, room_id, created_at, prev_id "
+	  "SELECT id, sender_id::text, client_temp_id, room_id, created_at, prev_id "
 	  "FROM chat_ws_store($1::uuid[], $2::bigint[], $3::text[], $4::text[])" },
+	/* what became of the other rows ws_store did not store */
+	{ "ws_lookup",
+	  "SELECT ord, status, id, room_id, created_at "
+	  "FROM chat_ws_lookup($1::uuid[], $2::text[])" },
 	{ "ws_bans",
 	  "SELECT user_id::text FROM chat_bans WHERE user_id = ANY ($1::uuid[])" },
 	/*
@@ -31,13 +40,15 @@ static const struct db_stmt store_stmts[] = {
 	 * The messages peers announce, as Postgres has them: the row with
 	 * that id, room, sender and text; its created_at in the API's form
 	 * and its predecessor in the room, found as chat_ws_store finds it
-	 * (one step back on the (room_id, id) index). The room's messages
+	 * (one step back on the (room_id, id) index; none when a foreign
+	 * writer stored that one, sql/006_ws_store_rows.sql). The room's messages
 	 * commit in id order (chat_ws_store locks the room), so once a
 	 * message is visible its predecessor is too.
 	 */
 	{ "ws_verify",
 	  "SELECT t.ord, " CHRONO_ISO_SQL("m.created_at") ", "
-	  "	(SELECT CASE WHEN x.room_id = m.room_id THEN x.id END "
+	  "	(SELECT CASE WHEN x.room_id = m.room_id AND x.client_temp_id IS NOT NULL "
+	  "	 THEN x.id END "
 	  "	 FROM chat_room_messages x WHERE (x.room_id, x.id) < (m.room_id, m.id) "
 	  "	 ORDER BY x.room_id DESC, x.id DESC LIMIT 1) "
 	  "FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::text[]) "
@@ -124,63 +135,228 @@ static struct store_job *store_row_job(PGresult *r, int row, struct store_job **
 	return ord >= 0 && ord < n ? jobs[ord] : NULL;
 }
 
-/* One chat_ws_store call for jobs[0..n). */
-static void store_send(struct store *s, struct store_job **jobs, int n)
+/*
+ * The rooms found locked during one store_run(): later statements of the
+ * same run leave their messages alone too (STORE_BUSY), so that a room
+ * released between two statements cannot take a newer message before an
+ * older one that was turned away.
+ */
+struct store_busy_rooms {
+	int64_t *id;
+	size_t n, cap;
+};
+
+static int store_room_busy(const struct store_busy_rooms *b, int64_t room)
 {
+	for (size_t i = 0; i < b->n; i++)
+		if (b->id[i] == room)
+			return 1;
+	return 0;
+}
+
+static void store_room_add_busy(struct store_busy_rooms *b, int64_t room)
+{
+	if (store_room_busy(b, room))
+		return;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 8;
+		int64_t *id = realloc(b->id, cap * sizeof(*id));
+
+		if (!id)
+			return;	/* then only the statement's own answer counts */
+		b->id = id;
+		b->cap = cap;
+	}
+	b->id[b->n++] = room;
+}
+
+/* chat_ws_store's status column: 0 stored, 1 before, 2 not a participant, 3 banned, 4 locked. */
+static enum store_status store_status_of(const char *v)
+{
+	switch (atoi(v)) {
+	case 0: return STORE_OK;
+	case 1: return STORE_DUP;
+	case 2: return STORE_FORBIDDEN;
+	case 3: return STORE_BANNED;
+	case 4: return STORE_BUSY;
+	default: return STORE_ERROR;
+	}
+}
+
+/* created_at of a result row into j; -1 (and STORE_ERROR) when malformed */
+static int store_created_at(struct store_job *j, PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col) ||
+	    chrono_iso_from_pg(PQgetvalue(r, row, col), j->created_at)) {
+		log_error("store: unexpected created_at '%s'", PQgetvalue(r, row, col));
+		j->status = STORE_ERROR;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The jobs of a batch that chat_ws_store neither stored nor turned away
+ * for a locked room (status STORE_UNKNOWN): one chat_ws_lookup call says
+ * why, or which message a resend already has. Whatever it cannot answer
+ * fails ("server error"), never a silent loss.
+ */
+static void store_lookup(struct store *s, struct store_job **jobs, int n)
+{
+	struct store_job **left = malloc((size_t)n * sizeof(*left));
+	struct pgarr a[2];
+	const char *vals[2];
+	PGresult *r = NULL;
+	char err[512];
+	int m = 0;
+
+	for (int k = 0; k < 2; k++)
+		pgarr_init(&a[k], 0);
+	if (!left)
+		goto out;
+	for (int i = 0; i < n; i++) {
+		if (jobs[i]->status != STORE_UNKNOWN)
+			continue;
+		left[m++] = jobs[i];
+		pgarr_add_uuid(&a[0], jobs[i]->user);
+		pgarr_add_text(&a[1], jobs[i]->temp_id, jobs[i]->temp_len);
+	}
+	if (store_arrays_end(a, vals, 2))
+		goto out;
+	r = db_exec(&s->db, "ws_lookup", 2, vals, err, sizeof(err));
+	if (!r) {
+		log_warn("store: looking up %d unstored messages failed: %s", m, err);
+		goto out;
+	}
+	for (int row = 0; row < PQntuples(r); row++) {
+		struct store_job *j = store_row_job(r, row, left, m);
+
+		if (!j)
+			continue;
+		j->status = store_status_of(PQgetvalue(r, row, 1));
+		if (j->status != STORE_DUP)
+			continue;
+		j->id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
+		j->room_id = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+		store_created_at(j, r, row, 4);
+	}
+out:
+	for (int i = 0; i < n; i++)
+		if (jobs[i]->status == STORE_UNKNOWN)
+			jobs[i]->status = STORE_ERROR;
+	PQclear(r);
+	free(left);
+	for (int k = 0; k < 2; k++)
+		pgarr_release(&a[k]);
+}
+
+/*
+ * One chat_ws_store call for jobs[0..n), minus the messages of rooms
+ * already found locked in this run (busy). A failed call is not retried
+ * message by message, each with its own timeout (issue 10: one locked
+ * room then held every other room back for 5 s per message):
+ *   DB_DOWN, DB_TIMEOUT  every message gets STORE_ERROR at once;
+ *   DB_BUSY              (deadlock, serialisation) the call is made again, once;
+ *   DB_ERROR             the statement itself failed on some row: the
+ *                        batch is split in halves until that row is alone.
+ * The answer's rows are the messages stored now, in the order of the jobs,
+ * then the rooms found locked: walking the jobs, a row answers the first
+ * job not yet answered with the same sender, temp id and room. Jobs of a
+ * locked room get STORE_BUSY; any other job no row answers goes to
+ * store_lookup().
+ */
+static void store_send(struct store *s, struct store_job **jobs, int n,
+		       struct store_busy_rooms *busy, int retried)
+{
+	struct store_job **go = NULL;
 	struct pgarr a[4];
 	const char *vals[4];
 	char err[512];
 	PGresult *r = NULL;
 	int64_t t0;
+	int m = 0, row = 0, rows, stored = 0, unknown = 0;
 
 	for (int k = 0; k < 4; k++)
 		pgarr_init(&a[k], 0);
+	go = malloc((size_t)(n ? n : 1) * sizeof(*go));
+	if (!go) {
+		log_error("store: out of memory for a batch of %d", n);
+		store_fail_all(jobs, n);
+		goto out;
+	}
 	for (int i = 0; i < n; i++) {
+		if (busy->n && store_room_busy(busy, jobs[i]->room_id)) {
+			jobs[i]->status = STORE_BUSY;
+			continue;
+		}
+		go[m++] = jobs[i];
 		pgarr_add_uuid(&a[0], jobs[i]->user);
 		pgarr_add_i64(&a[1], jobs[i]->room_id);
 		pgarr_add_text(&a[2], jobs[i]->message, jobs[i]->message_len);
 		pgarr_add_text(&a[3], jobs[i]->temp_id, jobs[i]->temp_len);
 	}
+	if (!m)
+		goto out;
 	if (store_arrays_end(a, vals, 4)) {
-		log_error("store: out of memory for a batch of %d", n);
-		store_fail_all(jobs, n);
+		log_error("store: out of memory for a batch of %d", m);
+		store_fail_all(go, m);
 		goto out;
 	}
+again:
 	t0 = chrono_mono_us();
 	r = db_exec(&s->db, "ws_store", 4, vals, err, sizeof(err));
 	if (!r) {
-		log_warn("store: batch of %d messages failed: %s", n, err);
-		if (s->db.fail != DB_DOWN && n > 1) {
-			/* one bad row must not fail the others: one by one */
-			for (int i = 0; i < n; i++)
-				store_send(s, jobs + i, 1);
+		log_warn("store: batch of %d messages failed: %s", m, err);
+		if (s->db.fail == DB_BUSY && !retried) {
+			retried = 1;
+			goto again;
+		}
+		if (s->db.fail == DB_ERROR && m > 1) {
+			/* one bad row must not fail the others: halves, in order */
+			store_send(s, go, m / 2, busy, 0);
+			store_send(s, go + m / 2, m - m / 2, busy, 0);
 			goto out;
 		}
-		store_fail_all(jobs, n);
+		store_fail_all(go, m);
 		goto out;
 	}
-	store_fail_all(jobs, n);	/* rows missing from the answer: errors */
-	for (int row = 0; row < PQntuples(r); row++) {
-		struct store_job *j = store_row_job(r, row, jobs, n);
-
-		if (!j)
-			continue;
-		j->status = (enum store_status)atoi(PQgetvalue(r, row, 1));
-		if (!PQgetisnull(r, row, 2))
-			j->id = strtoll(PQgetvalue(r, row, 2), NULL, 10);
-		if (!PQgetisnull(r, row, 3))
-			j->room_id = strtoll(PQgetvalue(r, row, 3), NULL, 10);
-		if (!PQgetisnull(r, row, 4))
-			snprintf(j->created_at, sizeof(j->created_at), "%s", PQgetvalue(r, row, 4));
-		if (!PQgetisnull(r, row, 5))
-			j->prev_id = strtoll(PQgetvalue(r, row, 5), NULL, 10);
+	rows = PQntuples(r);
+	while (rows > 0 && PQgetisnull(r, rows - 1, 0)) {	/* the locked rooms */
+		store_room_add_busy(busy, strtoll(PQgetvalue(r, rows - 1, 3), NULL, 10));
+		rows--;
 	}
+	for (int i = 0; i < m; i++) {
+		struct store_job *j = go[i];
+
+		if (row < rows && !strcmp(PQgetvalue(r, row, 1), j->user) &&
+		    strlen(PQgetvalue(r, row, 2)) == j->temp_len &&
+		    !memcmp(PQgetvalue(r, row, 2), j->temp_id, j->temp_len) &&
+		    strtoll(PQgetvalue(r, row, 3), NULL, 10) == j->room_id) {
+			j->status = STORE_OK;
+			j->id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+			j->prev_id = PQgetisnull(r, row, 5) ? 0 :
+				     strtoll(PQgetvalue(r, row, 5), NULL, 10);
+			store_created_at(j, r, row, 4);
+			row++;
+			stored++;
+		} else if (busy->n && store_room_busy(busy, j->room_id)) {
+			j->status = STORE_BUSY;
+		} else {
+			j->status = STORE_UNKNOWN;
+			unknown++;
+		}
+	}
+	if (row < rows)		/* cannot happen: rows come in job order */
+		log_error("store: %d stored rows matched no message of the batch", rows - row);
+	if (unknown)
+		store_lookup(s, go, m);
 	/* read by the service thread's statistics line: atomics, no lock */
 	__atomic_fetch_add(&s->stats.batches, 1, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&s->stats.stored, (uint64_t)n, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->stats.stored, (uint64_t)stored, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&s->stats.busy_us, (uint64_t)(chrono_mono_us() - t0), __ATOMIC_RELAXED);
 out:
 	PQclear(r);
+	free(go);
 	for (int k = 0; k < 4; k++)
 		pgarr_release(&a[k]);
 }
@@ -243,9 +419,15 @@ static void store_bans(struct store *s, struct store_job **jobs, int n)
 	for (int i = 0; i < n; i++)
 		pgarr_add_uuid(&a, jobs[i]->user);
 	vals[0] = pgarr_end(&a);
-	if (!vals[0] || !(r = db_exec(&s->db, "ws_bans", 1, vals, err, sizeof(err)))) {
+	if (vals[0]) {
+		r = db_exec(&s->db, "ws_bans", 1, vals, err, sizeof(err));
+		/* read-only: a connection found dead (Postgres restarted) is tried again */
+		if (!r && s->db.fail == DB_DOWN)
+			r = db_exec(&s->db, "ws_bans", 1, vals, err, sizeof(err));
+	}
+	if (!vals[0] || !r) {
 		if (vals[0])
-			log_warn("store: ban check failed: %s", err);
+			log_warn("store: ban check of %d connection(s) failed: %s", n, err);
 		store_fail_all(jobs, n);
 		goto out;
 	}
@@ -305,26 +487,77 @@ out:
 	pgarr_release(&a);
 }
 
-/* Run every job of a batch (a chain); answer them, in submission order per kind. */
+/*
+ * The sends of this run that came back STORE_BUSY stay with the worker
+ * (s->busy, in order) until their room is free or their time is up;
+ * every other job of jobs[0..n) is answered. Returns the answers.
+ */
+static void store_keep_busy(struct store *s, struct store_job **jobs, int n,
+			    struct handoff_list *answers)
+{
+	int64_t now = chrono_mono_us(), oldest = 0;
+
+	handoff_list_init(&s->busy);
+	s->nbusy = 0;
+	for (int i = 0; i < n; i++) {
+		struct store_job *j = jobs[i];
+
+		if (j->type == STORE_SEND && j->status == STORE_BUSY) {
+			if (!j->busy_until_us)
+				j->busy_until_us = now + s->busy_wait_us;
+			if (now < j->busy_until_us) {
+				int64_t waited = now - (j->busy_until_us - s->busy_wait_us);
+
+				if (waited > oldest)
+					oldest = waited;
+				handoff_list_add(&s->busy, &j->link);
+				s->nbusy++;
+				continue;
+			}
+			log_warn("store: room %lld stayed locked by another transaction: "
+				 "a message of it not stored", (long long)j->room_id);
+			j->status = STORE_ERROR;
+		}
+		handoff_list_add(answers, &j->link);
+	}
+	if (s->nbusy && log_limit_pass(&s->busy_log, 1000, NULL))
+		log_info("store: %d message(s) wait for rooms locked by another transaction "
+			 "(the oldest for %lld ms); other rooms go on", s->nbusy,
+			 (long long)(oldest / 1000));
+}
+
+/*
+ * Run every job of a batch (a chain) and the sends still waiting for a
+ * locked room (first: they are older); answer them, in submission order
+ * per kind.
+ */
 static void store_run(struct store *s, struct handoff_link *batch)
 {
 	struct store_job **all, *j, **sends, **bans, **loads, **checks;
+	struct store_busy_rooms busy = { 0 };
+	struct handoff_link *held = s->busy.head;
 	struct handoff_list answers;
 	struct handoff_link *l;
-	int n = 0, ns = 0, nb = 0, nl = 0, nc = 0;
+	int n = 0, na = 0, ns = 0, nb = 0, nl = 0, nc = 0;
 	char err[512];
 
 	for (l = batch; l; l = l->next)
 		n++;
+	n += s->nbusy;
 	all = malloc((size_t)n * 5 * sizeof(*all));
 	if (!all) {
 		log_error("store: out of memory for %d jobs", n);
 		handoff_list_init(&answers);
-		while ((j = handoff_entry(batch, struct store_job, link))) {
-			batch = batch->next;
-			j->status = STORE_ERROR;
-			handoff_list_add(&answers, &j->link);
+		for (int pass = 0; pass < 2; pass++) {
+			l = pass ? batch : held;
+			while ((j = handoff_entry(l, struct store_job, link))) {
+				l = l->next;
+				j->status = STORE_ERROR;
+				handoff_list_add(&answers, &j->link);
+			}
 		}
+		handoff_list_init(&s->busy);
+		s->nbusy = 0;
 		handoff_put(&s->out, &answers);
 		return;
 	}
@@ -332,17 +565,19 @@ static void store_run(struct store *s, struct handoff_link *batch)
 	bans = sends + n;
 	loads = bans + n;
 	checks = loads + n;
-	for (l = batch; l; l = l->next) {
-		j = handoff_entry(l, struct store_job, link);
-		all[ns + nb + nl + nc] = j;
-		if (j->type == STORE_SEND)
-			sends[ns++] = j;
-		else if (j->type == STORE_BANCHECK)
-			bans[nb++] = j;
-		else if (j->type == STORE_VERIFY)
-			checks[nc++] = j;
-		else
-			loads[nl++] = j;
+	for (int pass = 0; pass < 2; pass++) {
+		for (l = pass ? batch : held; l; l = l->next) {
+			j = handoff_entry(l, struct store_job, link);
+			all[na++] = j;
+			if (j->type == STORE_SEND)
+				sends[ns++] = j;
+			else if (j->type == STORE_BANCHECK)
+				bans[nb++] = j;
+			else if (j->type == STORE_VERIFY)
+				checks[nc++] = j;
+			else
+				loads[nl++] = j;
+		}
 	}
 	/* A new backend after a lost one: tell the service thread first. */
 	if (!db_ensure(&s->db, err, sizeof(err))) {
@@ -363,31 +598,43 @@ static void store_run(struct store *s, struct handoff_link *batch)
 	for (int i = 0; i < nc; i += s->batch_max)
 		store_verify(s, checks + i, nc - i < s->batch_max ? nc - i : s->batch_max);
 	for (int i = 0; i < ns; i += s->batch_max)
-		store_send(s, sends + i, ns - i < s->batch_max ? ns - i : s->batch_max);
+		store_send(s, sends + i, ns - i < s->batch_max ? ns - i : s->batch_max, &busy, 0);
+	free(busy.id);
 	if (nb)
 		store_bans(s, bans, nb);
 	if (nl)
 		store_rooms(s, loads, nl);
 	handoff_list_init(&answers);
-	for (int i = 0; i < n; i++)
-		handoff_list_add(&answers, &all[i]->link);
+	store_keep_busy(s, all, na, &answers);
 	free(all);
-	handoff_put(&s->out, &answers);
+	if (answers.head)
+		handoff_put(&s->out, &answers);
 }
 
 static void *store_main(void *arg)
 {
 	struct store *s = arg;
 	struct handoff_link *batch;
+	struct timespec until;
 
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
-		while (!s->in.head && !s->stop)
+		while (!s->in.head && !s->stop && !s->nbusy)
 			pthread_cond_wait(&s->cond, &s->mu);
+		if (!s->in.head && s->nbusy) {
+			/* messages wait for a locked room: again soon, or at the next job */
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += STORE_RETRY_MS * 1000000L;
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			pthread_cond_timedwait(&s->cond, &s->mu, &until);
+		}
 		batch = s->in.head;
 		handoff_list_init(&s->in);
 		pthread_mutex_unlock(&s->mu);
-		if (!batch)
+		if (!batch && !s->nbusy)
 			break;	/* stop, and nothing left */
 		store_run(s, batch);
 	}
@@ -404,8 +651,10 @@ int store_start(struct store *s, const char *conninfo, int timeout_ms,
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cond, NULL);
 	handoff_list_init(&s->in);
+	handoff_list_init(&s->busy);
 	handoff_init(&s->out, wake, arg);
 	s->batch_max = 2000;
+	s->busy_wait_us = (int64_t)timeout_ms * 1000;
 	if (handoff_thread_start(&s->thread, store_main, s, "database", err, errlen))
 		return -1;
 	s->started = 1;

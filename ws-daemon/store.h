@@ -11,8 +11,16 @@
  * share one statement and one commit (chat_ws_store, sql/003_ws_store.sql).
  *
  * Jobs:
- *   STORE_SEND      store one message (status, id, created_at, prev_id)
- *   STORE_BANCHECK  is the user in chat_bans (status STORE_BANNED / STORE_OK)
+ *   STORE_SEND      store one message (status, id, created_at, prev_id).
+ *                   A message whose room another transaction holds is
+ *                   not waited for: the worker keeps it and tries again
+ *                   every STORE_RETRY_MS in its next batches, ahead of
+ *                   newer messages (a room's order is kept), so the
+ *                   other rooms' messages go on being stored; one still
+ *                   not stored after the statement timeout gets
+ *                   STORE_ERROR, as a statement that timed out would.
+ *   STORE_BANCHECK  is the user in chat_bans (status STORE_BANNED / STORE_OK;
+ *                   read-only, so retried once on a connection found dead)
  *   STORE_LOAD_ROOM the participants of a room (members; exists) and
  *                   base_id, where in-order delivery starts (roomcache.h)
  *   STORE_VERIFY    does Postgres hold the message a peer's event
@@ -22,6 +30,10 @@
  *                   STORE_UNKNOWN. Read-only, so retried once on a
  *                   connection found dead.
  * A job that failed on the database gets STORE_ERROR ("server error").
+ * A batch of messages that failed is not retried message by message
+ * (each would wait its own timeout): a timeout or a lost connection fails
+ * the batch at once, a deadlock retries it once, and only an error of
+ * the statement itself (one bad row) splits it in halves to find it.
  *
  * Ownership: a submitted job belongs to the store until store_take()
  * returns it; then it is the caller's (store_job_free). owner is an opaque
@@ -36,6 +48,7 @@
 
 #include "db.h"
 #include "handoff.h"
+#include "log.h"
 #include "uuid.h"
 
 enum store_type {
@@ -49,7 +62,10 @@ enum store_status {
 	STORE_BANNED,		/* SEND, BANCHECK: the user is banned */
 	STORE_ERROR,		/* database unavailable or failed */
 	STORE_UNKNOWN,		/* VERIFY: Postgres has no such message */
+	STORE_BUSY,		/* SEND, inside the worker only: its room is locked */
 };
+
+#define STORE_RETRY_MS 10	/* how soon messages of a locked room are tried again */
 
 struct store_job {
 	struct handoff_link link;	/* in the store's lists, then the caller's chain */
@@ -72,6 +88,7 @@ struct store_job {
 	size_t nmembers;
 	int exists;			/* LOAD_ROOM: the room exists */
 	int64_t base_id;		/* LOAD_ROOM: last id committed over 2 s ago */
+	int64_t busy_until_us;		/* SEND, worker: kept for a locked room until then */
 };
 
 /* A SEND job with copies of message and temp id; NULL when out of memory. */
@@ -104,6 +121,10 @@ struct store {
 	pthread_mutex_t mu;		/* in, stop */
 	pthread_cond_t cond;
 	struct handoff_list in;		/* submitted, FIFO */
+	struct handoff_list busy;	/* worker only: sends waiting for a locked room */
+	int nbusy;			/* how many */
+	int64_t busy_wait_us;		/* their longest wait: the statement timeout */
+	struct log_limit busy_log;	/* worker only */
 	struct handoff out;		/* answered, to the service thread */
 	int stop;
 	int started;

@@ -506,7 +506,7 @@ int main(int argc, char **argv)
 	struct run r = { 0 };
 	struct opts o;
 	uint32_t dst;
-	uint64_t hold_end;
+	uint64_t hold_end, t_open;
 	int ret = 1, ok = 1;
 
 	parse(argc, argv, &o);
@@ -541,8 +541,11 @@ int main(int argc, char **argv)
 		printf("window %d\n", o.window);
 	fflush(stdout);
 
+	t_open = wl_now_ns();
 	open_all(&ctx, &o);
 	printf("established %d\n", ctx.open);
+	/* from the first connect to the last answered handshake (admission) */
+	printf("open_ms %.1f\n", (double)(wl_now_ns() - t_open) / 1e6);
 	fflush(stdout);
 	if (o.mode == IDLE) {
 		/* tests/bench/ws.sh reads the daemon's memory after this line */

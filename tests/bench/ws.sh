@@ -4,21 +4,30 @@
 # Starts a throw-away stack (tools/stack.sh) on free ports in a temporary
 # RUN_DIR, seeds 500 two-person rooms (1,000 users) plus 7,500 rooms for
 # the idle users, then runs build/ws-load against the ws-daemon's own port
-# (not through nginx, so the figures are the daemon's; one flood run also
-# goes through nginx for comparison):
-#   flood  1,000 users send as fast as confirmations allow
-#   rate   5,000 messages/s in total, latency percentiles
-#   idle   15,000 connections held, daemon RSS per connection
-# each WS_BENCH_RUNS times, and prints every run and the medians. The stack
-# and the directory are removed at the end, also on failure or Ctrl-C.
+# (not through nginx, so the figures are the daemon's):
+#   flood    1,000 users send as fast as confirmations allow; once more
+#            through nginx (its peer: the flood straight to the daemon)
+#   rate     2,000 messages/s in total, latency percentiles; again with
+#            15,000 idle connections held (its peer: the run without)
+#   idle     15,000 connections held, daemon RSS per connection
+#   admit    15,000 clients connect at once through nginx to a freshly
+#            restarted daemon while the rate load flows
+#   store    the ceilings of the store path: a plain batched INSERT of the
+#            same rows and chat_ws_store alone, with pgbench, same database
+#   foreign  the next live message after a foreign writer's insert
+# and prints every run, then each figure beside its ceiling or peer from
+# the same run, with the ratio. The stack and the directory are removed at
+# the end, also on failure or Ctrl-C.
 #
 # Settings (environment):
 #   WS_BENCH_RUNS        runs of each test                     (3)
 #   WS_BENCH_SECS        measured seconds of a flood/rate run  (10)
 #   WS_BENCH_WINDOW      flood: unconfirmed per connection     (1)
-#   WS_BENCH_RATE        rate: messages/s in total             (5000)
+#   WS_BENCH_RATE        rate: messages/s in total             (2000)
 #   WS_BENCH_IDLE        idle connections                      (15000)
 #   WS_BENCH_IDLE_PROCS  ws-load processes sharing them        (2)
+#   WS_BENCH_CEIL_ROWS   rows per statement of the store ceilings (1000)
+#   WS_BENCH_HISTORY     messages to store, then measure rate again (0: no)
 #   WS_BENCH_SWEEP       flood windows to try once each, e.g. "1 2 4 8" (none)
 #   WS_BENCH_KEEP=1      keep the run directory (logs, raw outputs)
 #   CHAT_BIN_DIR         the programs under test               (build)
@@ -31,9 +40,12 @@ cd "$root"
 runs=${WS_BENCH_RUNS:-3}
 secs=${WS_BENCH_SECS:-10}
 window=${WS_BENCH_WINDOW:-1}
-rate=${WS_BENCH_RATE:-5000}
+rate=${WS_BENCH_RATE:-2000}
 idle=${WS_BENCH_IDLE:-15000}
 procs=${WS_BENCH_IDLE_PROCS:-2}
+ceil_rows=${WS_BENCH_CEIL_ROWS:-1000}
+history=${WS_BENCH_HISTORY:-0}
+pgbench=$(ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | tail -n 1)
 load=$root/build/ws-load
 PYTHON=/usr/bin/python3
 
@@ -84,7 +96,16 @@ export CHAT_WS_COUNT=1
 # lines would cost more than the traffic.
 export CHAT_IDLE_TIMEOUT=0
 export CHAT_LOG_LEVEL=${CHAT_LOG_LEVEL:-warn}
+# The flood sends as fast as confirmations allow (30+ messages/s per user,
+# far over CHAT_WS_MSG_RATE's default of 20/s): the daemon's rate limit
+# is set out of reach, so that the figures measure throughput, not the
+# limit. The rate test (5/s per user) would pass under the default.
+export CHAT_WS_MSG_RATE=${CHAT_WS_MSG_RATE:-1000000}
+export CHAT_WS_MSG_BURST=${CHAT_WS_MSG_BURST:-1000000}
 unset DATABASE_URL CHAT_EVT_ENDPOINTS	# always the embedded, throw-away Postgres
+# ws-load connects from 127.0.0.x, thousands at once: nginx's per-address
+# limits (README "Limits") off for it
+export CHAT_NGINX_UNLIMITED=127.0.0.0/8
 out=$RUN_DIR/out
 mkdir -p "$out"
 bg_pids=()
@@ -176,20 +197,23 @@ run_load() {
 }
 
 bound=$((secs + 90))
-flood_c=() flood_d=()
+flood_c=() flood_d=() flood_c50=() flood_n=()
 for i in $(seq "$runs"); do
 	f=$out/flood-$i.txt
 	run_load "$f" $bound flood -p "$CHAT_WS_PORT" -r "$RUN_DIR/rooms.txt" -w "$window" -d "$secs"
 	check "$f"
 	flood_c+=("$(val "$f" confirmed_per_s)") flood_d+=("$(val "$f" delivered_per_s)")
+	flood_c50+=("$(val "$f" confirm_p50_ms)")
 	echo "flood run $i: confirmed/s ${flood_c[-1]} deliveries/s ${flood_d[-1]}" \
-		"confirm p99 $(val "$f" confirm_p99_ms) ms verified $(val "$f" verified)"
+		"send->confirm p50 ${flood_c50[-1]} p99 $(val "$f" confirm_p99_ms) ms verified $(val "$f" verified)"
+	# its peer: the same flood through nginx, right after it
+	f=$out/flood-nginx-$i.txt
+	run_load "$f" $bound flood -p "$CHAT_HTTP_PORT" -r "$RUN_DIR/rooms.txt" -w "$window" -d "$secs"
+	check "$f"
+	flood_n+=("$(val "$f" confirmed_per_s)")
+	echo "flood run $i through nginx: confirmed/s ${flood_n[-1]} deliveries/s" \
+		"$(val "$f" delivered_per_s) verified $(val "$f" verified)"
 done
-f=$out/flood-nginx.txt
-run_load "$f" $bound flood -p "$CHAT_HTTP_PORT" -r "$RUN_DIR/rooms.txt" -w "$window" -d "$secs"
-check "$f"
-echo "flood through nginx: confirmed/s $(val "$f" confirmed_per_s) deliveries/s $(val "$f" delivered_per_s)" \
-	"verified $(val "$f" verified)"
 
 for w in ${WS_BENCH_SWEEP:-}; do
 	f=$out/sweep-$w.txt
@@ -207,66 +231,107 @@ checkpoints() {
 		"SELECT buffers_checkpoint FROM pg_stat_bgwriter" 2>/dev/null || echo 0
 }
 
-rate_c50=() rate_c99=() rate_r50=() rate_r99=() rate_got=()
-for i in $(seq "$runs"); do
-	f=$out/rate-$i.txt
+# One rate run into file $1 ($2: label for the line printed).
+rate_run() {
+	local f=$1 label=$2 ck
 	ck=$(checkpoints)
 	run_load "$f" $bound rate -p "$CHAT_WS_PORT" -r "$RUN_DIR/rooms.txt" -R "$rate" -d "$secs"
 	ck=$(($(checkpoints) - ck))
 	check "$f"
+	echo "$label ($(val "$f" confirmed_per_s) msg/s): send->confirm p50 $(val "$f" confirm_p50_ms)" \
+		"p90 $(val "$f" confirm_p90_ms) p99 $(val "$f" confirm_p99_ms) max $(val "$f" confirm_max_ms) ms;" \
+		"send->receive p50 $(val "$f" deliver_p50_ms) p90 $(val "$f" deliver_p90_ms)" \
+		"p99 $(val "$f" deliver_p99_ms) max $(val "$f" deliver_max_ms) ms; checkpoint wrote $ck buffers"
+}
+
+rate_c50=() rate_c99=() rate_r50=() rate_r99=() rate_got=()
+for i in $(seq "$runs"); do
+	f=$out/rate-$i.txt
+	rate_run "$f" "rate run $i"
 	rate_c50+=("$(val "$f" confirm_p50_ms)") rate_c99+=("$(val "$f" confirm_p99_ms)")
 	rate_r50+=("$(val "$f" deliver_p50_ms)") rate_r99+=("$(val "$f" deliver_p99_ms)")
 	rate_got+=("$(val "$f" confirmed_per_s)")
-	echo "rate run $i ($(val "$f" confirmed_per_s) msg/s): send->confirm p50 ${rate_c50[-1]}" \
-		"p90 $(val "$f" confirm_p90_ms) p99 ${rate_c99[-1]} max $(val "$f" confirm_max_ms) ms;" \
-		"send->receive p50 ${rate_r50[-1]} p90 $(val "$f" deliver_p90_ms) p99 ${rate_r99[-1]}" \
-		"max $(val "$f" deliver_max_ms) ms; checkpoint wrote $ck buffers"
 done
 
 rss_kib() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
 
-# Idle: a freshly started daemon each run, so memory freed by earlier
-# runs cannot be reused and hide the cost of the new connections.
-idle_held=() idle_per=()
+# Idle connections: WS_BENCH_IDLE users of the idle rooms, shared by
+# $procs ws-load processes, each with its own slice of users and of
+# 127.0.0.2.. source addresses. idle_start PORT TAG PARALLEL starts them
+# (PARALLEL: handshakes in progress at once per process) and returns once
+# each has opened all it could; idle_stop collects what they held.
 per_lines=$(((per_proc + 1) / 2))
+idle_files=()
+idle_start() {
+	local port=$1 tag=$2 par=$3 p f n
+	bg_pids=() idle_files=()
+	for ((p = 0; p < procs; p++)); do
+		f=$out/idle-$tag-$p.txt
+		idle_files+=("$f")
+		: >"$f"
+		sed -n "$((p * per_lines + 1)),$(((p + 1) * per_lines))p" \
+			"$RUN_DIR/idle-rooms.txt" >"$RUN_DIR/idle-rooms-$p.txt"
+		timeout -s TERM -k 10 600 "$load" idle -p "$port" \
+			-r "$RUN_DIR/idle-rooms-$p.txt" -s "127.0.0.$((2 + 8 * p))" -S 8 \
+			-c "$par" -t 90 -d 500 >"$f" 2>"$f.err" &
+		bg_pids+=($!)
+	done
+	for _ in $(seq 1200); do
+		n=0
+		for f in "${idle_files[@]}"; do grep -q '^ready' "$f" && n=$((n + 1)); done
+		[ $n -eq "$procs" ] && break
+		sleep 0.1
+	done
+}
+idle_sum() {	# the sum of key $1 over the idle processes' outputs
+	local f t=0
+	for f in "${idle_files[@]}"; do t=$((t + $(num "$f" "$1"))); done
+	echo $t
+}
+idle_max() {	# the largest value of key $1 over the idle processes' outputs
+	local f
+	for f in "${idle_files[@]}"; do val "$f" "$1"; done | sort -g | tail -n 1
+}
+idle_stop() {	# sets held: how many connections were still held
+	local f
+	kill -TERM "${bg_pids[@]}" 2>/dev/null || true
+	wait "${bg_pids[@]}" || true	# not in a subshell: they are our children
+	bg_pids=()
+	held=0
+	for f in "${idle_files[@]}"; do
+		held=$((held + $(num "$f" held)))
+		if [ -s "$f.err" ]; then sed 's/^/   /' "$f.err" | head -n 5; fi
+	done
+	return 0
+}
+
+# Rate with the idle connections held: the cost of an event must not grow
+# with the number of connections (the peer is the rate run above).
+idle_start "$CHAT_WS_PORT" rate 256
+echo "== $(idle_sum established) idle connections held for the rate runs"
+irate_r50=() irate_r99=() irate_c99=()
+for i in $(seq "$runs"); do
+	f=$out/rate-idle-$i.txt
+	rate_run "$f" "rate run $i, $idle idle held"
+	irate_r50+=("$(val "$f" deliver_p50_ms)") irate_r99+=("$(val "$f" deliver_p99_ms)")
+	irate_c99+=("$(val "$f" confirm_p99_ms)")
+done
+idle_stop
+[ "$held" -eq "$idle" ] || { echo "   !! rate with idle: $held of $idle held"; failed=1; }
+
+# Idle memory: a freshly started daemon each run, so memory freed by
+# earlier runs cannot be reused and hide the cost of the new connections.
+idle_held=() idle_per=()
 for i in $(seq "$runs"); do
 	timeout 60 tools/stack.sh restart-ws >/dev/null
 	pid=$(cat "$RUN_DIR/ws-0.pid")
 	sleep 2
 	before=$(rss_kib "$pid")
-	bg_pids=() files=()
-	for ((p = 0; p < procs; p++)); do
-		f=$out/idle-$i-$p.txt
-		files+=("$f")
-		: >"$f"
-		# Each process its own slice of users and of 127.0.0.2.. addresses.
-		sed -n "$((p * per_lines + 1)),$(((p + 1) * per_lines))p" \
-			"$RUN_DIR/idle-rooms.txt" >"$RUN_DIR/idle-rooms-$p.txt"
-		timeout -s TERM -k 10 150 "$load" idle -p "$CHAT_WS_PORT" \
-			-r "$RUN_DIR/idle-rooms-$p.txt" -s "127.0.0.$((2 + 8 * p))" -S 8 \
-			-t 90 -d 120 >"$f" 2>"$f.err" &
-		bg_pids+=($!)
-	done
-	# Memory is read once every process has opened all it could.
-	for _ in $(seq 1200); do
-		n=0
-		for f in "${files[@]}"; do grep -q '^ready' "$f" && n=$((n + 1)); done
-		[ $n -eq "$procs" ] && break
-		sleep 0.1
-	done
+	idle_start "$CHAT_WS_PORT" mem-$i 256
 	sleep 3
 	after=$(rss_kib "$pid")
-	est=0
-	for f in "${files[@]}"; do est=$((est + $(num "$f" established))); done
-	# Done: they report what they still hold when told to stop.
-	kill -TERM "${bg_pids[@]}" 2>/dev/null || true
-	wait "${bg_pids[@]}" || true
-	bg_pids=()
-	held=0
-	for f in "${files[@]}"; do
-		held=$((held + $(num "$f" held)))
-		[ -s "$f.err" ] && sed 's/^/   /' "$f.err" | head -n 5
-	done
+	est=$(idle_sum established)
+	idle_stop
 	[ "$held" -eq "$idle" ] || { echo "   !! idle run $i: $held of $idle held"; failed=1; }
 	per=$(awk -v a="$after" -v b="$before" -v n="$est" 'BEGIN { printf "%.2f", n ? (a - b) / n : 0 }')
 	idle_held+=("$held") idle_per+=("$per")
@@ -274,24 +339,144 @@ for i in $(seq "$runs"); do
 		"$per KiB per connection"
 done
 
+# Admission: a reconnect storm after a restart. The daemon is restarted,
+# the rate load (direct) starts flowing, then every idle client connects
+# through nginx at once (all handshakes in progress together). The time
+# is from the first connect to the last answered handshake, per process;
+# the rate run checks that no message of the flow went astray meanwhile.
+admit_ms=() admit_est=()
+for i in $(seq "$runs"); do
+	timeout 60 tools/stack.sh restart-ws >/dev/null
+	sleep 1
+	f=$out/admit-rate-$i.txt
+	timeout -s TERM -k 10 $((bound + 30)) "$load" rate -p "$CHAT_WS_PORT" \
+		-r "$RUN_DIR/rooms.txt" -R "$rate" -d $((secs + 10)) >"$f" 2>"$f.err" &
+	rate_pid=$!
+	sleep 4
+	idle_start "$CHAT_HTTP_PORT" admit-$i "$per_proc"
+	est=$(idle_sum established)
+	ms=$(idle_max open_ms)
+	idle_stop
+	wait "$rate_pid" || true
+	check "$f"
+	admit_ms+=("$ms") admit_est+=("$est")
+	[ "$est" -eq "$idle" ] || { echo "   !! admission run $i: $est of $idle admitted"; failed=1; }
+	echo "admission run $i: $est of $idle admitted through nginx in $ms ms" \
+		"while $(val "$f" confirmed_per_s) msg/s flowed (verified $(val "$f" verified))"
+done
+
+# The store path's ceilings, with pgbench on the same database: the same
+# rows the flood stores (the flood's rooms and users, a 48-character text,
+# a fresh temp id each), $ceil_rows per statement (the flood keeps up to
+# 1,000 messages in flight, so its batches reach that size), one statement
+# per transaction as the daemon commits.
+timeout 60 psql "$dsn" -X -q -v ON_ERROR_STOP=1 <<-SQL
+CREATE TABLE bench_rooms (k serial, room bigint, a uuid, b uuid);
+\copy bench_rooms (room, a, b) FROM '$RUN_DIR/rooms.txt' WITH (DELIMITER ' ')
+ANALYZE bench_rooms;
+SQL
+nrooms=$(wc -l <"$RUN_DIR/rooms.txt")
+rows_sql="FROM generate_series(1, $ceil_rows) g JOIN bench_rooms r ON r.k = 1 + g % $nrooms"
+cat >"$RUN_DIR/ceil-insert.sql" <<-SQL
+INSERT INTO chat_room_messages (room_id, message, sender_id, client_temp_id)
+SELECT r.room, rpad('ceiling ' || g, 48, '.'), CASE WHEN g % 2 = 0 THEN r.a ELSE r.b END,
+       md5(random()::text) $rows_sql ORDER BY g;
+SQL
+cat >"$RUN_DIR/ceil-store.sql" <<-SQL
+SELECT count(*) FROM (SELECT
+	array_agg(CASE WHEN g % 2 = 0 THEN r.a ELSE r.b END ORDER BY g) s,
+	array_agg(r.room ORDER BY g) rm,
+	array_agg(rpad('ceiling ' || g, 48, '.') ORDER BY g) m,
+	array_agg(md5(random()::text) ORDER BY g) t $rows_sql) x,
+	chat_ws_store(x.s, x.rm, x.m, x.t);
+SQL
+pgb() {	# rows/s of script $1 run by pgbench for $secs s
+	PGPASSFILE=$RUN_DIR/pgpass "$pgbench" -n -T "$secs" -f "$1" \
+		"postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat" 2>&1 |
+		awk -v n="$ceil_rows" '/^tps/ { printf "%.0f", $3 * n }'
+}
+ceil_ins=() ceil_fn=()
+for i in $(seq "$runs"); do
+	ceil_ins+=("$(pgb "$RUN_DIR/ceil-insert.sql")") ceil_fn+=("$(pgb "$RUN_DIR/ceil-store.sql")")
+	echo "store ceilings run $i: plain INSERT of $ceil_rows rows ${ceil_ins[-1]} rows/s;" \
+		"chat_ws_store alone ${ceil_fn[-1]} rows/s"
+done
+
+# Foreign writer: the next live message after an insert by a script.
+timeout 60 tools/stack.sh restart-ws >/dev/null
+sleep 1
+read -r froom fa fb < <(head -n 1 "$RUN_DIR/rooms.txt")
+f=$out/foreign.txt
+CHAT_BIN_DIR=${CHAT_BIN_DIR:-$root/build} timeout 120 "$PYTHON" tests/bench/foreign.py \
+	"$dsn" "$CHAT_WS_PORT" "$froom" "$fa" "$fb" 20 >"$f" 2>"$f.err" || {
+	sed 's/^/   /' "$f.err" | tail -n 5; failed=1; }
+echo "foreign writer: next live message p50 $(val "$f" foreign_p50_ms) max $(val "$f" foreign_max_ms) ms;" \
+	"without the insert p50 $(val "$f" plain_p50_ms) max $(val "$f" plain_max_ms) ms"
+
+# History: latency must not grow with the number of stored messages.
+hrate_r99=()
+if [ "$history" -gt 0 ]; then
+	echo "== storing $history messages of history (spread over every seeded room)"
+	timeout 3600 psql "$dsn" -X -q -v ON_ERROR_STOP=1 <<-SQL
+	INSERT INTO chat_room_messages (room_id, message, sender_id, client_temp_id)
+	SELECT r.id, 'history ' || g, r.owner_id, 'h' || g
+	FROM generate_series(1, $history) g
+	JOIN (SELECT id, owner_id, row_number() OVER (ORDER BY id) - 1 AS k FROM chat_rooms) r
+	  ON r.k = g % (SELECT count(*) FROM chat_rooms);
+	ANALYZE chat_room_messages;
+	SQL
+	echo "== chat_room_messages now holds $(psql "$dsn" -X -tA -c 'SELECT count(*) FROM chat_room_messages') rows"
+	for i in $(seq "$runs"); do
+		f=$out/rate-history-$i.txt
+		rate_run "$f" "rate run $i with history"
+		hrate_r99+=("$(val "$f" deliver_p99_ms)")
+	done
+fi
+
+# The ratio of two medians ("-" when either is missing).
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+
 echo
 echo "== websocket benchmark, medians of $runs runs ($(nproc) cores, ws-load direct to ws-daemon port)"
 echo "== load average now $(cut -d ' ' -f 1-3 /proc/loadavg)"
 row() {	# measure, target, values of the runs
 	local m=$1 t=$2
 	shift 2
-	printf '%-44s %10s  %-26s %s\n' "$m" "$(median "$@")" "$(IFS=/; echo "$*")" "$t"
+	printf '%-50s %10s  %-26s %s\n' "$m" "$(median "$@")" "$(IFS=/; echo "$*")" "$t"
 }
-printf '%-44s %10s  %-26s %s\n' "measure" "median" "runs" "target"
-row "confirmed messages/s (flood, window $window)" ">= 30000" "${flood_c[@]}"
+printf '%-50s %10s  %-26s %s\n' "measure" "median" "runs" "target"
+row "confirmed messages/s (flood, window $window)" "" "${flood_c[@]}"
 row "deliveries/s (flood)" "= confirmed" "${flood_d[@]}"
-row "confirmed messages/s (flood through nginx)" "" "$(val "$out/flood-nginx.txt" confirmed_per_s)"
+row "send->confirm p50 ms (flood, 1 in flight per user)" "" "${flood_c50[@]}"
+row "confirmed messages/s (flood through nginx)" "" "${flood_n[@]}"
+row "store ceiling: plain INSERT, rows/s" "" "${ceil_ins[@]}"
+row "store ceiling: chat_ws_store alone, rows/s" "" "${ceil_fn[@]}"
 row "achieved rate, msg/s (rate test)" "$rate" "${rate_got[@]}"
 row "send->confirm p50 ms at $rate msg/s" "" "${rate_c50[@]}"
 row "send->confirm p99 ms at $rate msg/s" "" "${rate_c99[@]}"
 row "send->receive p50 ms at $rate msg/s" "" "${rate_r50[@]}"
-row "send->receive p99 ms at $rate msg/s" "<= 50" "${rate_r99[@]}"
+row "send->receive p99 ms at $rate msg/s" "<= 10" "${rate_r99[@]}"
+row "send->receive p50 ms, $idle idle held" "" "${irate_r50[@]}"
+row "send->receive p99 ms, $idle idle held" "" "${irate_r99[@]}"
+[ ${#hrate_r99[@]} -gt 0 ] && row "send->receive p99 ms, $history stored" "" "${hrate_r99[@]}"
 row "idle connections held" "$idle" "${idle_held[@]}"
-row "daemon RSS per idle connection, KiB" "<= 10" "${idle_per[@]}"
+row "daemon RSS per idle connection, KiB" "<= 2" "${idle_per[@]}"
+row "admission of $idle through nginx, ms" "<= 5000" "${admit_ms[@]}"
+row "foreign writer: next live message p50 ms" "" "$(val "$out/foreign.txt" foreign_p50_ms)"
+row "foreign writer: next live message max ms" "" "$(val "$out/foreign.txt" foreign_max_ms)"
+
+fl=$(median "${flood_c[@]}")
+echo
+echo "== each figure beside its ceiling or peer, from this run"
+printf '%-50s %10s %12s %7s  %s\n' "figure" "value" "ceiling/peer" "ratio" "target"
+cmp() { printf '%-50s %10s %12s %7s  %s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")" "$4"; }
+cmp "flood msgs/s / plain INSERT rows/s" "$fl" "$(median "${ceil_ins[@]}")" ">= 0.80"
+cmp "chat_ws_store rows/s / plain INSERT rows/s" "$(median "${ceil_fn[@]}")" "$(median "${ceil_ins[@]}")" ""
+cmp "flood msgs/s / chat_ws_store rows/s" "$fl" "$(median "${ceil_fn[@]}")" ""
+cmp "flood through nginx / flood direct" "$(median "${flood_n[@]}")" "$fl" ">= 0.90"
+cmp "p99 send->receive: $idle idle held / none" "$(median "${irate_r99[@]}")" "$(median "${rate_r99[@]}")" "<= 1.50"
+[ ${#hrate_r99[@]} -gt 0 ] &&
+	cmp "p99 send->receive: $history stored / before" "$(median "${hrate_r99[@]}")" "$(median "${rate_r99[@]}")" "~ 1"
+cmp "foreign writer p50 / plain send->receive p50" "$(val "$out/foreign.txt" foreign_p50_ms)" "$(val "$out/foreign.txt" plain_p50_ms)" "~ 1"
 [ $failed -eq 0 ] || echo "some runs broke (see !! lines above); their figures are not valid"
 exit $failed

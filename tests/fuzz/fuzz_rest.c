@@ -51,6 +51,7 @@
 #define CALLER "5f0c2a55-1b7e-4c1a-9d55-0a3c8e6f7b21"
 #define OTHER "9a1b2c3d-4e5f-4061-8273-94a5b6c7d8e9"
 #define HISTORY_CAP 1000
+#define LIST_MAX 1000		/* CHAT_LIST_MAX */
 
 static struct cfg cfg;
 static struct auth verifier;
@@ -108,13 +109,13 @@ static int fz_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	char err[512];
 	size_t i;
 
-	(void)ctx;
 	check_caller(q);
-	if (rooms_parse_create(q->body, q->body_len, q->who.sub, &in, err, sizeof(err))) {
+	if (rooms_parse_create(q->body, q->body_len, q->who.sub, (size_t)ctx->cfg->list_max,
+			       &in, err, sizeof(err))) {
 		FUZZ_CHECK(in.users == NULL && in.nusers == 0);
 		return resp_error(r, 400, "%s", err);
 	}
-	FUZZ_CHECK(in.nusers >= 1 && in.nusers <= ROOMS_MAX_USERS + 1);
+	FUZZ_CHECK(in.nusers >= 1 && in.nusers <= LIST_MAX + 1);
 	check_ids(in.users, in.nusers);
 	for (i = 0; i < in.nusers && strcmp(in.users[i], q->who.sub); i++)
 		;
@@ -131,12 +132,12 @@ static int fz_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	char err[512];
 	int st;
 
-	(void)ctx;
 	check_caller(q);
-	if (rooms_parse_update(q->body, q->body_len, &in, err, sizeof(err)))
+	if (rooms_parse_update(q->body, q->body_len, (size_t)ctx->cfg->list_max, &in, err,
+			       sizeof(err)))
 		return resp_error(r, 400, "%s", err);
 	FUZZ_CHECK(in.room_id > 0);
-	FUZZ_CHECK(in.nadd <= ROOMS_MAX_USERS && in.nrm <= ROOMS_MAX_USERS);
+	FUZZ_CHECK(in.nadd <= LIST_MAX && in.nrm <= LIST_MAX);
 	check_ids(in.add, in.nadd);
 	check_ids(in.rm, in.nrm);
 	for (size_t i = 0; i < in.nadd; i++)
@@ -255,6 +256,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	verbose = getenv("FUZZ_VERBOSE") != NULL;
 	cfg.max_body = 65536;
 	cfg.history_cap = HISTORY_CAP;
+	cfg.list_max = LIST_MAX;
 	if (auth_init(&verifier, SECRET, NULL, AUTH_DEFAULT_AUDIENCE, 30, err, sizeof(err)))
 		abort();
 	user_hdr = bearer(0);
@@ -271,8 +273,8 @@ static void check_resp(const struct req *q, const struct resp *r)
 	char err[128];
 
 	switch (r->status) {
-	case 200: case 201: case 400: case 401: case 403: case 404: case 405: case 413:
-	case 500:
+	case 200: case 201: case 400: case 401: case 403: case 404: case 405: case 409:
+	case 413: case 429: case 500:
 		break;
 	default:
 		FUZZ_CHECK(!"a status of the contract");

@@ -118,6 +118,9 @@ class Stack:
             "CHAT_BIN_DIR": os.environ.get("CHAT_BIN_DIR", os.path.join(ROOT, "build")),
             "CHAT_LOG_LEVEL": "info",
             "CHAT_DEV": "1",  # a development stack: DEV_SECRET signs its tokens
+            # Tests send bursts of hundreds of frames: no rate limit unless a
+            # test asks for one (test_ws_limits.py passes its own values).
+            "CHAT_WS_MSG_RATE": "0",
             "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
         })
         # The embedded Postgres, and tokens signed with DEV_SECRET (the
@@ -313,6 +316,22 @@ class EvtInbox:
         if endpoint.startswith("ipc://"):
             os.chmod(endpoint[len("ipc://"):], 0o666)
 
+    def sync(self, stack):
+        """Publishers reconnect to a new inbox by themselves, and a PUB
+        drops what it sends before the subscription reaches it: returns
+        once several events in a row (of whichever REST workers answer)
+        got through. A test whose REST workers may have been restarted
+        since (restart-rest earlier in the session) calls it again."""
+        deadline, streak = time.time() + 15, 0
+        while streak < 8 and time.time() < deadline:
+            probe = str(uuid.uuid4())
+            stack.req("POST", "/admin/users/%s/disconnect" % probe, token=stack.admin_token())
+            try:
+                self.wait(lambda e: e.get("user") == probe, timeout=0.3)
+                streak += 1
+            except AssertionError:
+                streak = 0
+
     def wait(self, pred, timeout=5):
         """The first event (a dict) for which pred(event) is true; fails
         after timeout seconds."""
@@ -343,18 +362,7 @@ class EvtInbox:
 @pytest.fixture(scope="session")
 def evt_inbox(stack):
     inbox = EvtInbox(stack.evt_test_endpoint)
-    # Publishers reconnect to a new inbox by themselves, and a PUB drops
-    # what it sends before the subscription reaches it: wait until several
-    # events in a row (of whichever REST workers answer) get through.
-    deadline, streak = time.time() + 15, 0
-    while streak < 8 and time.time() < deadline:
-        probe = str(uuid.uuid4())
-        stack.req("POST", "/admin/users/%s/disconnect" % probe, token=stack.admin_token())
-        try:
-            inbox.wait(lambda e: e.get("user") == probe, timeout=0.3)
-            streak += 1
-        except AssertionError:
-            streak = 0
+    inbox.sync(stack)
     try:
         yield inbox
     finally:

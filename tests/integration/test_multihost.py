@@ -178,6 +178,9 @@ class Multihost:
             "CHAT_EVT_INBOX_KEYS": ",".join(self.dir(host, "keys", "ws-%d.pub" % i)
                                             for i in (0, 1)),
             "CHAT_LOG_LEVEL": "info",
+            # the kill test sends its burst as fast as it can; the rate
+            # limit has tests of its own (test_ws_limits.py)
+            "CHAT_WS_MSG_RATE": "0",
         })
         env.update(extra)
         return env

@@ -539,3 +539,16 @@ def test_sigterm_confirms_in_flight_then_closes_with_4007(stack):
     n = stack.sql("SELECT count(*) FROM chat_room_messages WHERE room_id = %s", (room,))[0][0]
     assert n == 300
     wa.close()
+
+
+def test_plain_http_to_a_daemon_port_gets_a_json_404(stack):
+    """Issue 10: every error before the application is a JSON envelope,
+    also on the daemon's own port (lws answered with an HTML page)."""
+    import requests
+    port = int(stack.env["CHAT_WS_PORT"])
+    for method in ("GET", "POST"):
+        r = requests.request(method, "http://127.0.0.1:%d/rooms" % port, data="x", timeout=10)
+        assert r.status_code == 404
+        assert r.headers["Content-Type"] == "application/json"
+        body = r.json()
+        assert body["data"] is None and "websocket" in body["error_message"]

@@ -12,7 +12,9 @@ static const char *const vars[] = {
 	"CHAT_HTTP_PORT", "CHAT_WS_PORT", "CHAT_PG_PORT", "DATABASE_URL",
 	"SUPABASE_JWT_SECRET", "SUPABASE_JWKS_FILE", "CHAT_JWT_AUD",
 	"CHAT_JWT_LEEWAY", "CHAT_EVT_ENDPOINTS", "CHAT_WS_ID", "CHAT_LOG_LEVEL",
-	"CHAT_IDLE_TIMEOUT", "CHAT_DEV", NULL
+	"CHAT_IDLE_TIMEOUT", "CHAT_DEV", "CHAT_LIST_MAX", "CHAT_ROOM_MAX_MEMBERS",
+	"CHAT_ROOMS_PER_MIN", "CHAT_ADDS_PER_MIN", "CHAT_LIMIT_WINDOW", "CHAT_EVT_MAX_BYTES",
+	"CHAT_WS_MSG_RATE", "CHAT_WS_MSG_BURST", "CHAT_WS_MAX_UNCONFIRMED", NULL
 };
 
 static int clean_env(void **state)
@@ -44,7 +46,16 @@ static void test_defaults(void **state)
 	assert_int_equal(c.unauth_max, 5);
 	assert_int_equal(c.unauth_window, 60);
 	assert_int_equal(c.shutdown_grace_ms, 2000);
+	assert_int_equal(c.ws_msg_rate, 20);
+	assert_int_equal(c.ws_msg_burst, 40);
+	assert_int_equal(c.ws_max_unconfirmed, 32);
 	assert_int_equal(c.log_level, 2);
+	/* REST limits (README "Limits") */
+	assert_int_equal(c.list_max, 1000);
+	assert_int_equal(c.room_max_members, 1000);
+	assert_int_equal(c.rooms_per_min, 30);
+	assert_int_equal(c.adds_per_min, 300);
+	assert_int_equal(c.limit_window, 60);
 }
 
 static void test_overrides(void **state)
@@ -57,7 +68,11 @@ static void test_overrides(void **state)
 	setenv("SUPABASE_JWT_SECRET", "a-production-secret-of-enough-length-xyz", 1);
 	setenv("CHAT_IDLE_TIMEOUT", "300", 1);
 	setenv("CHAT_LOG_LEVEL", "debug", 1);
+	setenv("CHAT_ROOMS_PER_MIN", "0", 1);	/* 0 = no limit */
+	setenv("CHAT_LIMIT_WINDOW", "2", 1);
 	assert_int_equal(cfg_load(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.rooms_per_min, 0);
+	assert_int_equal(c.limit_window, 2);
 	assert_string_equal(c.db_url, "host=127.0.0.1 port=6000 dbname=chat user=chat");
 	assert_string_equal(c.jwt_secret, "a-production-secret-of-enough-length-xyz");
 	assert_int_equal(c.jwt_secret_is_dev, 0);
@@ -92,6 +107,15 @@ static void test_refusals(void **state)
 		{ "CHAT_LOG_LEVEL", "loud", "CHAT_LOG_LEVEL: 'loud' is not error, warn, info or debug" },
 		{ "SUPABASE_JWT_SECRET", "short", "SUPABASE_JWT_SECRET: shorter than 32 characters" },
 		{ "CHAT_WS_ID", "2", "CHAT_WS_ID: 2 but CHAT_EVT_ENDPOINTS lists 1 endpoint(s)" },
+		{ "CHAT_ROOM_MAX_MEMBERS", "1", "CHAT_ROOM_MAX_MEMBERS: '1' is not a number from 2 to 1000000" },
+		{ "CHAT_ROOMS_PER_MIN", "-1", "CHAT_ROOMS_PER_MIN: '-1' is not a number from 0 to 1000000" },
+		{ "CHAT_ADDS_PER_MIN", "lots", "CHAT_ADDS_PER_MIN: 'lots' is not a number from 0 to 1000000" },
+		{ "CHAT_LIMIT_WINDOW", "0", "CHAT_LIMIT_WINDOW: '0' is not a number from 1 to 86400" },
+		{ "CHAT_LIST_MAX", "20000", "CHAT_LIST_MAX: '20000' is not a number from 1 to 10000" },
+		{ "CHAT_WS_MSG_RATE", "-1", "CHAT_WS_MSG_RATE: '-1' is not a number from 0 to 1000000" },
+		{ "CHAT_WS_MSG_BURST", "0", "CHAT_WS_MSG_BURST: '0' is not a number from 1 to 1000000" },
+		{ "CHAT_WS_MAX_UNCONFIRMED", "0",
+		  "CHAT_WS_MAX_UNCONFIRMED: '0' is not a number from 1 to 100000" },
 	};
 	struct cfg c;
 	char err[256];

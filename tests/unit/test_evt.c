@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -46,6 +47,47 @@ static void test_room(void **state)
 	roundtrip(&e, &d);
 	assert_int_equal(d.deleted, 1);
 	assert_int_equal(d.nadded, 0);
+	evt_release(&d);
+}
+
+/*
+ * A deleted room's event names the room only, whatever lists the caller
+ * hands in (REST passes the former members): its size does not grow with
+ * the room, and a decoder ignores lists an older publisher still sends.
+ */
+static void test_room_deleted_carries_no_lists(void **state)
+{
+	enum { N = 20000 };
+	char (*former)[UUID_STR_SIZE] = calloc(N, UUID_STR_SIZE);
+	struct evt e = { .type = EVT_ROOM, .at_ms = 7, .room_id = 4242, .deleted = 1 };
+	const char *old = "{\"v\":1,\"type\":\"room\",\"at\":7,\"room_id\":5,\"deleted\":true,"
+			  "\"added\":[],\"removed\":[\"00000000-0000-0000-0000-00000000000c\"]}";
+	struct evt d;
+	char err[128], *buf;
+	size_t len;
+
+	(void)state;
+	assert_non_null(former);
+	for (size_t i = 0; i < N; i++)
+		snprintf(former[i], UUID_STR_SIZE, "00000000-0000-4000-8000-%012zx", i);
+	e.removed = former;
+	e.nremoved = N;
+	buf = evt_encode(&e, &len);
+	assert_non_null(buf);
+	assert_string_equal(buf, "{\"v\":1,\"type\":\"room\",\"at\":7,\"room_id\":4242,"
+			    "\"deleted\":true}");
+	assert_int_equal(evt_decode(buf, len, &d, err, sizeof(err)), 0);
+	assert_int_equal(d.room_id, 4242);
+	assert_int_equal(d.deleted, 1);
+	assert_int_equal(d.nremoved, 0);
+	assert_null(d.removed);
+	evt_release(&d);
+	free(buf);
+	free(former);
+	assert_int_equal(evt_decode(old, strlen(old), &d, err, sizeof(err)), 0);
+	assert_int_equal(d.deleted, 1);
+	assert_int_equal(d.room_id, 5);
+	assert_int_equal(d.nremoved, 0);
 	evt_release(&d);
 }
 
@@ -287,6 +329,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_room),
+		cmocka_unit_test(test_room_deleted_carries_no_lists),
 		cmocka_unit_test(test_message_and_users),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_evt_prev),

@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -194,6 +195,56 @@ static void test_uuid_array(void **state)
 	json_object_put(o);
 }
 
+/*
+ * 30,000 ids, every third one a repeat of an earlier one (in upper case
+ * every other time): each id once, at its first occurrence, in input
+ * order. A room event of a big room lists this many (issue 10).
+ */
+static void test_uuid_array_large(void **state)
+{
+	enum { N = 30000 };
+	size_t cap = (size_t)N * 40 + 64, len = 0, n = 0, expect = 0;
+	char *buf = malloc(cap), err[128];
+	char (*want)[UUID_STR_SIZE] = calloc(N, UUID_STR_SIZE);
+	char (*ids)[UUID_STR_SIZE] = NULL;
+	json_object *o;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(want);
+	len += (size_t)snprintf(buf + len, cap - len, "{\"users\":[");
+	for (size_t i = 0; i < N; i++) {
+		char id[UUID_STR_SIZE];
+
+		if (i % 3 == 2) {
+			/* a repeat of an earlier, fresh id (7919 is prime) */
+			size_t k = (i * 7919) % (i - 1);
+
+			while (k % 3 == 2)
+				k--;
+			snprintf(id, sizeof(id), "%08zx-0000-4000-8000-%012zx", k * 2654435761u % 0xffffffffu, k);
+			if (i % 2)
+				for (char *p = id; *p; p++)
+					*p = (char)(*p >= 'a' && *p <= 'f' ? *p - 32 : *p);
+		} else {
+			snprintf(id, sizeof(id), "%08zx-0000-4000-8000-%012zx", i * 2654435761u % 0xffffffffu, i);
+			memcpy(want[expect++], id, UUID_STR_SIZE);
+		}
+		len += (size_t)snprintf(buf + len, cap - len, "%s\"%s\"", i ? "," : "", id);
+	}
+	len += (size_t)snprintf(buf + len, cap - len, "]}");
+	o = json_parse_object(buf, len, "body", err, sizeof(err));
+	assert_non_null(o);
+	assert_int_equal(json_get_uuid_array(o, "users", &ids, &n, N, err, sizeof(err)), 1);
+	assert_int_equal(n, expect);
+	for (size_t i = 0; i < n; i++)
+		assert_string_equal(ids[i], want[i]);
+	free(ids);
+	json_object_put(o);
+	free(want);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -204,6 +255,7 @@ int main(void)
 		cmocka_unit_test(test_integer_range),
 		cmocka_unit_test(test_getters),
 		cmocka_unit_test(test_uuid_array),
+		cmocka_unit_test(test_uuid_array_large),
 	};
 
 	return cmocka_run_group_tests_name("jsonutil", tests, NULL, NULL);

@@ -26,7 +26,7 @@ static void test_parse_create(void **state)
 			 "\"apartment_id\":7,\"extra\":{}}";
 
 	(void)state;
-	assert_int_equal(rooms_parse_create(ok, strlen(ok), ME, &in, err, sizeof(err)), 0);
+	assert_int_equal(rooms_parse_create(ok, strlen(ok), ME, 1000, &in, err, sizeof(err)), 0);
 	assert_int_equal(in.nusers, 2);	/* duplicate dropped, caller already there */
 	assert_string_equal(in.users[0], U1);
 	assert_string_equal(in.users[1], ME);
@@ -34,19 +34,19 @@ static void test_parse_create(void **state)
 	assert_int_equal(in.apartment_id, 7);
 	rooms_create_in_release(&in);
 
-	assert_int_equal(rooms_parse_create("{}", 2, ME, &in, err, sizeof(err)), 0);
+	assert_int_equal(rooms_parse_create("{}", 2, ME, 1000, &in, err, sizeof(err)), 0);
 	assert_int_equal(in.nusers, 1);	/* the caller is added */
 	assert_string_equal(in.users[0], ME);
 	assert_false(in.has_apartment);
 	rooms_create_in_release(&in);
 
-	assert_int_equal(rooms_parse_create("{\"apartment_id\":null,\"users\":null}", 34, ME, &in,
+	assert_int_equal(rooms_parse_create("{\"apartment_id\":null,\"users\":null}", 34, ME, 1000, &in,
 					    err, sizeof(err)), 0);
 	assert_false(in.has_apartment);
 	rooms_create_in_release(&in);
 
 #define BAD(body, text) do { \
-	assert_int_equal(rooms_parse_create(body, strlen(body), ME, &in, err, sizeof(err)), -1); \
+	assert_int_equal(rooms_parse_create(body, strlen(body), ME, 1000, &in, err, sizeof(err)), -1); \
 	assert_non_null(strstr(err, text)); \
 	assert_null(in.users); \
 } while (0)
@@ -68,7 +68,7 @@ static void test_parse_update(void **state)
 	const char *ok = "{\"room_id\":9,\"users_to_add\":[\"" U1 "\"],\"users_to_remove\":[\"" U2 "\"]}";
 
 	(void)state;
-	assert_int_equal(rooms_parse_update(ok, strlen(ok), &in, err, sizeof(err)), 0);
+	assert_int_equal(rooms_parse_update(ok, strlen(ok), 1000, &in, err, sizeof(err)), 0);
 	assert_int_equal(in.room_id, 9);
 	assert_int_equal(in.nadd, 1);
 	assert_int_equal(in.nrm, 1);
@@ -76,12 +76,12 @@ static void test_parse_update(void **state)
 	assert_string_equal(in.rm[0], U2);
 	rooms_update_in_release(&in);
 
-	assert_int_equal(rooms_parse_update("{\"room_id\":3}", 13, &in, err, sizeof(err)), 0);
+	assert_int_equal(rooms_parse_update("{\"room_id\":3}", 13, 1000, &in, err, sizeof(err)), 0);
 	assert_int_equal(in.nadd + in.nrm, 0);
 	rooms_update_in_release(&in);
 
 #define BAD(body, text) do { \
-	assert_int_equal(rooms_parse_update(body, strlen(body), &in, err, sizeof(err)), -1); \
+	assert_int_equal(rooms_parse_update(body, strlen(body), 1000, &in, err, sizeof(err)), -1); \
 	assert_non_null(strstr(err, text)); \
 	assert_null(in.add); \
 	assert_null(in.rm); \
@@ -95,6 +95,45 @@ static void test_parse_update(void **state)
 	BAD("{\"room_id\":1,\"users_to_add\":[\"" U1 "\"],\"users_to_remove\":[\""
 	    "11111111-2222-4333-8444-555555555555\"]}", "is in both");
 #undef BAD
+}
+
+/* CHAT_LIST_MAX: a list longer than the setting is a 400 naming the field */
+static void test_parse_list_max(void **state)
+{
+	struct rooms_create_in in;
+	struct rooms_update_in up;
+	const char *two = "{\"users\":[\"" U1 "\",\"" U2 "\"]}";
+	const char *add2 = "{\"room_id\":1,\"users_to_add\":[\"" U1 "\",\"" U2 "\"]}";
+	const char *rm2 = "{\"room_id\":1,\"users_to_remove\":[\"" U1 "\",\"" U2 "\"]}";
+	char err[256];
+
+	(void)state;
+	assert_int_equal(rooms_parse_create(two, strlen(two), ME, 2, &in, err, sizeof(err)), 0);
+	assert_int_equal(in.nusers, 3);	/* the caller is not part of the list */
+	rooms_create_in_release(&in);
+	assert_int_equal(rooms_parse_create(two, strlen(two), ME, 1, &in, err, sizeof(err)), -1);
+	assert_string_equal(err, "field 'users' has more than 1 entries");
+	assert_int_equal(rooms_parse_update(add2, strlen(add2), 2, &up, err, sizeof(err)), 0);
+	rooms_update_in_release(&up);
+	assert_int_equal(rooms_parse_update(add2, strlen(add2), 1, &up, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "'users_to_add'"));
+	assert_int_equal(rooms_parse_update(rm2, strlen(rm2), 1, &up, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "'users_to_remove'"));
+}
+
+/* CHAT_ROOM_MAX_MEMBERS: up to the cap passes, beyond it is a 409 saying both numbers */
+static void test_members_check(void **state)
+{
+	char err[128] = "";
+
+	(void)state;
+	assert_int_equal(rooms_members_check(1, 1000, err, sizeof(err)), 0);
+	assert_int_equal(rooms_members_check(1000, 1000, err, sizeof(err)), 0);
+	assert_string_equal(err, "");
+	assert_int_equal(rooms_members_check(1001, 1000, err, sizeof(err)), 409);
+	assert_string_equal(err, "room would have 1001 members; the limit is 1000");
+	assert_int_equal(rooms_members_check(20001, 2, err, sizeof(err)), 409);
+	assert_string_equal(err, "room would have 20001 members; the limit is 2");
 }
 
 static void test_parse_page(void **state)
@@ -199,6 +238,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_create),
 		cmocka_unit_test(test_parse_update),
+		cmocka_unit_test(test_parse_list_max),
+		cmocka_unit_test(test_members_check),
 		cmocka_unit_test(test_parse_page),
 		cmocka_unit_test(test_update_rules),
 		cmocka_unit_test(test_delete_rules),

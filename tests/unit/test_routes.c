@@ -41,6 +41,11 @@ static int setup(void **state)
 	assert_int_equal(fx_tokens_init(&fx.t), 0);
 	fx.cfg.max_body = 1024;
 	fx.cfg.history_cap = 100;
+	fx.cfg.list_max = 1000;
+	fx.cfg.room_max_members = 1000;
+	fx.cfg.rooms_per_min = 30;	/* limited: POST /rooms needs a transaction */
+	fx.cfg.adds_per_min = 300;
+	fx.cfg.limit_window = 60;
 	/* Nothing listens on port 1: every connection attempt fails at once. */
 	db_init(&fx.db, "host=127.0.0.1 port=1 dbname=none user=none", 1000, sql_stmts, sql_nstmts);
 	fx.ctx = (struct rest_ctx){ .cfg = &fx.cfg, .auth = &fx.t.auth, .db = &fx.db, .pub = NULL };

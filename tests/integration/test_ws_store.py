@@ -1,0 +1,111 @@
+"""The websocket tier's write as Postgres runs it (sql/006_ws_store_rows.sql):
+chat_ws_store stores a batch and returns the stored rows in input order,
+chat_ws_lookup says what became of the others. The daemon relies on both
+(ws-daemon/store.c), and every daemon on prev_id to deliver a room's
+messages in id order; a message stored by a foreign writer must never be
+named as a predecessor, or the next live message waits for an event that
+never comes (issue 12)."""
+import uuid
+
+from conftest import create_room
+from test_ws import assert_silent, confirmation, pair, received, send  # noqa: F401
+
+
+def store(stack, rows):
+    """rows: (sender, room, text, temp) -> the rows chat_ws_store returns."""
+    s, r, m, t = (list(c) for c in zip(*rows))
+    return stack.sql(
+        "SELECT id, sender_id::text, client_temp_id, room_id, created_at, prev_id"
+        " FROM chat_ws_store(%s::uuid[], %s::bigint[], %s::text[], %s::text[])",
+        (s, r, m, t))
+
+
+def lookup(stack, rows):
+    return stack.sql(
+        "SELECT ord, status, id, room_id FROM chat_ws_lookup(%s::uuid[], %s::text[])",
+        ([r[0] for r in rows], [r[1] for r in rows]))
+
+
+def foreign_insert(stack, room, sender, text):
+    """What another service or a script would do: no client_temp_id."""
+    return stack.sql("INSERT INTO chat_room_messages (room_id, message, sender_id)"
+                     " VALUES (%s, %s, %s) RETURNING id", (room, text, sender))[0][0]
+
+
+def test_rows_come_in_input_order_and_chain_per_room(stack):
+    a, b, c = stack.new_user(), stack.new_user(), stack.new_user()
+    r1 = create_room(stack, a, [b])
+    r2 = create_room(stack, a, [c])
+    got = store(stack, [(a, r1, "one", "t1"), (a, r2, "two", "t2"),
+                        (b, r1, "three", "t3"), (c, r2, "four", "t4")])
+    assert [(g[1], g[2], g[3]) for g in got] == [
+        (a, "t1", r1), (a, "t2", r2), (b, "t3", r1), (c, "t4", r2)]
+    ids = [g[0] for g in got]
+    assert ids == sorted(ids)
+    # first message of a room: no predecessor; then the chain of its room
+    assert got[0][5] is None and got[1][5] is None
+    assert got[2][5] == ids[0] and got[3][5] == ids[1]
+    # a later batch continues the chain from Postgres
+    again = store(stack, [(b, r1, "five", "t5")])
+    assert again[0][5] == ids[2]
+
+
+def test_unstored_rows_are_left_out_and_explained_by_lookup(stack):
+    a, b, outsider, banned = (stack.new_user() for _ in range(4))
+    room = create_room(stack, a, [b, banned])
+    stack.sql("INSERT INTO chat_bans (user_id) VALUES (%s)", (banned,))
+    first = store(stack, [(a, room, "hello", "dup")])
+    got = store(stack, [(a, room, "hello again", "dup"),      # a resend
+                        (outsider, room, "let me in", "x1"),  # not a participant
+                        (banned, room, "still here", "x2"),   # banned
+                        (b, room, "fine", "ok"),
+                        (b, room, "fine twice", "ok")])       # same temp id in one batch
+    assert [(g[1], g[2]) for g in got] == [(b, "ok")]
+    assert got[0][5] == first[0][0]
+    st = lookup(stack, [(a, "dup"), (outsider, "x1"), (banned, "x2"), (b, "ok")])
+    assert [(s[0], s[1]) for s in st] == [(1, 1), (2, 2), (3, 3), (4, 1)]
+    assert st[0][2] == first[0][0] and st[0][3] == room
+    assert st[3][2] == got[0][0]
+
+
+def test_a_room_held_elsewhere_comes_back_as_a_row_without_id(stack):
+    """A room another transaction holds is skipped, not waited for; the
+    daemon retries its messages (test_ws_limits.py)."""
+    import psycopg
+    a, b = stack.new_user(), stack.new_user()
+    held, free = create_room(stack, a, [b]), create_room(stack, a, [b])
+    with psycopg.connect(stack.dsn) as other:
+        other.execute("SELECT 1 FROM chat_rooms WHERE id = %s FOR UPDATE", (held,))
+        got = store(stack, [(a, held, "waits", "w1"), (a, free, "goes", "g1")])
+        other.rollback()
+    assert [(g[0] is None, g[3]) for g in got] == [(False, free), (True, held)]
+    assert stack.sql("SELECT count(*) FROM chat_room_messages WHERE room_id = %s",
+                     (held,))[0][0] == 0
+
+
+def test_a_foreign_writers_message_is_no_predecessor(stack):
+    a, b = stack.new_user(), stack.new_user()
+    room = create_room(stack, a, [b])
+    live = store(stack, [(a, room, "live", str(uuid.uuid4()))])[0][0]
+    foreign = foreign_insert(stack, room, b, "written by a script")
+    assert foreign > live
+    got = store(stack, [(a, room, "after the script", str(uuid.uuid4())),
+                        (b, room, "and another", str(uuid.uuid4()))])
+    # the daemons never saw the foreign message: nothing to wait for
+    assert got[0][5] is None
+    assert got[1][5] == got[0][0]
+
+
+def test_after_a_foreign_writer_live_messages_still_flow_in_order(stack, pair):
+    """End to end, across two daemons: the foreign message is not pushed
+    live (it is in GET /rooms/:id), the live ones arrive, in order. How long
+    they wait is a figure of `make bench-ws` ("foreign writer")."""
+    a, b, room, wa, wb = pair
+    foreign_insert(stack, room, a, "written by a script")
+    for text in ("first after the script", "second"):
+        send(wa, room, text)
+        assert confirmation(wa)["confirmed"] is True
+    got = [received(wb), received(wb)]
+    assert [g["message"] for g in got] == ["first after the script", "second"]
+    assert got[0]["id"] < got[1]["id"]
+    assert_silent(wb)
