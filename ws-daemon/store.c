@@ -329,7 +329,7 @@ again:
 		struct store_job *j = go[i];
 
 		if (row < rows && !strcmp(PQgetvalue(r, row, 1), j->user) &&
-		    strlen(PQgetvalue(r, row, 2)) == j->temp_len &&
+		    (size_t)PQgetlength(r, row, 2) == j->temp_len &&
 		    !memcmp(PQgetvalue(r, row, 2), j->temp_id, j->temp_len) &&
 		    strtoll(PQgetvalue(r, row, 3), NULL, 10) == j->room_id) {
 			j->status = STORE_OK;

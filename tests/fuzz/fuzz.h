@@ -20,6 +20,7 @@
 
 #include "log.h"
 #include "utf8.h"
+#include "uuid.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -38,6 +39,24 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 static inline int fuzz_utf8(const char *s)
 {
 	return utf8_chars(s, strlen(s)) >= 0;
+}
+
+/* id is in the text form uuid_norm() gives. */
+static inline void fuzz_check_uuid(const char *id)
+{
+	char norm[UUID_STR_SIZE];
+
+	FUZZ_CHECK(!uuid_norm(id, norm) && !strcmp(norm, id));
+}
+
+/* ids are normalised and distinct (parsers de-duplicate id lists). */
+static inline void fuzz_check_ids(char (*ids)[UUID_STR_SIZE], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		fuzz_check_uuid(ids[i]);
+		for (size_t j = 0; j < i; j++)
+			FUZZ_CHECK(strcmp(ids[i], ids[j]));
+	}
 }
 
 /*

@@ -25,46 +25,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* id is in the text form uuid_norm() gives. */
-static void check_uuid(const char *id)
-{
-	char norm[UUID_STR_SIZE];
-
-	FUZZ_CHECK(!uuid_norm(id, norm) && !strcmp(norm, id));
-}
-
-static void check_ids(char (*ids)[UUID_STR_SIZE], size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		check_uuid(ids[i]);
-		for (size_t j = 0; j < i; j++)
-			FUZZ_CHECK(strcmp(ids[i], ids[j]));	/* de-duplicated */
-	}
-}
-
 static void check_plausible(const struct evt *e)
 {
 	switch (e->type) {
 	case EVT_ROOM:
 		FUZZ_CHECK(e->room_id > 0);
 		FUZZ_CHECK(e->deleted == 0 || e->deleted == 1);
-		check_ids(e->added, e->nadded);
-		check_ids(e->removed, e->nremoved);
+		fuzz_check_ids(e->added, e->nadded);
+		fuzz_check_ids(e->removed, e->nremoved);
 		break;
 	case EVT_DISCONNECT:
 	case EVT_BAN:
-		check_uuid(e->user);
+		fuzz_check_uuid(e->user);
 		break;
 	case EVT_MESSAGE:
 		FUZZ_CHECK(e->room_id > 0 && e->msg_id > 0);
 		FUZZ_CHECK(e->prev_id >= 0 && e->prev_id < e->msg_id);
 		FUZZ_CHECK(e->origin >= 0);
 		FUZZ_CHECK(e->message && e->created_at);
-		check_uuid(e->user);
+		fuzz_check_uuid(e->user);
 		break;
 	case EVT_CONNECTED:
 		FUZZ_CHECK(e->origin >= 0);
-		check_uuid(e->user);
+		fuzz_check_uuid(e->user);
 		break;
 	default:
 		FUZZ_CHECK(!"unknown event type accepted");

@@ -62,26 +62,10 @@ static int verbose;	/* FUZZ_VERBOSE=1: print each response */
 
 /* ---- checks on what the router hands a handler ---- */
 
-static void check_uuid(const char *id)
-{
-	char norm[UUID_STR_SIZE];
-
-	FUZZ_CHECK(!uuid_norm(id, norm) && !strcmp(norm, id));
-}
-
-static void check_ids(char (*ids)[UUID_STR_SIZE], size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		check_uuid(ids[i]);
-		for (size_t j = 0; j < i; j++)
-			FUZZ_CHECK(strcmp(ids[i], ids[j]));
-	}
-}
-
 /* Every handler: a verified caller. */
 static void check_caller(const struct req *q)
 {
-	check_uuid(q->who.sub);
+	fuzz_check_uuid(q->who.sub);
 	FUZZ_CHECK(q->who.exp > time(NULL) - 60);
 }
 
@@ -116,7 +100,7 @@ static int fz_create(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		return resp_error(r, 400, "%s", err);
 	}
 	FUZZ_CHECK(in.nusers >= 1 && in.nusers <= LIST_MAX + 1);
-	check_ids(in.users, in.nusers);
+	fuzz_check_ids(in.users, in.nusers);
 	for (i = 0; i < in.nusers && strcmp(in.users[i], q->who.sub); i++)
 		;
 	FUZZ_CHECK(i < in.nusers);	/* the caller is a participant */
@@ -138,8 +122,8 @@ static int fz_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		return resp_error(r, 400, "%s", err);
 	FUZZ_CHECK(in.room_id > 0);
 	FUZZ_CHECK(in.nadd <= LIST_MAX && in.nrm <= LIST_MAX);
-	check_ids(in.add, in.nadd);
-	check_ids(in.rm, in.nrm);
+	fuzz_check_ids(in.add, in.nadd);
+	fuzz_check_ids(in.rm, in.nrm);
 	for (size_t i = 0; i < in.nadd; i++)
 		for (size_t j = 0; j < in.nrm; j++)
 			FUZZ_CHECK(strcmp(in.add[i], in.rm[j]));
@@ -158,7 +142,7 @@ static int fz_update(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	rooms_skip_owner(&in, q->who.sub);
 	for (size_t j = 0; j < in.nrm; j++)
 		FUZZ_CHECK(strcmp(in.rm[j], q->who.sub));
-	check_ids(in.rm, in.nrm);
+	fuzz_check_ids(in.rm, in.nrm);
 	rooms_update_in_release(&in);
 	return resp_data_text(r, 200, NULL, 0);
 }
@@ -196,7 +180,7 @@ static int fz_admin(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	(void)ctx;
 	check_caller(q);
 	FUZZ_CHECK(q->who.is_admin);
-	check_uuid(q->id_uuid);
+	fuzz_check_uuid(q->id_uuid);
 	return resp_data_text(r, 200, NULL, 0);
 }
 
