@@ -19,6 +19,12 @@ test=(python3 python3-pytest python3-websocket python3-websockets
 # clang-14 itself). `make test` runs them, so the test group needs them.
 fuzz=(clang-14 libclang-rt-14-dev)
 test+=("${fuzz[@]}")
+# Issue 11's tests: promtool checks the /metrics exposition (package
+# prometheus); the web pages are driven in headless Chromium through
+# chromedriver and selenium; the API documents (YAML) are checked against
+# live answers with jsonschema.
+test+=(prometheus chromium chromium-driver python3-selenium
+	python3-jsonschema python3-yaml)
 bench=(wrk python3-websocket python3-psycopg)
 
 want=()
@@ -57,8 +63,9 @@ apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged services; the project runs its own copies on
 # its own ports, so stop the system ones rather than leave them running.
 if [ -d /run/systemd/system ]; then
-	systemctl disable --now nginx postgresql >/dev/null 2>&1 || true
+	systemctl disable --now nginx postgresql prometheus >/dev/null 2>&1 || true
 else
 	service nginx stop >/dev/null 2>&1 || true
 	service postgresql stop >/dev/null 2>&1 || true
+	service prometheus stop >/dev/null 2>&1 || true
 fi
