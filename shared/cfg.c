@@ -28,6 +28,7 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_PG_PORT", pg_port, 1, 65535, "5544", "port of the embedded Postgres"),
 	S("DATABASE_URL", db_url, "", "libpq URL of an external Postgres (default: the embedded one)"),
 	I("CHAT_DB_TIMEOUT_MS", db_timeout_ms, 100, 600000, "5000", "statement timeout, milliseconds"),
+	I("CHAT_DB_WORKERS", db_workers, 1, 16, "2", "ws-daemon: database worker threads, one Postgres connection each; a room always goes to the same one, rooms of different workers are stored in parallel"),
 	I("CHAT_DEV", dev, 0, 1, "0", "1 = development stack: the documented dev JWT secret is accepted; never in a deployment"),
 	S("SUPABASE_JWT_SECRET", jwt_secret, "", "HS256 secret (with CHAT_DEV=1 and no keys: the documented dev secret)"),
 	S("SUPABASE_JWKS_FILE", jwks_file, "", "JWKS file with ES256/RS256 public keys"),

@@ -28,6 +28,7 @@ struct cfg {
 	/* database: DATABASE_URL, else the embedded Postgres on pg_port */
 	char db_url[1024];
 	int db_timeout_ms;	/* CHAT_DB_TIMEOUT_MS, statement timeout */
+	int db_workers;		/* CHAT_DB_WORKERS, ws-daemon's database threads */
 
 	/* identity (SPEC.md section 1) */
 	char jwt_secret[512];	/* SUPABASE_JWT_SECRET; "" = no HS256 */

@@ -107,7 +107,7 @@ int life_init(struct daemon *d, const struct cfg *cfg, char *err, size_t errlen)
 	}
 	if (bus_open(&d->bus, cfg, life_wake, d, err, errlen))
 		return -1;
-	if (store_start(&d->store, cfg->db_url, cfg->db_timeout_ms, life_wake, d,
+	if (store_start(&d->store, cfg->db_url, cfg->db_timeout_ms, cfg->db_workers, life_wake, d,
 			err, errlen))
 		return -1;
 	if (d->mod.nterms)

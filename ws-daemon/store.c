@@ -201,7 +201,7 @@ static int store_created_at(struct store_job *j, PGresult *r, int row, int col)
  * why, or which message a resend already has. Whatever it cannot answer
  * fails ("server error"), never a silent loss.
  */
-static void store_lookup(struct store *s, struct store_job **jobs, int n)
+static void store_lookup(struct store_worker *s, struct store_job **jobs, int n)
 {
 	struct store_job **left = malloc((size_t)n * sizeof(*left));
 	struct pgarr a[2];
@@ -265,7 +265,7 @@ out:
  * locked room get STORE_BUSY; any other job no row answers goes to
  * store_lookup().
  */
-static void store_send(struct store *s, struct store_job **jobs, int n,
+static void store_send(struct store_worker *s, struct store_job **jobs, int n,
 		       struct store_busy_rooms *busy, int retried)
 {
 	struct store_job **go = NULL;
@@ -362,7 +362,7 @@ out:
 }
 
 /* One ws_verify query for jobs[0..n). */
-static void store_verify(struct store *s, struct store_job **jobs, int n)
+static void store_verify(struct store_worker *s, struct store_job **jobs, int n)
 {
 	struct pgarr a[4];
 	const char *vals[4];
@@ -408,7 +408,7 @@ out:
 		pgarr_release(&a[k]);
 }
 
-static void store_bans(struct store *s, struct store_job **jobs, int n)
+static void store_bans(struct store_worker *s, struct store_job **jobs, int n)
 {
 	struct pgarr a;
 	const char *vals[1];
@@ -442,7 +442,7 @@ out:
 	pgarr_release(&a);
 }
 
-static void store_rooms(struct store *s, struct store_job **jobs, int n)
+static void store_rooms(struct store_worker *s, struct store_job **jobs, int n)
 {
 	struct pgarr a;
 	const char *vals[1];
@@ -492,7 +492,7 @@ out:
  * (s->busy, in order) until their room is free or their time is up;
  * every other job of jobs[0..n) is answered. Returns the answers.
  */
-static void store_keep_busy(struct store *s, struct store_job **jobs, int n,
+static void store_keep_busy(struct store_worker *s, struct store_job **jobs, int n,
 			    struct handoff_list *answers)
 {
 	int64_t now = chrono_mono_us(), oldest = 0;
@@ -531,7 +531,7 @@ static void store_keep_busy(struct store *s, struct store_job **jobs, int n,
  * locked room (first: they are older); answer them, in submission order
  * per kind.
  */
-static void store_run(struct store *s, struct handoff_link *batch)
+static void store_run(struct store_worker *s, struct handoff_link *batch)
 {
 	struct store_job **all, *j, **sends, **bans, **loads, **checks;
 	struct store_busy_rooms busy = { 0 };
@@ -558,7 +558,7 @@ static void store_run(struct store *s, struct handoff_link *batch)
 		}
 		handoff_list_init(&s->busy);
 		s->nbusy = 0;
-		handoff_put(&s->out, &answers);
+		handoff_put(s->out, &answers);
 		return;
 	}
 	sends = all + n;
@@ -589,7 +589,7 @@ static void store_run(struct store *s, struct handoff_link *batch)
 			if (rc) {
 				handoff_list_init(&answers);
 				handoff_list_add(&answers, &rc->link);
-				handoff_put(&s->out, &answers);
+				handoff_put(s->out, &answers);
 			}
 		}
 		s->last_pid = pid;
@@ -608,12 +608,12 @@ static void store_run(struct store *s, struct handoff_link *batch)
 	store_keep_busy(s, all, na, &answers);
 	free(all);
 	if (answers.head)
-		handoff_put(&s->out, &answers);
+		handoff_put(s->out, &answers);
 }
 
 static void *store_main(void *arg)
 {
-	struct store *s = arg;
+	struct store_worker *s = arg;
 	struct handoff_link *batch;
 	struct timespec until;
 
@@ -642,53 +642,98 @@ static void *store_main(void *arg)
 	return NULL;
 }
 
-int store_start(struct store *s, const char *conninfo, int timeout_ms,
+int store_start(struct store *st, const char *conninfo, int timeout_ms, int workers,
 		void (*wake)(void *arg), void *arg, char *err, size_t errlen)
 {
-	memset(s, 0, sizeof(*s));
-	db_init(&s->db, conninfo, timeout_ms, store_stmts,
-		(int)(sizeof(store_stmts) / sizeof(store_stmts[0])));
-	pthread_mutex_init(&s->mu, NULL);
-	pthread_cond_init(&s->cond, NULL);
-	handoff_list_init(&s->in);
-	handoff_list_init(&s->busy);
-	handoff_init(&s->out, wake, arg);
-	s->batch_max = 2000;
-	s->busy_wait_us = (int64_t)timeout_ms * 1000;
-	if (handoff_thread_start(&s->thread, store_main, s, "database", err, errlen))
+	memset(st, 0, sizeof(*st));
+	handoff_init(&st->out, wake, arg);
+	if (workers < 1 || workers > STORE_WORKERS_MAX) {
+		snprintf(err, errlen, "database workers: %d is not in 1..%d", workers,
+			 STORE_WORKERS_MAX);
 		return -1;
-	s->started = 1;
+	}
+	for (int i = 0; i < workers; i++) {
+		struct store_worker *s = &st->w[i];
+
+		db_init(&s->db, conninfo, timeout_ms, store_stmts,
+			(int)(sizeof(store_stmts) / sizeof(store_stmts[0])));
+		pthread_mutex_init(&s->mu, NULL);
+		pthread_cond_init(&s->cond, NULL);
+		handoff_list_init(&s->in);
+		handoff_list_init(&s->busy);
+		s->out = &st->out;
+		s->batch_max = 2000;
+		s->busy_wait_us = (int64_t)timeout_ms * 1000;
+		if (handoff_thread_start(&s->thread, store_main, s, "database", err, errlen)) {
+			store_stop(st);
+			return -1;
+		}
+		s->started = 1;
+		st->n = i + 1;
+	}
 	return 0;
 }
 
-void store_submit(struct store *s, struct store_job *j)
+/*
+ * The worker of a job: a room's jobs always go to the same one (its
+ * stores commit in submission order, which numbers the room's messages
+ * in the order they were sent); a ban check to any, by its user.
+ */
+static struct store_worker *store_worker_of(struct store *st, const struct store_job *j)
 {
+	uint64_t key;
+
+	if (st->n == 1)
+		return &st->w[0];
+	if (j->type == STORE_BANCHECK) {
+		key = 0;
+		for (const char *p = j->user; *p; p++)
+			key = key * 31 + (unsigned char)*p;
+	} else {
+		key = (uint64_t)j->room_id;
+	}
+	return &st->w[key % (uint64_t)st->n];
+}
+
+void store_submit(struct store *st, struct store_job *j)
+{
+	struct store_worker *s = store_worker_of(st, j);
+
 	pthread_mutex_lock(&s->mu);
 	handoff_list_add(&s->in, &j->link);
 	pthread_cond_signal(&s->cond);
 	pthread_mutex_unlock(&s->mu);
 }
 
-void store_stats(struct store *s, struct store_stats *out)
+void store_stats(struct store *st, struct store_stats *out)
 {
-	out->batches = __atomic_load_n(&s->stats.batches, __ATOMIC_RELAXED);
-	out->stored = __atomic_load_n(&s->stats.stored, __ATOMIC_RELAXED);
-	out->busy_us = __atomic_load_n(&s->stats.busy_us, __ATOMIC_RELAXED);
+	memset(out, 0, sizeof(*out));
+	for (int i = 0; i < st->n; i++) {
+		struct store_worker *s = &st->w[i];
+
+		out->batches += __atomic_load_n(&s->stats.batches, __ATOMIC_RELAXED);
+		out->stored += __atomic_load_n(&s->stats.stored, __ATOMIC_RELAXED);
+		out->busy_us += __atomic_load_n(&s->stats.busy_us, __ATOMIC_RELAXED);
+	}
 }
 
-struct store_job *store_take(struct store *s)
+struct store_job *store_take(struct store *st)
 {
-	return handoff_entry(handoff_take(&s->out), struct store_job, link);
+	return handoff_entry(handoff_take(&st->out), struct store_job, link);
 }
 
-void store_stop(struct store *s)
+void store_stop(struct store *st)
 {
-	if (!s->started)
-		return;
-	pthread_mutex_lock(&s->mu);
-	s->stop = 1;
-	pthread_cond_signal(&s->cond);
-	pthread_mutex_unlock(&s->mu);
-	pthread_join(s->thread, NULL);
-	s->started = 0;
+	for (int i = 0; i < STORE_WORKERS_MAX; i++) {
+		struct store_worker *s = &st->w[i];
+
+		if (!s->started)
+			continue;
+		pthread_mutex_lock(&s->mu);
+		s->stop = 1;
+		pthread_cond_signal(&s->cond);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->thread, NULL);
+		s->started = 0;
+	}
 }

@@ -1,9 +1,16 @@
 /*
- * store - the daemon's Postgres worker: one thread with its own
- * connection (shared/db.h, reconnecting by itself), so the lws service
- * thread never waits on the database.
+ * store - the daemon's Postgres workers: threads with a connection each
+ * (shared/db.h, reconnecting by itself), so the lws service thread never
+ * waits on the database.
  *
- * The service thread submits jobs; the worker takes every job waiting,
+ * CHAT_DB_WORKERS workers share the rooms: every job of a room goes to
+ * the same worker (room id modulo their number), so a room's messages
+ * are stored in the order they were submitted and numbered in that
+ * order; rooms of different workers are stored in parallel, each worker
+ * on its own Postgres backend. Ban checks go to any worker (by user).
+ * Answers of all workers come back through one hand-off.
+ *
+ * The service thread submits jobs; a worker takes every job waiting,
  * runs them as few statements as possible and hands the same jobs back,
  * answered, then wakes the service thread through the wake callback
  * (lws_cancel_service). Under load the batches grow by themselves: while
@@ -115,7 +122,10 @@ struct store_stats {
 	uint64_t busy_us;		/* time spent in them */
 };
 
-struct store {
+#define STORE_WORKERS_MAX 16
+
+/* One worker (store.c's; the service thread uses struct store). */
+struct store_worker {
 	struct db db;			/* the worker's */
 	pthread_t thread;
 	pthread_mutex_t mu;		/* in, stop */
@@ -125,7 +135,7 @@ struct store {
 	int nbusy;			/* how many */
 	int64_t busy_wait_us;		/* their longest wait: the statement timeout */
 	struct log_limit busy_log;	/* worker only */
-	struct handoff out;		/* answered, to the service thread */
+	struct handoff *out;		/* answered, to the service thread: the store's */
 	int stop;
 	int started;
 	int batch_max;			/* most messages per statement */
@@ -133,14 +143,21 @@ struct store {
 	struct store_stats stats;	/* the worker adds (atomics): store_stats() */
 };
 
+struct store {
+	struct store_worker w[STORE_WORKERS_MAX];
+	int n;				/* workers started */
+	struct handoff out;		/* every worker's answers */
+};
+
 /*
- * Start the worker for conninfo. wake(arg) is called from the worker
- * thread whenever answers become available. 0, or -1 with err.
+ * Start workers (1..STORE_WORKERS_MAX) for conninfo. wake(arg) is called
+ * from a worker thread whenever answers become available. 0, or -1 with
+ * err (the workers started are stopped again).
  */
-int store_start(struct store *s, const char *conninfo, int timeout_ms,
+int store_start(struct store *s, const char *conninfo, int timeout_ms, int workers,
 		void (*wake)(void *arg), void *arg, char *err, size_t errlen);
 
-/* A copy of the statistics (any thread: they are read atomically). */
+/* The workers' statistics, summed (any thread: they are read atomically). */
 void store_stats(struct store *s, struct store_stats *out);
 
 /* Hand a job to the worker (any thread). */
@@ -154,8 +171,8 @@ void store_submit(struct store *s, struct store_job *j);
 struct store_job *store_take(struct store *s);
 
 /*
- * Stop the worker after the jobs it holds and join it. Their answers stay
- * for store_take(); the mutex stays usable.
+ * Stop the workers after the jobs they hold and join them. Their answers
+ * stay for store_take(); submitting stays safe (nobody answers).
  */
 void store_stop(struct store *s);
 

@@ -7,8 +7,10 @@ named as a predecessor, or the next live message waits for an event that
 never comes (issue 12)."""
 import uuid
 
+import websocket
+
 from conftest import create_room
-from test_ws import assert_silent, confirmation, pair, received, send  # noqa: F401
+from test_ws import assert_silent, confirmation, direct, pair, received, send  # noqa: F401
 
 
 def store(stack, rows):
@@ -109,3 +111,46 @@ def test_after_a_foreign_writer_live_messages_still_flow_in_order(stack, pair):
     assert [g["message"] for g in got] == ["first after the script", "second"]
     assert got[0]["id"] < got[1]["id"]
     assert_silent(wb)
+
+
+def test_rooms_on_several_database_workers_keep_each_rooms_order(stack):
+    """CHAT_DB_WORKERS (2 on this stack) share the rooms by id: a burst
+    over six rooms goes through both workers at once. Every frame gets
+    one confirmation; in every room the ids follow the order the frames
+    were sent, in Postgres and at the recipient on the other daemon."""
+    a, b = stack.new_user(), stack.new_user()
+    rooms = [create_room(stack, a, [b]) for _ in range(6)]
+    assert {r % 2 for r in rooms} == {0, 1}  # both workers have rooms
+    wa, wb = direct(stack, 0, a), direct(stack, 1, b)
+    sent = {r: [] for r in rooms}
+    temps = {}
+    for i in range(120):
+        room = rooms[i % len(rooms)]
+        text = "r%d-%d" % (room, i)
+        temps[send(wa, room, text)] = room
+        sent[room].append(text)
+    confs = []
+    try:
+        while len(confs) < 120:
+            confs.append(confirmation(wa, 20))
+    except websocket.WebSocketTimeoutException:
+        raise AssertionError("%d of 120 confirmed; stuck: %r" % (
+            len(confs), sorted(set(temps) - {c["message_id"] for c in confs})[:5]))
+    assert sorted(c["message_id"] for c in confs) == sorted(temps)
+    assert all(c["confirmed"] for c in confs), [c for c in confs if not c["confirmed"]]
+    got = []
+    try:
+        while len(got) < 120:
+            got.append(received(wb, 20))
+    except websocket.WebSocketTimeoutException:
+        raise AssertionError("%d of 120 delivered: %r" % (len(got), got[-3:]))
+    assert_silent(wb)
+    for room in rooms:
+        rows = stack.sql("SELECT id, message FROM chat_room_messages WHERE room_id = %s"
+                         " ORDER BY id", (room,))
+        assert [m for _, m in rows] == sent[room]
+        live = [m for m in got if m["room_id"] == room]
+        assert [m["id"] for m in live] == [i for i, _ in rows]
+        assert [m["message"] for m in live] == sent[room]
+    wa.close()
+    wb.close()
