@@ -420,6 +420,7 @@ def test_live_rest_session(live, check):
         rooms = pre + "/rooms"
         # fresh users per dialect: CHAT_ROOMS_PER_MIN counts per user
         owner, member, other, outsider = (s.new_user() for _ in range(4))
+        host = "127.0.0.1:" + s.env["CHAT_HTTP_PORT"]
         # ---- successes ----
         body = {"users": [member, member.upper()], "apartment_id": 7}
         r = req("POST", rooms, sub=owner, json=body)
@@ -450,7 +451,6 @@ def test_live_rest_session(live, check):
         check(req("GET", rooms + "/abc", sub=owner), 400)
         check(req("GET", "%s/%d?limit=0" % (rooms, room), sub=owner), 400)
         check(req("DELETE", rooms + "/-1", sub=owner), 400)
-        host = "127.0.0.1:" + s.env["CHAT_HTTP_PORT"]
         check(raw(s, "GET", rooms, [("Host", host), ("Host", "x")]), 400)
         # ---- 401 ----
         check(req("GET", rooms), 401)
@@ -477,6 +477,7 @@ def test_live_rest_session(live, check):
         check(req("PATCH", rooms, sub=owner, json={}), 405)
         check(req("PUT", "%s/%d" % (rooms, room), sub=owner, json={}), 405)
         check(req("POST", "%s/%d" % (rooms, room), sub=owner, json={}), 405)
+        check(raw(s, "TRACE", rooms, [("Host", host)]), 405)  # nginx's own: no Allow
         # ---- 409 ----
         crowd = [s.new_user() for _ in range(MAX_MEMBERS)]
         check(req("POST", rooms, sub=s.new_user(), json={"users": crowd}), 409)
