@@ -28,6 +28,8 @@
 #   WS_BENCH_IDLE_PROCS  ws-load processes sharing them        (2)
 #   WS_BENCH_CEIL_ROWS   rows per statement of the store ceilings (1000)
 #   WS_BENCH_HISTORY     messages to store, then measure rate again (0: no)
+#   CHAT_DB_WORKERS      the daemon's database workers (2); the flood is
+#                        also run with 1, as its peer
 #   WS_BENCH_SWEEP       flood windows to try once each, e.g. "1 2 4 8" (none)
 #   WS_BENCH_KEEP=1      keep the run directory (logs, raw outputs)
 #   CHAT_BIN_DIR         the programs under test               (build)
@@ -92,6 +94,8 @@ export RUN_DIR
 read -r CHAT_HTTP_PORT CHAT_WS_PORT CHAT_PG_PORT < <(free_ports 3)
 export CHAT_HTTP_PORT CHAT_WS_PORT CHAT_PG_PORT
 export CHAT_WS_COUNT=1
+export CHAT_DB_WORKERS=${CHAT_DB_WORKERS:-2}
+dbw=$CHAT_DB_WORKERS
 # Idle connections must stay for the memory figure; per-connection log
 # lines would cost more than the traffic.
 export CHAT_IDLE_TIMEOUT=0
@@ -214,6 +218,23 @@ for i in $(seq "$runs"); do
 	echo "flood run $i through nginx: confirmed/s ${flood_n[-1]} deliveries/s" \
 		"$(val "$f" delivered_per_s) verified $(val "$f" verified)"
 done
+
+# The flood's peer for the database workers: the same flood with one
+# worker (every room on one backend), on a daemon restarted for it.
+flood_1w=()
+if [ "$dbw" -ne 1 ]; then
+	CHAT_DB_WORKERS=1 timeout 60 tools/stack.sh restart-ws >/dev/null
+	sleep 1
+	for i in $(seq "$runs"); do
+		f=$out/flood-1w-$i.txt
+		run_load "$f" $bound flood -p "$CHAT_WS_PORT" -r "$RUN_DIR/rooms.txt" -w "$window" -d "$secs"
+		check "$f"
+		flood_1w+=("$(val "$f" confirmed_per_s)")
+		echo "flood run $i with 1 database worker: confirmed/s ${flood_1w[-1]} verified $(val "$f" verified)"
+	done
+	timeout 60 tools/stack.sh restart-ws >/dev/null
+	sleep 1
+fi
 
 for w in ${WS_BENCH_SWEEP:-}; do
 	f=$out/sweep-$w.txt
@@ -390,16 +411,30 @@ SELECT count(*) FROM (SELECT
 	array_agg(md5(random()::text) ORDER BY g) t $rows_sql) x,
 	chat_ws_store(x.s, x.rm, x.m, x.t);
 SQL
-pgb() {	# rows/s of script $1 run by pgbench for $secs s
-	PGPASSFILE=$RUN_DIR/pgpass "$pgbench" -n -T "$secs" -f "$1" \
+# The same two on $dbw backends at once, as the daemon's $dbw database
+# workers run (each client its own rooms: the workers share rooms out).
+rows_sql="FROM generate_series(1, $ceil_rows) g JOIN bench_rooms r"
+rows_sql+=" ON r.k = 1 + ($dbw * g + :client_id) % $nrooms"
+sed "s/FROM generate_series.*JOIN bench_rooms r ON r.k = 1 + g % $nrooms/$rows_sql/" \
+	"$RUN_DIR/ceil-insert.sql" >"$RUN_DIR/ceil-insert-n.sql"
+sed "s/FROM generate_series.*JOIN bench_rooms r ON r.k = 1 + g % $nrooms/$rows_sql/" \
+	"$RUN_DIR/ceil-store.sql" >"$RUN_DIR/ceil-store-n.sql"
+pgb() {	# rows/s of script $1 run by pgbench for $secs s on $2 connections
+	PGPASSFILE=$RUN_DIR/pgpass "$pgbench" -n -T "$secs" -c "${2:-1}" -j "${2:-1}" -f "$1" \
 		"postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat" 2>&1 |
 		awk -v n="$ceil_rows" '/^tps/ { printf "%.0f", $3 * n }'
 }
-ceil_ins=() ceil_fn=()
+ceil_ins=() ceil_fn=() ceil_ins_n=() ceil_fn_n=()
 for i in $(seq "$runs"); do
 	ceil_ins+=("$(pgb "$RUN_DIR/ceil-insert.sql")") ceil_fn+=("$(pgb "$RUN_DIR/ceil-store.sql")")
 	echo "store ceilings run $i: plain INSERT of $ceil_rows rows ${ceil_ins[-1]} rows/s;" \
 		"chat_ws_store alone ${ceil_fn[-1]} rows/s"
+	if [ "$dbw" -gt 1 ]; then
+		ceil_ins_n+=("$(pgb "$RUN_DIR/ceil-insert-n.sql" "$dbw")")
+		ceil_fn_n+=("$(pgb "$RUN_DIR/ceil-store-n.sql" "$dbw")")
+		echo "store ceilings run $i on $dbw connections: plain INSERT ${ceil_ins_n[-1]} rows/s;" \
+			"chat_ws_store ${ceil_fn_n[-1]} rows/s"
+	fi
 done
 
 # Foreign writer: the next live message after an insert by a script.
@@ -449,8 +484,13 @@ row "confirmed messages/s (flood, window $window)" "" "${flood_c[@]}"
 row "deliveries/s (flood)" "= confirmed" "${flood_d[@]}"
 row "send->confirm p50 ms (flood, 1 in flight per user)" "" "${flood_c50[@]}"
 row "confirmed messages/s (flood through nginx)" "" "${flood_n[@]}"
+[ ${#flood_1w[@]} -gt 0 ] && row "confirmed messages/s (flood, 1 database worker)" "" "${flood_1w[@]}"
 row "store ceiling: plain INSERT, rows/s" "" "${ceil_ins[@]}"
 row "store ceiling: chat_ws_store alone, rows/s" "" "${ceil_fn[@]}"
+if [ ${#ceil_fn_n[@]} -gt 0 ]; then
+	row "store ceiling: plain INSERT, $dbw connections, rows/s" "" "${ceil_ins_n[@]}"
+	row "store ceiling: chat_ws_store, $dbw connections, rows/s" "" "${ceil_fn_n[@]}"
+fi
 row "achieved rate, msg/s (rate test)" "$rate" "${rate_got[@]}"
 row "send->confirm p50 ms at $rate msg/s" "" "${rate_c50[@]}"
 row "send->confirm p99 ms at $rate msg/s" "" "${rate_c99[@]}"
@@ -473,6 +513,12 @@ cmp() { printf '%-50s %10s %12s %7s  %s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")" "
 cmp "flood msgs/s / plain INSERT rows/s" "$fl" "$(median "${ceil_ins[@]}")" ">= 0.80"
 cmp "chat_ws_store rows/s / plain INSERT rows/s" "$(median "${ceil_fn[@]}")" "$(median "${ceil_ins[@]}")" ""
 cmp "flood msgs/s / chat_ws_store rows/s" "$fl" "$(median "${ceil_fn[@]}")" ""
+if [ ${#ceil_fn_n[@]} -gt 0 ]; then
+	cmp "flood msgs/s / plain INSERT on $dbw connections" "$fl" "$(median "${ceil_ins_n[@]}")" ""
+	cmp "chat_ws_store / plain INSERT, both on $dbw conns" "$(median "${ceil_fn_n[@]}")" "$(median "${ceil_ins_n[@]}")" ""
+fi
+[ ${#flood_1w[@]} -gt 0 ] &&
+	cmp "flood, $dbw database workers / 1 worker" "$fl" "$(median "${flood_1w[@]}")" ""
 cmp "flood through nginx / flood direct" "$(median "${flood_n[@]}")" "$fl" ">= 0.90"
 cmp "p99 send->receive: $idle idle held / none" "$(median "${irate_r99[@]}")" "$(median "${rate_r99[@]}")" "<= 1.50"
 [ ${#hrate_r99[@]} -gt 0 ] &&
