@@ -14,6 +14,7 @@ final ones are also copied to docs/img/ for the README.
 """
 import os
 import shutil
+import threading
 import time
 
 import pytest
@@ -192,11 +193,16 @@ def browsers():
     try:
         yield make
     finally:
-        for p in made:
+        def quit(p):
             try:
                 p.d.quit()
             except Exception:
                 pass
+        threads = [threading.Thread(target=quit, args=(p,)) for p in made]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
 
 @pytest.fixture(scope="module")
@@ -307,6 +313,35 @@ def test_message_to_a_room_the_user_left_fails(stack, web):
                      (room, "am I still here?")) == [(0,)]
     pb.shot("chat-page.png")
     pa.shot("chat-page-owner.png")
+
+
+def test_page_reconnects_by_itself_after_a_daemon_restart(stack, web):
+    """4007 (ServerShutdown) is one of the codes the page reconnects after:
+    it says so in words, waits its backoff and is back, able to send."""
+    pb = web["pb"]
+    pb.wait_connected()
+    pb.js("""
+        window.__conn = [];
+        const t = document.getElementById('conn-text');
+        new MutationObserver(() => window.__conn.push(t.textContent))
+            .observe(t, {childList: true, characterData: true, subtree: true});
+    """)
+    # B is on one of the daemons (nginx picked which): restart them all, at once
+    threads = [threading.Thread(target=stack.tool, args=("restart-ws", str(i)))
+               for i in range(stack.ws_count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    pb.wait(lambda: any("4007" in t for t in pb.js("return window.__conn")),
+            "no 4007 shown: %r" % pb.js("return window.__conn"))
+    pb.wait_connected()
+    seen = pb.js("return window.__conn")
+    for shown in (t for t in seen if "4007" in t):
+        assert shown.startswith("disconnected: 4007 ServerShutdown: the server is restarting")
+        assert "Reconnecting in" in shown, shown
+    pb.open_room(web["room"])
+    pb.wait_status(pb.send("still here after the restart"), "confirmed")
 
 
 def admin_console(stack, web):

@@ -222,6 +222,13 @@ function onConfirmation(c) {
 		}
 	} else {
 		markFailed(p.li, `not sent: ${c.reason || "refused"}`);
+		// Our screen was stale (removed from the room, or it was deleted):
+		// the list catches up, the open room says so.
+		if (/not a participant/.test(c.reason || "")) {
+			if (p.data.room_id === st.open)
+				ui.roomPeople.textContent = "you are no longer a participant of this room";
+			loadRooms();
+		}
 	}
 }
 
