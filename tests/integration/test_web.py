@@ -315,33 +315,45 @@ def test_message_to_a_room_the_user_left_fails(stack, web):
     pa.shot("chat-page-owner.png")
 
 
+def established(port):
+    """How many TCP connections to 127.0.0.1:port are established."""
+    n = 0
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(path) as f:
+            for line in f.readlines()[1:]:
+                local, st = line.split()[1], line.split()[3]
+                n += st == "01" and int(local.rsplit(":", 1)[1], 16) == port
+    return n
+
+
 def test_page_reconnects_by_itself_after_a_daemon_restart(stack, web):
     """4007 (ServerShutdown) is one of the codes the page reconnects after:
     it says so in words, waits its backoff and is back, able to send."""
-    pb = web["pb"]
-    pb.wait_connected()
-    pb.js("""
+    pages = (web["pa"], web["pb"])
+    watch = """
         window.__conn = [];
         const t = document.getElementById('conn-text');
         new MutationObserver(() => window.__conn.push(t.textContent))
             .observe(t, {childList: true, characterData: true, subtree: true});
-    """)
-    # B is on one of the daemons (nginx picked which): restart them all, at once
-    threads = [threading.Thread(target=stack.tool, args=("restart-ws", str(i)))
-               for i in range(stack.ws_count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    pb.wait(lambda: any("4007" in t for t in pb.js("return window.__conn")),
-            "no 4007 shown: %r" % pb.js("return window.__conn"))
-    pb.wait_connected()
-    seen = pb.js("return window.__conn")
-    for shown in (t for t in seen if "4007" in t):
-        assert shown.startswith("disconnected: 4007 ServerShutdown: the server is restarting")
-        assert "Reconnecting in" in shown, shown
-    pb.open_room(web["room"])
-    pb.wait_status(pb.send("still here after the restart"), "confirmed")
+    """
+    for p in pages:
+        p.wait_connected()
+        p.js(watch)
+    # The daemon that holds a page's socket (nginx picked it): the only
+    # websockets of this test are the two pages'.
+    base = int(stack.env["CHAT_WS_PORT"])
+    held = [i for i in range(stack.ws_count) if established(base + i)]
+    assert held, "no daemon holds the pages' websockets"
+    stack.tool("restart-ws", str(held[0]))
+    hit = [p for p in pages if any("4007" in t for t in p.js("return window.__conn"))]
+    assert hit, "no page shows 4007: %r" % [p.js("return window.__conn") for p in pages]
+    for p in hit:
+        p.wait_connected()
+        for shown in (t for t in p.js("return window.__conn") if "4007" in t):
+            assert shown.startswith("disconnected: 4007 ServerShutdown: the server is restarting")
+            assert "Reconnecting in" in shown, shown
+        p.open_room(web["room"])
+        p.wait_status(p.send("still here after the restart"), "confirmed")
 
 
 def admin_console(stack, web):
@@ -405,6 +417,66 @@ def test_admin_disconnects_bans_and_unbans(stack, web):
     pb.open_room(web["room"])
     pb.wait_status(pb.send("back again"), "confirmed")
 
+
+
+# Two scrapes of a daemon and the REST tier 2 s apart, in the names and
+# shapes of /work/i11/contract.md.
+EXPO_WS_1 = """# HELP chat_ws_connections open, authenticated
+# TYPE chat_ws_connections gauge
+chat_ws_connections 3
+chat_ws_messages_stored_total 100
+chat_ws_messages_delivered_total 50
+chat_ws_connections_closed_total{code="4005"} 1
+chat_ws_connections_closed_total{code="other"} 2
+chat_ws_store_seconds_bucket{le="0.001"} 4
+chat_ws_store_seconds_bucket{le="+Inf"} 10
+chat_ws_store_seconds_sum 0.02
+chat_ws_store_seconds_count 10
+chat_ws_messages_confirmed_total{result="false",reason="not a \\"member\\", really"} 7
+"""
+EXPO_WS_2 = EXPO_WS_1.replace("connections 3", "connections 5").replace(
+    "stored_total 100", "stored_total 140").replace("_sum 0.02", "_sum 0.05").replace(
+    "_count 10", "_count 20")
+EXPO_REST = "chat_rest_requests_total{route=\"/rooms\",method=\"GET\",status=\"200\"} 9 1700000000000\n"
+
+
+def test_admin_console_reads_the_contract_figures(stack, web):
+    """The console's parser and arithmetic on expositions in the contract's
+    names, so that they are right before any tier exports them."""
+    page = admin_console(stack, web)
+    got = page.d.execute_async_script("""
+        const [w1, w2, rest, done] = arguments;
+        import('/web/admin/admin.js').then((m) => {
+            const p = m.parseExposition;
+            const now = {ws: p(w2), rest: p(rest)}, before = {ws: p(w1), rest: p(rest)};
+            const fig = (id) => m.FIGURES.find((f) => f.id === id);
+            const v = (id, a, b) => m.figureValue(fig(id), a, b, 2);
+            done({
+                samples: p(w1).length,
+                label: p(w1).find((s) => s.name === 'chat_ws_messages_confirmed_total').labels,
+                inf: p(w1).find((s) => s.labels.le === '+Inf').value,
+                pinf: p('g +Inf')[0].value === Infinity,
+                conns: v('connections', now, before),
+                rate: v('messages', now, before),
+                first: v('messages', now, null),
+                reset: v('messages', before, now),
+                latency: v('store', now, before),
+                rest: v('rest', now, before),
+                none: v('connections', {ws: null, rest: null}, null),
+            });
+        }, (e) => done({error: String(e)}));
+    """, EXPO_WS_1, EXPO_WS_2, EXPO_REST)
+    assert "error" not in got, got
+    assert got["samples"] == 10
+    assert got["label"] == {"result": "false", "reason": 'not a "member", really'}
+    assert got["inf"] == 10 and got["pinf"] is True
+    assert got["conns"] == {"value": 5}
+    assert got["rate"] == {"value": 20}          # (140 - 100) / 2 s
+    assert got["first"] == {"value": None}       # no earlier poll: no rate yet
+    assert got["reset"] == {"value": None}       # a counter that went back: a gap
+    assert abs(got["latency"]["value"] - 3.0) < 1e-9  # (0.05 - 0.02) / (20 - 10) s in ms
+    assert got["rest"] == {"value": 0}
+    assert got["none"] == {"missing": True}
 
 
 def polls(page):

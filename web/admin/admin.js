@@ -60,7 +60,7 @@ function total(samples, name, pred) {
 // counter's increase per second between two polls; "mean" is the
 // increase of a histogram's _sum over that of its _count (a mean over
 // the interval), times scale.
-const FIGURES = [
+export const FIGURES = [
 	{ id: "connections", title: "Open websocket connections", unit: "", kind: "gauge",
 		tier: "ws", metric: "chat_ws_connections" },
 	{ id: "messages", title: "Messages stored", unit: "/s", kind: "rate",
@@ -140,7 +140,7 @@ function draw(svg, pts) {
 	svg.replaceChildren(...kids);
 }
 
-function figureValue(f, now, before, dt) {
+export function figureValue(f, now, before, dt) {
 	const cur = now[f.tier];
 	if (!cur)
 		return { missing: true };
