@@ -315,6 +315,23 @@ def test_message_to_a_room_the_user_left_fails(stack, web):
     pa.shot("chat-page-owner.png")
 
 
+def test_every_close_code_has_words_and_only_four_reconnect(web):
+    got = web["pa"].d.execute_async_script("""
+        const done = arguments[0];
+        import('/web/common/api.js').then((m) => done({
+            codes: Object.keys(m.CLOSE_CODES).map(Number),
+            again: [...m.RECONNECT_CODES].sort(),
+            words: m.closeInWords(4012, ''),
+            unknown: m.closeInWords(4999, 'x'),
+        }), (e) => done({error: String(e)}));
+    """)
+    assert "error" not in got, got
+    assert {1000, 1001, 1006, *range(4001, 4013)} <= set(got["codes"])
+    assert got["again"] == [1006, 4006, 4007, 4009]  # SPEC.md: 4006, 4007, 4009; and a lost network
+    assert got["words"] == "4012 UnAuthorizedAction: too many actions you are not allowed to do"
+    assert got["unknown"] == "4999: unknown close code (x)"
+
+
 def established(port):
     """How many TCP connections to 127.0.0.1:port are established."""
     n = 0
