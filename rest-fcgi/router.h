@@ -4,7 +4,9 @@
  * service's table is routes.c's; tests pass their own):
  *
  *   1. path: no pattern matches -> 404; a pattern matches but not with
- *      this method -> 405 with an Allow header;
+ *      this method -> 405 with an Allow header. A ROUTE_DEV route exists
+ *      only in a development stack (cfg->dev, CHAT_DEV=1): elsewhere it
+ *      matches nothing, so its path is a 404 like any unknown one;
  *   2. body over CHAT_MAX_BODY -> 413;
  *   3. access: ROUTE_USER and ROUTE_ADMIN need a valid bearer token
  *      (401 with WWW-Authenticate: Bearer otherwise); ROUTE_ADMIN also
@@ -26,7 +28,8 @@
 
 #include "rest.h"
 
-enum route_access { ROUTE_PUBLIC = 0, ROUTE_USER, ROUTE_ADMIN };
+/* ROUTE_DEV: no token, and only in a development stack (step 1). */
+enum route_access { ROUTE_PUBLIC = 0, ROUTE_USER, ROUTE_ADMIN, ROUTE_DEV };
 
 /*
  * What a route's ":id" is. The router checks it once (step 4) and fills

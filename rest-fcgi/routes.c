@@ -1,5 +1,6 @@
 #include "routes.h"
 #include "admin.h"
+#include "dev.h"
 #include "rooms.h"
 
 /* {method, pattern, access, kind of :id, handler} */
@@ -13,6 +14,7 @@ const struct route routes_table[] = {
 	{ REQ_POST, "/admin/users/:id/disconnect", ROUTE_ADMIN, ROUTE_ID_USER, admin_disconnect },
 	{ REQ_PUT, "/admin/bans/:id", ROUTE_ADMIN, ROUTE_ID_USER, admin_ban },
 	{ REQ_DELETE, "/admin/bans/:id", ROUTE_ADMIN, ROUTE_ID_USER, admin_unban },
+	{ REQ_POST, "/dev/token", ROUTE_DEV, ROUTE_ID_NONE, dev_token },
 };
 const size_t routes_count = sizeof(routes_table) / sizeof(routes_table[0]);
 

@@ -2,7 +2,7 @@
  * routes - the service's one route table (SPEC.md sections 2 and 5).
  *
  * Layering: routes.c is the only file that knows both the router
- * (router.h) and the handlers (rooms.h, admin.h); the router knows no
+ * (router.h) and the handlers (rooms.h, admin.h, dev.h); the router knows no
  * handler and no handler knows the router (they stand on rest.h).
  */
 #ifndef REST_ROUTES_H

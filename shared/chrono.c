@@ -51,6 +51,20 @@ int chrono_iso_from_pg(const char *pg, char out[CHRONO_ISO_SIZE])
 	return 0;
 }
 
+int chrono_iso_from_s(int64_t s, char out[CHRONO_ISO_SIZE])
+{
+	struct tm tm;
+	time_t t = (time_t)s;
+
+	if ((int64_t)t != s || !gmtime_r(&t, &tm) || tm.tm_year < -1900 ||
+	    tm.tm_year > 9999 - 1900)
+		return -1;
+	if (strftime(out, CHRONO_ISO_SIZE, "%Y-%m-%dT%H:%M:%S.000000+00:00", &tm) !=
+	    CHRONO_ISO_LEN)
+		return -1;
+	return 0;
+}
+
 int64_t chrono_s_to_ms(int64_t s, int64_t add_s)
 {
 	int64_t sum;

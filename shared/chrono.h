@@ -55,4 +55,11 @@ int64_t chrono_s_to_ms(int64_t s, int64_t add_s);
  */
 int chrono_iso_from_pg(const char *pg, char out[CHRONO_ISO_SIZE]);
 
+/*
+ * The API's form of the point in time s seconds after the epoch (UTC,
+ * ".000000" fraction), e.g. a minted token's expiry. Returns 0, or -1
+ * when s is outside the years 0..9999.
+ */
+int chrono_iso_from_s(int64_t s, char out[CHRONO_ISO_SIZE]);
+
 #endif

@@ -5,7 +5,7 @@
 # `make`.
 #
 # Settings (environment; make passes them on):
-#   PREFIX      programs, SQL, units, docs               (/usr/local)
+#   PREFIX      programs, SQL, web pages, units, docs    (/usr/local)
 #   DESTDIR     staging root for packagers; empty = this machine
 #   SYSCONFDIR  the env file and the nginx site          (/etc)
 #   UNITDIR     systemd units                            ($PREFIX/lib/systemd/system)
@@ -25,6 +25,8 @@ bindir=$PREFIX/bin
 # ../../share/swappart-chat/sql from here (or CHAT_SQL_DIR).
 libexecdir=$PREFIX/lib/swappart-chat
 sqldir=$PREFIX/share/swappart-chat/sql
+# The chat page and the admin console, which nginx serves as /web/.
+webdir=$PREFIX/share/swappart-chat/web
 docdir=$PREFIX/share/doc/swappart-chat
 confdir=$SYSCONFDIR/swappart-chat
 sitedir=$SYSCONFDIR/nginx/sites-available
@@ -49,6 +51,14 @@ install -m 0755 "$root/build/chat-token" "$root/build/chat-keygen" "$d$bindir/"
 install -m 0755 "$root/build/rest-fcgi" "$root/build/ws-daemon" "$root/tools/migrate.sh" "$d$libexecdir/"
 install -m 0644 "$root"/sql/[0-9]*.sql "$d$sqldir/"
 install -m 0644 "$root/README.md" "$root"/docs/*.md "$d$docdir/"
+# web/ as it is in the checkout: folders 0755, files 0644 (nginx's
+# workers read them; nothing there is secret or executable).
+(cd "$root/web" && find . -type d) | while read -r dir; do
+	install -d -m 0755 "$d$webdir/$dir"
+done
+(cd "$root/web" && find . -type f) | while read -r f; do
+	install -m 0644 "$root/web/$f" "$d$webdir/$f"
+done
 
 for f in "$root"/deploy/systemd/*.in; do
 	sed -e "s|@LIBEXECDIR@|$libexecdir|g" -e "s|@SQLDIR@|$sqldir|g" \
@@ -98,6 +108,7 @@ trap 'rm -f "$site"' EXIT
 	sed -e "/^\s*#/!s|@HTTP_PORT@|$http_port|g" \
 		-e "/^\s*#/!s|@FCGI_SOCKET@|$fcgi_socket|g" \
 		-e "/^\s*#/!s|@RUN_DIR@/logs/nginx-|$logs-|g" \
+		-e "/^\s*#/!s|@WEB_ROOT@|$webdir|g" \
 		-e "/^\s*#/!s|@WS_SERVERS@|${servers%\\n\\t}|g" \
 		"$root/nginx/chat.conf"
 } >"$site"
@@ -127,4 +138,4 @@ else
 	say "  id $user >/dev/null 2>&1 || $shown"
 	say "  chgrp $user $confdir $confdir/chat.env"
 fi
-say "installed under ${DESTDIR:-/}: $bindir, $libexecdir, $sqldir, $UNITDIR, $confdir, $sitedir"
+say "installed under ${DESTDIR:-/}: $bindir, $libexecdir, $sqldir, $webdir, $UNITDIR, $confdir, $sitedir"

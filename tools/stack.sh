@@ -82,6 +82,7 @@ as_tier=()
 #   logs/       group CHAT_USER 0750     rest.log is CHAT_USER's
 #   pgpass      CHAT_USER 0600           the tiers' database password
 #   nginx-tmp/  www-data 0700            nginx workers' buffers
+#   web/        0755, files 0644         the pages nginx serves (copied from web/)
 prepare_run_dir() {
 	mkdir -p "$logs" "$RUN_DIR/evt" "$RUN_DIR/nginx-tmp"
 	touch "$logs/rest.log"
@@ -291,10 +292,19 @@ nginx_render() {
 	mkdir -p "$RUN_DIR/nginx" "$RUN_DIR/nginx-tmp"
 	# chat.conf includes fastcgi_params relative to its own folder.
 	cp /etc/nginx/fastcgi_params "$RUN_DIR/nginx/"
+	# The pages (web/) are copied, not pointed to: as root nginx's workers
+	# run as www-data, who may not read the checkout (a clone under /root).
+	# After an edit of web/, reload-nginx copies them again.
+	rm -rf "$RUN_DIR/web.new"
+	cp -R "$root/web" "$RUN_DIR/web.new"
+	chmod -R u=rwX,go=rX "$RUN_DIR/web.new"
+	rm -rf "$RUN_DIR/web"
+	mv "$RUN_DIR/web.new" "$RUN_DIR/web"
 	# Comment lines keep their placeholders: they document them.
 	sed -e "/^\s*#/!s|@HTTP_PORT@|$CHAT_HTTP_PORT|g" \
 		-e "/^\s*#/!s|@FCGI_SOCKET@|$RUN_DIR/rest.sock|g" \
 		-e "/^\s*#/!s|@RUN_DIR@|$RUN_DIR|g" \
+		-e "/^\s*#/!s|@WEB_ROOT@|$RUN_DIR/web|g" \
 		-e "/^\s*#/!s|@WS_SERVERS@|${servers//$'\n'/\\n}|g" \
 		"$root/nginx/chat.conf" | nginx_settings >"$RUN_DIR/nginx/chat.conf.new"
 	# a bad setting leaves the last good file in place

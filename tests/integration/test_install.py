@@ -133,12 +133,19 @@ def test_install_lays_out_every_file_with_its_mode(inst):
     want.update({"/usr/share/swappart-chat/sql/" + f: 0o644 for f in sql})
     want.update({"/usr/share/doc/swappart-chat/" + f: 0o644 for f in docs})
     want.update({"/usr/lib/systemd/system/" + u: 0o644 for u in UNITS})
+    web = os.path.join(ROOT, "web")
+    want.update({"/usr/share/swappart-chat/web/" + os.path.relpath(os.path.join(d, f), web): 0o644
+                 for d, _, files in os.walk(web) for f in files})
     got = {}
     for d, _, files in os.walk(inst.dest):
         for f in files:
             p = os.path.join(d, f)
             got["/" + os.path.relpath(p, inst.dest)] = stat.S_IMODE(os.lstat(p).st_mode)
     assert got == want
+    # the pages' folders are open to nginx's workers, as the site serves them from there
+    for d, _, _ in os.walk(inst.path("/usr/share/swappart-chat/web")):
+        assert stat.S_IMODE(os.stat(d).st_mode) == 0o755, d
+    assert re.search(r"^\s*alias /usr/share/swappart-chat/web/;$", inst.site(), re.M)
     # the configuration directory is closed to others (the env file holds secrets)
     assert stat.S_IMODE(os.stat(inst.path("/etc/swappart-chat")).st_mode) == 0o750
     # the programs are the ones just built

@@ -61,12 +61,27 @@ static void test_iso_from_pg(void **state)
 	iso("", NULL);
 }
 
+/* A minted token's expiry in the API's form, and years that do not fit it. */
+static void test_iso_from_s(void **state)
+{
+	char out[CHRONO_ISO_SIZE];
+
+	(void)state;
+	assert_int_equal(chrono_iso_from_s(0, out), 0);
+	assert_string_equal(out, "1970-01-01T00:00:00.000000+00:00");
+	assert_int_equal(chrono_iso_from_s(1795542915, out), 0);
+	assert_string_equal(out, "2026-11-24T17:55:15.000000+00:00");
+	assert_int_equal(chrono_iso_from_s(253402300800LL, out), -1);	/* year 10000 */
+	assert_int_equal(chrono_iso_from_s(INT64_MAX, out), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clocks),
 		cmocka_unit_test(test_iso_from_pg),
 		cmocka_unit_test(test_s_to_ms),
+		cmocka_unit_test(test_iso_from_s),
 	};
 
 	return cmocka_run_group_tests_name("chrono", tests, NULL, NULL);
