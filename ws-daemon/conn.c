@@ -318,6 +318,12 @@ static void conn_shut(struct conns *cs, struct conn *c, int code, const char *re
 	c->closing_ms = now_ms;
 	/* no more deliveries to it, a newer connection may take the user */
 	conns_unmap(cs, c);
+	/*
+	 * Not admitted (its ban check has not passed): what it holds is
+	 * never sent, deliveries included (conn_write).
+	 */
+	if (!c->admitted)
+		drop_queue = 1;
 	if (drop_queue)
 		conn_drop_queue(c);
 	if (c->announced && c->close_code == code && !drop_queue) {
@@ -341,6 +347,16 @@ void conn_close_slow(struct conns *cs, struct conn *c)
 {
 	log_info("connection %llu reads too slowly: closed", (unsigned long long)c->serial);
 	conn_shut(cs, c, CLOSE_ENDED, "too slow", 1, chrono_wall_ms());
+}
+
+void conn_admit(struct conns *cs, struct conn *c)
+{
+	(void)cs;
+	if (!c->wsi || c->closing || c->admitted)
+		return;
+	c->admitted = 1;
+	if (c->qlen)
+		lws_callback_on_writable(c->wsi);
 }
 
 int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply)
@@ -404,6 +420,13 @@ int conn_write(struct conns *cs, struct conn *c)
 			lws_callback_on_writable(c->wsi);
 		return 0;
 	}
+	/*
+	 * Until its ban check passes a connection is sent nothing: what is
+	 * queued for it meanwhile waits (conn_admit) or, if it is closed
+	 * first, is dropped (conn_shut).
+	 */
+	if (!c->admitted && !c->closing)
+		return 0;
 	if (c->closing && c->close_sent && !c->qlen) {
 		const char *r = c->close_reason ? c->close_reason : "";
 		size_t rl = strlen(r);

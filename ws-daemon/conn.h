@@ -53,7 +53,7 @@ struct conn {
 	unsigned close_sent:1;		/* Disconnection written */
 	unsigned rx_paused:1;		/* reading is off (lws_rx_flow_control) */
 	unsigned q_backed:1;		/* ... because too many replies are queued */
-	unsigned admitted:1;		/* ban check passed: may receive deliveries */
+	unsigned admitted:1;		/* ban check passed: frames may be sent (conn_admit) */
 	unsigned announced:1;		/* Disconnection queued, still open */
 	uint16_t close_code;		/* of the close, or of the announcement */
 	uint16_t unauth_count;		/* sends to foreign rooms in the window */
@@ -130,6 +130,18 @@ struct conn *conns_map(struct conns *cs, struct conn *c);
  * the recipient does not keep up and is closed (4009 "too slow").
  */
 int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply);
+
+/*
+ * c's ban check passed: send what was queued for it meanwhile. Until
+ * then nothing is written to a connection, though frames are queued for
+ * it as for any other (deliveries of messages committed after it
+ * connected, confirmations), so that none is lost to the time the check
+ * takes; a connection closed before (banned: 4005; the check could not
+ * be made: 4006; any other close) gets only its Disconnection and close
+ * frame, its queue is dropped. The database workers answer in any order
+ * (store.h), so a check may come back after messages of its rooms.
+ */
+void conn_admit(struct conns *cs, struct conn *c);
 
 /*
  * The rate limit (CHAT_WS_MSG_RATE, a token bucket of CHAT_WS_MSG_BURST

@@ -52,8 +52,8 @@ static void deliver_drain_room(struct daemon *d, struct room *rm)
 			if (uuid_eq(&rm->members[i], &m->sender))
 				continue;	/* never back to the sender */
 			t = conns_user(&d->conns, &rm->members[i]);
-			/* not admitted: its ban check has not passed (yet) */
-			if (!t || t->closing || !t->admitted)
+			/* not admitted yet: queued, sent once admitted (conn_admit) */
+			if (!t || t->closing)
 				continue;
 			conn_push(&d->conns, t, m->frame, 0);
 			d->deliver.delivered++;
@@ -259,7 +259,7 @@ static void deliver_ban_checked(struct daemon *d, struct conn *c, enum store_sta
 		return;
 	switch (st) {
 	case STORE_OK:
-		c->admitted = 1;
+		conn_admit(&d->conns, c);
 		break;
 	case STORE_BANNED:
 		conn_close(&d->conns, c, CLOSE_BANNED, "user is banned");
