@@ -49,6 +49,7 @@
 #include "db.h"
 #include "handoff.h"
 #include "log.h"
+#include "metrics.h"
 #include "uuid.h"
 
 enum store_type {
@@ -113,6 +114,8 @@ struct store_stats {
 	uint64_t batches;		/* chat_ws_store calls that answered */
 	uint64_t stored;		/* messages in them */
 	uint64_t busy_us;		/* time spent in them */
+	struct metrics_hist batch_size;	/* messages per chat_ws_store call */
+	struct metrics_hist batch_us;	/* its time (statement and commit), us */
 };
 
 struct store {
