@@ -119,7 +119,12 @@ static int rm_map_file(struct restmetrics *m, const char *path, char *err, size_
 		}
 		if (m->shm->magic != RM_MAGIC)
 			rm_header(m);	/* a new file: zeroes, then the header */
-		close(fd);		/* the mapping stays; so goes the lock */
+		/*
+		 * The mapping holds the open file, and with it the lock:
+		 * released by hand, or the next worker would wait forever.
+		 */
+		flock(fd, LOCK_UN);
+		close(fd);
 		return 0;
 	}
 	snprintf(err, errlen, "CHAT_REST_METRICS_FILE: '%s' keeps changing under us", path);
