@@ -23,10 +23,10 @@
 
 #include "auth.h"
 #include "cfg.h"
+#include "chrono.h"
 #include "db.h"
 #include "evt.h"
 #include "log.h"
-#include "chrono.h"
 #include "req.h"
 #include "restmetrics.h"
 #include "routes.h"
@@ -157,7 +157,7 @@ int main(void)
 	struct evt_pub pub = { 0 };
 	struct evt_keys keys;
 	struct restmetrics metrics;
-	const char *pats[64];
+	const char *pats[2 * RESTMETRICS_MAX_ROUTES];
 	FCGX_Request rq;
 	struct auth auth;
 	struct cfg cfg;
@@ -185,10 +185,12 @@ int main(void)
 	if (db_ensure(&db, err, sizeof(err)))
 		log_warn("%s (will retry on each request)", err);
 	/* the route patterns are the metrics' route labels */
-	for (size_t i = 0; i < routes_count && i < sizeof(pats) / sizeof(pats[0]); i++)
+	if (routes_count > sizeof(pats) / sizeof(pats[0]))
+		die("metrics: more than %zu routes", sizeof(pats) / sizeof(pats[0]));
+	for (size_t i = 0; i < routes_count; i++)
 		pats[i] = routes_table[i].pattern;
-	if (restmetrics_open(&metrics, cfg.rest_metrics_file, pats,
-			     routes_count < 64 ? routes_count : 64, err, sizeof(err)))
+	if (restmetrics_open(&metrics, cfg.rest_metrics_file, pats, routes_count,
+			     err, sizeof(err)))
 		die("metrics: %s", err);
 	if (!cfg.rest_metrics_file[0])
 		log_info("CHAT_REST_METRICS_FILE is unset: /metrics reports this worker's "
