@@ -35,7 +35,7 @@ build/pkg.mk: Makefile tools/deps.sh
 		{ echo "pkg-config does not find: $(PKGS)" >&2; exit 1; }; \
 	printf 'PKG_CFLAGS := %s\nPKG_LIBS := %s\n' "$$cflags" "$$libs" >$@.tmp && mv $@.tmp $@
 
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Ishared -D_GNU_SOURCE $(PKG_CFLAGS)
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Ishared -Ibuild -D_GNU_SOURCE $(PKG_CFLAGS)
 LDLIBS  = $(PKG_LIBS) -lpthread
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 PYTHON  := /usr/bin/python3
@@ -80,6 +80,19 @@ build/ws-load: $(wildcard tests/bench/ws-load*.c tests/bench/ws-load*.h)
 	@mkdir -p build
 	@echo "  LD      $@"
 	@$(CC) $(CFLAGS) $(filter %.c,$^) -o $@ $(LDLIBS)
+
+# The build's version, for chat_build_info (shared/metrics.h): git describe,
+# written to build/version.h only when it changed, so that only metrics.c
+# is compiled again.
+build/version.h: FORCE
+	@mkdir -p build
+	@v=$$(git describe --always --dirty 2>/dev/null | tr -cd 'A-Za-z0-9._+-'); \
+	printf '#define CHAT_VERSION "%s"\n' "$${v:-unknown}" >$@.tmp; \
+	if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+
+build/obj/shared/metrics.o build/asan/obj/shared/metrics.o build/fuzz/obj/shared/metrics.o: build/version.h
+
+FORCE:
 
 PROGS := build/rest-fcgi build/ws-daemon build/chat-token build/chat-keygen
 UNIT_BINS := $(patsubst tests/unit/%.c,build/asan/%,$(UNIT_SRC))
@@ -191,4 +204,4 @@ install: all
 clean:
 	rm -rf build
 
-.PHONY: all deps check asan fuzz fuzz-deps fuzz-build start stop run token test bench bench-rest bench-ws install clean
+.PHONY: FORCE all deps check asan fuzz fuzz-deps fuzz-build start stop run token test bench bench-rest bench-ws install clean

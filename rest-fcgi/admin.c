@@ -2,6 +2,7 @@
 #include "chrono.h"
 #include "jsonutil.h"
 #include "log.h"
+#include "restmetrics.h"
 #include "sql.h"
 
 #include <stdio.h>
@@ -23,6 +24,7 @@ int admin_health(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	if (up)
 		return resp_data_text(r, 200, "{\"database\":\"up\"}", 17);
 	log_warn("health: %s", err);
+	restmetrics_db_error(ctx->metrics);
 	/* The envelope's error and the state both, so monitors can read either. */
 	return resp_set(r, 503, down, sizeof(down) - 1);
 }

@@ -23,10 +23,12 @@
 
 #include "auth.h"
 #include "cfg.h"
+#include "chrono.h"
 #include "db.h"
 #include "evt.h"
 #include "log.h"
 #include "req.h"
+#include "restmetrics.h"
 #include "routes.h"
 #include "sql.h"
 #include "tokcache.h"
@@ -97,6 +99,7 @@ static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
 	struct req q;
 	struct resp r;
 	char head[512], retry[48] = "";
+	int64_t t0 = chrono_mono_us();
 	int n;
 
 	memset(&q, 0, sizeof(q));
@@ -123,9 +126,11 @@ static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
 	if (r.retry_after > 0)
 		snprintf(retry, sizeof(retry), "Retry-After: %d\r\n", r.retry_after);
 	n = snprintf(head, sizeof(head),
-		     "Status: %d %s\r\nContent-Type: application/json\r\n"
+		     "Status: %d %s\r\nContent-Type: %s\r\n"
 		     "Content-Length: %zu\r\nCache-Control: no-store\r\n%s%s%s%s%s%s%s\r\n",
-		     r.status, status_text(r.status), r.body ? r.body_len + 1 : 0,
+		     r.status, status_text(r.status),
+		     r.content_type ? r.content_type : "application/json",
+		     r.body ? r.body_len + 1 : 0,
 		     r.www_authenticate ? "WWW-Authenticate: " : "",
 		     r.www_authenticate ? r.www_authenticate : "",
 		     r.www_authenticate ? "\r\n" : "",
@@ -135,6 +140,10 @@ static void serve(FCGX_Request *rq, struct rest_ctx *ctx, char *body_buf)
 		FCGX_PutStr(r.body, (int)r.body_len, rq->out);
 		FCGX_PutChar('\n', rq->out);
 	}
+	/* once per request, whatever answered it (metrics of docs/metrics.md) */
+	restmetrics_db_reconnects(ctx->metrics, db_reconnects(ctx->db));
+	restmetrics_request(ctx->metrics, q.route, q.method, r.status,
+			    (uint64_t)(chrono_mono_us() - t0));
 	if (r.status >= 500 || log_enabled(LOG_DEBUG))
 		log_msg(r.status >= 500 ? LOG_WARN : LOG_DEBUG, "%s %.200s -> %d",
 			req_method_name(q.method), q.path, r.status);
@@ -147,6 +156,8 @@ int main(void)
 	struct sigaction sa;
 	struct evt_pub pub = { 0 };
 	struct evt_keys keys;
+	struct restmetrics metrics;
+	const char *pats[2 * RESTMETRICS_MAX_ROUTES];
 	FCGX_Request rq;
 	struct auth auth;
 	struct cfg cfg;
@@ -173,7 +184,19 @@ int main(void)
 	db_init(&db, cfg.db_url, cfg.db_timeout_ms, sql_stmts, sql_nstmts);
 	if (db_ensure(&db, err, sizeof(err)))
 		log_warn("%s (will retry on each request)", err);
-	ctx = (struct rest_ctx){ .cfg = &cfg, .auth = &auth, .db = &db, .pub = &pub };
+	/* the route patterns are the metrics' route labels */
+	if (routes_count > sizeof(pats) / sizeof(pats[0]))
+		die("metrics: more than %zu routes", sizeof(pats) / sizeof(pats[0]));
+	for (size_t i = 0; i < routes_count; i++)
+		pats[i] = routes_table[i].pattern;
+	if (restmetrics_open(&metrics, cfg.rest_metrics_file, pats, routes_count,
+			     err, sizeof(err)))
+		die("metrics: %s", err);
+	if (!cfg.rest_metrics_file[0])
+		log_info("CHAT_REST_METRICS_FILE is unset: /metrics reports this worker's "
+			 "share only, not the tier's totals");
+	ctx = (struct rest_ctx){ .cfg = &cfg, .auth = &auth, .db = &db, .pub = &pub,
+				 .metrics = &metrics };
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;	/* no SA_RESTART: accept() must see EINTR */
@@ -196,6 +219,7 @@ int main(void)
 	evt_keys_release(&keys);
 	zmq_ctx_term(zctx);
 	tokcache_clear();
+	restmetrics_close(&metrics);
 	auth_release(&auth);
 	free(body_buf);
 	return 0;

@@ -45,6 +45,8 @@ struct req {
 	enum req_dialect dialect;
 
 	/* Filled by the router before a handler runs (router.h). */
+	const char *route;		/* the pattern the path matched (static), NULL if
+					   none: the route label of the metrics */
 	char param[64];			/* the ":id" path segment as sent, "" if none */
 	long long id_int;		/* ROUTE_ID_ROOM: :id parsed, > 0 */
 	char id_uuid[UUID_STR_SIZE];	/* ROUTE_ID_USER: :id in uuid.h's text form */
@@ -59,6 +61,7 @@ struct resp {
 	char allow[48];			/* Allow header of a 405, "" if none */
 	int retry_after;		/* Retry-After header of a 429, seconds; 0 = none */
 	enum req_dialect dialect;	/* how resp_error() writes errors */
+	const char *content_type;	/* static text; NULL: application/json */
 };
 
 /* "GET" -> REQ_GET ...; anything else (or NULL) -> REQ_OTHER. */

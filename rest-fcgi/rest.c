@@ -1,10 +1,12 @@
 #include "rest.h"
 #include "log.h"
+#include "restmetrics.h"
 
 /* The only place a database failure becomes an HTTP status. */
 int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
 		  const char *err)
 {
+	restmetrics_db_error(ctx->metrics);
 	switch (ctx->db->fail) {
 	case DB_DOWN:
 	case DB_TIMEOUT:

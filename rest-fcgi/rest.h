@@ -19,12 +19,15 @@
 #include "evt.h"
 #include "req.h"
 
+struct restmetrics;
+
 /* What a handler may use; all borrowed from main.c (or a unit test). */
 struct rest_ctx {
 	const struct cfg *cfg;
 	const struct auth *auth;
 	struct db *db;
 	struct evt_pub *pub;	/* NULL: events are not published */
+	struct restmetrics *metrics;	/* NULL: nothing counted (restmetrics.h) */
 };
 
 /*

@@ -115,8 +115,11 @@ void router_dispatch(const struct route *tbl, size_t n, struct rest_ctx *ctx,
 			continue;
 		if (!router_match(tbl[i].pattern, q->path, q->param, sizeof(q->param)))
 			continue;
+		if (!matched)
+			q->route = tbl[i].pattern;
 		matched = 1;
 		if (tbl[i].method == q->method) {
+			q->route = tbl[i].pattern;
 			hit = &tbl[i];
 			break;
 		}

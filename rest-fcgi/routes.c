@@ -1,11 +1,14 @@
 #include "routes.h"
 #include "admin.h"
 #include "dev.h"
+#include "restmetrics.h"
 #include "rooms.h"
 
 /* {method, pattern, access, kind of :id, handler} */
 const struct route routes_table[] = {
 	{ REQ_GET, "/health", ROUTE_PUBLIC, ROUTE_ID_NONE, admin_health },
+	/* public here: nginx's allow list decides who reaches it (nginx/chat.conf) */
+	{ REQ_GET, "/metrics", ROUTE_PUBLIC, ROUTE_ID_NONE, restmetrics_serve },
 	{ REQ_GET, "/rooms", ROUTE_USER, ROUTE_ID_NONE, rooms_list },
 	{ REQ_POST, "/rooms", ROUTE_USER, ROUTE_ID_NONE, rooms_create },
 	{ REQ_PUT, "/rooms", ROUTE_USER, ROUTE_ID_NONE, rooms_update },

@@ -49,6 +49,7 @@ struct cfg {
 	int max_body;		/* CHAT_MAX_BODY, bytes */
 	int history_cap;	/* CHAT_HISTORY_CAP, messages per GET */
 	int list_max;		/* CHAT_LIST_MAX, user ids in one body list */
+	char rest_metrics_file[512];	/* CHAT_REST_METRICS_FILE; "" = per process */
 
 	/* REST limits (README "Limits"); rates count per user in Postgres */
 	int room_max_members;	/* CHAT_ROOM_MAX_MEMBERS, participants per room */

@@ -15,6 +15,11 @@ void db_init(struct db *d, const char *conninfo, int timeout_ms,
 	d->nstmts = nstmts;
 }
 
+uint64_t db_reconnects(const struct db *d)
+{
+	return __atomic_load_n(&d->reconnects, __ATOMIC_RELAXED);
+}
+
 void db_release(struct db *d)
 {
 	if (d->conn)
@@ -96,6 +101,9 @@ static int db_connect(struct db *d, char *err, size_t errlen)
 		}
 		PQclear(r);
 	}
+	if (d->connected_once)
+		__atomic_fetch_add(&d->reconnects, 1, __ATOMIC_RELAXED);
+	d->connected_once = 1;
 	return 0;
 fail:
 	if (d->conn)

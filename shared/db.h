@@ -21,6 +21,7 @@
 
 #include <libpq-fe.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct db_stmt {
 	const char *name;
@@ -51,7 +52,15 @@ struct db {
 	char sqlstate[6];		/* of the last failed statement, for logs only */
 	int fatal_seen;			/* the server sent FATAL: session is ending */
 	int in_tx;			/* db_begin() opened a transaction not yet ended */
+	int connected_once;		/* a connection has succeeded before */
+	uint64_t reconnects;		/* connections made after the first one
+					   (chat_db_reconnects_total); written
+					   atomically: another thread may read it
+					   with db_reconnects() */
 };
+
+/* d->reconnects, read atomically (any thread). */
+uint64_t db_reconnects(const struct db *d);
 
 /*
  * The class of a failed statement's SQLSTATE (five characters; NULL or

@@ -11,7 +11,13 @@
 
 static const char *const evt_names[] = { "room", "disconnect", "ban", "message", "connected" };
 
-#define EVT_NTYPES (sizeof(evt_names) / sizeof(evt_names[0]))
+_Static_assert(sizeof(evt_names) / sizeof(evt_names[0]) == EVT_NTYPES,
+	       "one name per enum evt_type");
+
+const char *evt_type_name(enum evt_type t)
+{
+	return (unsigned)t < EVT_NTYPES ? evt_names[t] : "?";
+}
 #define EVT_MAX_USERS 100000	/* a room event lists at most this many ids */
 
 /* ,"key":"text" with text escaped; NULL is "". */

@@ -60,6 +60,10 @@
 #include "uuid.h"
 
 enum evt_type { EVT_ROOM = 0, EVT_DISCONNECT, EVT_BAN, EVT_MESSAGE, EVT_CONNECTED };
+#define EVT_NTYPES (EVT_CONNECTED + 1)
+
+/* The wire name of type t ("room", "message"...), "?" when out of range. */
+const char *evt_type_name(enum evt_type t);
 
 struct evt {
 	enum evt_type type;

@@ -88,10 +88,11 @@ install_conf "$root/deploy/chat.env" "$d$confdir/chat.env" 0640
 endpoints=$(sed -n 's/^CHAT_EVT_ENDPOINTS=//p' "$root/deploy/chat.env")
 ws_port=$(sed -n 's/^#\?CHAT_WS_PORT=//p' "$root/deploy/chat.env")
 [ -n "$endpoints" ] && [ -n "$ws_port" ] || die "deploy/chat.env: no CHAT_EVT_ENDPOINTS or CHAT_WS_PORT"
-servers="" i=0
+servers="" metrics="" i=0
 IFS=, read -ra eps <<<"$endpoints"
 for _ in "${eps[@]}"; do
 	servers+="server 127.0.0.1:$((ws_port + i));\\n\\t"
+	metrics+="/metrics/ws/$((i + 1))\\t127.0.0.1:$((ws_port + i));\\n\\t"
 	i=$((i + 1))
 done
 site=$(mktemp)
@@ -110,6 +111,7 @@ trap 'rm -f "$site"' EXIT
 		-e "/^\s*#/!s|@RUN_DIR@/logs/nginx-|$logs-|g" \
 		-e "/^\s*#/!s|@WEB_ROOT@|$webdir|g" \
 		-e "/^\s*#/!s|@WS_SERVERS@|${servers%\\n\\t}|g" \
+		-e "/^\s*#/!s|@WS_METRICS@|${metrics%\\n\\t}|g" \
 		"$root/nginx/chat.conf"
 } >"$site"
 if left=$(grep -v '^\s*#' "$site" | grep -o '@[A-Z_]*@'); then

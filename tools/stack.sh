@@ -15,6 +15,7 @@
 #   CHAT_WS_COUNT      how many ws-daemons                  (1)
 #   CHAT_PG_PORT       the embedded Postgres                (5544)
 #   CHAT_REST_WORKERS  rest-fcgi processes                  (4)
+#   CHAT_REST_METRICS_FILE  their shared counters      (RUN_DIR/rest/metrics)
 #   DATABASE_URL       an external Postgres instead of the embedded one
 #   CHAT_NGINX_*       nginx's limits and timeouts (README "Limits"); unset,
 #                      the value in nginx/chat.conf stays
@@ -56,6 +57,8 @@ if [ -z "${CHAT_EVT_ENDPOINTS:-}" ]; then
 	CHAT_EVT_ENDPOINTS=$(IFS=,; echo "${eps[*]}")
 fi
 export CHAT_EVT_ENDPOINTS
+# rest-fcgi's workers count into one file: /metrics reports the tier's totals.
+export CHAT_REST_METRICS_FILE=${CHAT_REST_METRICS_FILE:-$RUN_DIR/rest/metrics}
 embedded_pg=0
 if [ -z "${DATABASE_URL:-}" ]; then
 	embedded_pg=1
@@ -79,12 +82,13 @@ as_tier=()
 # program needs, so no tier can replace a pid file or nginx's config:
 #   RUN_DIR     0711 (enter, not list)   nginx/, pid files, rest.sock
 #   evt/        CHAT_USER 0700           the daemons' event inboxes
+#   rest/       CHAT_USER 0700           rest-fcgi's shared metrics file
 #   logs/       group CHAT_USER 0750     rest.log is CHAT_USER's
 #   pgpass      CHAT_USER 0600           the tiers' database password
 #   nginx-tmp/  www-data 0700            nginx workers' buffers
 #   web/        0755, files 0644         the pages nginx serves (copied from web/)
 prepare_run_dir() {
-	mkdir -p "$logs" "$RUN_DIR/evt" "$RUN_DIR/nginx-tmp"
+	mkdir -p "$logs" "$RUN_DIR/evt" "$RUN_DIR/rest" "$RUN_DIR/nginx-tmp"
 	touch "$logs/rest.log"
 	if [ "$is_root" = 1 ]; then
 		id -u "$CHAT_USER" >/dev/null 2>&1 ||
@@ -92,14 +96,14 @@ prepare_run_dir() {
 				--shell /usr/sbin/nologin "$CHAT_USER"
 		chown root:root "$RUN_DIR"
 		chmod 0711 "$RUN_DIR"
-		chown "$CHAT_USER:" "$RUN_DIR/evt" "$logs/rest.log"
+		chown "$CHAT_USER:" "$RUN_DIR/evt" "$RUN_DIR/rest" "$logs/rest.log"
 		chown "root:$CHAT_USER" "$logs"
 		chmod 0750 "$logs"
 		chown www-data: "$RUN_DIR/nginx-tmp"
 	else
 		chmod 0700 "$RUN_DIR"
 	fi
-	chmod 0700 "$RUN_DIR/evt" "$RUN_DIR/nginx-tmp"
+	chmod 0700 "$RUN_DIR/evt" "$RUN_DIR/rest" "$RUN_DIR/nginx-tmp"
 }
 
 # Where the embedded Postgres keeps its data. As root, Postgres runs as the
@@ -221,6 +225,9 @@ kill_pidfile() {
 
 rest_start() {
 	rm -f "$RUN_DIR/rest.sock"
+	# The workers' shared counters (/metrics totals): a tier started
+	# afresh counts from zero, as a deployment's does (/run is emptied).
+	[ "$CHAT_REST_METRICS_FILE" != "$RUN_DIR/rest/metrics" ] || rm -f "$CHAT_REST_METRICS_FILE"
 	# spawn-fcgi forks the workers; each writes its pid to the pid file.
 	# spawn-fcgi points the workers' stderr at /dev/null: a shell that
 	# execs (same pid) puts their log lines back into rest.log.
@@ -284,9 +291,10 @@ nginx_settings() {
 }
 
 nginx_render() {
-	local servers="" user_line=""
+	local servers="" metrics="" user_line=""
 	for ((i = 0; i < CHAT_WS_COUNT; i++)); do
 		servers+="server 127.0.0.1:$((CHAT_WS_PORT + i));"$'\n\t'
+		metrics+="/metrics/ws/$((i + 1))	127.0.0.1:$((CHAT_WS_PORT + i));"$'\n\t'
 	done
 	[ "$is_root" != 1 ] || user_line="user www-data;"
 	mkdir -p "$RUN_DIR/nginx" "$RUN_DIR/nginx-tmp"
@@ -306,6 +314,7 @@ nginx_render() {
 		-e "/^\s*#/!s|@RUN_DIR@|$RUN_DIR|g" \
 		-e "/^\s*#/!s|@WEB_ROOT@|$RUN_DIR/web|g" \
 		-e "/^\s*#/!s|@WS_SERVERS@|${servers//$'\n'/\\n}|g" \
+		-e "/^\s*#/!s|@WS_METRICS@|${metrics//$'\n'/\\n}|g" \
 		"$root/nginx/chat.conf" | nginx_settings >"$RUN_DIR/nginx/chat.conf.new"
 	# a bad setting leaves the last good file in place
 	mv "$RUN_DIR/nginx/chat.conf.new" "$RUN_DIR/nginx/chat.conf"
@@ -420,7 +429,8 @@ settings)
 	# The settings after the defaults and derived values above, so that
 	# a caller (the integration tests) reads them instead of recomputing.
 	for v in RUN_DIR CHAT_BIN_DIR CHAT_HTTP_PORT CHAT_WS_PORT CHAT_WS_COUNT \
-		CHAT_PG_PORT CHAT_REST_WORKERS CHAT_EVT_ENDPOINTS DATABASE_URL PGPASSFILE; do
+		CHAT_PG_PORT CHAT_REST_WORKERS CHAT_EVT_ENDPOINTS CHAT_REST_METRICS_FILE \
+		DATABASE_URL PGPASSFILE; do
 		echo "$v=${!v:-}"
 	done ;;
 *) echo "usage: $0 start|run|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-ws N|start-ws N|stop-pg|start-pg|reload-nginx|logs|psql|settings" >&2; exit 2 ;;

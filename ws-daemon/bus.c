@@ -79,6 +79,9 @@ static void *bus_main(void *arg)
 				break;
 			rc = evt_sub_recv(b->sub, &it->e, err, sizeof(err));
 			if (rc == EVT_RECV_EVENT) {
+				if ((unsigned)it->e.type < EVT_NTYPES)
+					__atomic_fetch_add(&b->stats.received[it->e.type], 1,
+							   __ATOMIC_RELAXED);
 				handoff_list_add(&got, &it->link);
 				continue;
 			}
@@ -163,6 +166,11 @@ void bus_stats(struct bus *b, struct bus_stats *out)
 	out->refused = __atomic_load_n(&b->stats.refused, __ATOMIC_RELAXED);
 	out->recv_errors = __atomic_load_n(&b->stats.recv_errors, __ATOMIC_RELAXED);
 	out->poll_errors = __atomic_load_n(&b->stats.poll_errors, __ATOMIC_RELAXED);
+	for (int t = 0; t < EVT_NTYPES; t++) {
+		out->received[t] = __atomic_load_n(&b->stats.received[t], __ATOMIC_RELAXED);
+		out->published[t] = __atomic_load_n(&b->stats.published[t], __ATOMIC_RELAXED);
+	}
+	out->publish_failed = __atomic_load_n(&b->stats.publish_failed, __ATOMIC_RELAXED);
 }
 
 void bus_item_free(struct bus_item *it)
@@ -177,7 +185,13 @@ int bus_publish(struct bus *b, const struct evt *e)
 {
 	if (b->npeers <= 0 || !b->pub.sock)
 		return 0;
-	return evt_publish(&b->pub, e);
+	if (evt_publish(&b->pub, e)) {
+		__atomic_fetch_add(&b->stats.publish_failed, 1, __ATOMIC_RELAXED);
+		return -1;
+	}
+	if ((unsigned)e->type < EVT_NTYPES)
+		__atomic_fetch_add(&b->stats.published[e->type], 1, __ATOMIC_RELAXED);
+	return 0;
 }
 
 void bus_close(struct bus *b)

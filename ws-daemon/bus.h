@@ -38,12 +38,18 @@ static inline struct bus_item *bus_item_next(const struct bus_item *it)
 	return handoff_entry(it->link.next, struct bus_item, link);
 }
 
-/* What the inbox thread has counted since bus_open(). */
+/*
+ * What the bus has counted since bus_open(): the inbox thread's and,
+ * for publishing, the service thread's (all atomics).
+ */
 struct bus_stats {
 	uint64_t dropped;	/* frames that are not events, or implausible ones */
 	uint64_t refused;	/* publishers the ZAP handler turned away */
 	uint64_t recv_errors;	/* receives that failed (not "nothing waiting") */
 	uint64_t poll_errors;	/* polls of the inbox that failed */
+	uint64_t received[EVT_NTYPES];	/* events handed over, by type */
+	uint64_t published[EVT_NTYPES];	/* events queued to the peers, by type */
+	uint64_t publish_failed;	/* events bus_publish() dropped */
 };
 
 struct bus {

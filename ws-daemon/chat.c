@@ -7,6 +7,9 @@
 #include "daemon.h"
 #include "deliver.h"
 #include "log.h"
+#include "metrics.h"
+#include "sbuf.h"
+#include "wsmetrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,12 +92,14 @@ static void chat_frame(struct daemon *d, struct conn *c, const char *buf, size_t
 		conn_close(&d->conns, c, CLOSE_BAD_FRAME, err);
 		return;
 	}
+	d->chat.received++;
 	if (d->shutdown.phase >= DAEMON_SHUT_REFUSE) {
 		conn_confirm(&d->conns, c, 0, "server shutting down", s.temp_id, s.temp_len,
 			     0, NULL);
 		goto out;
 	}
 	if (!conn_rate_take(&d->conns, c, chrono_wall_ms())) {
+		d->chat.rate_limited++;
 		conn_confirm(&d->conns, c, 0, CHAT_RATE_LIMITED, s.temp_id, s.temp_len, 0, NULL);
 		goto out;
 	}
@@ -175,26 +180,49 @@ static void chat_receive(struct daemon *d, struct lws *wsi, struct conn *c,
 
 /*
  * A plain HTTP request (no websocket upgrade) to the daemon's own port:
- * 404 with the API's JSON envelope, not lws's HTML page. Through nginx
- * the client sees nginx's envelope in its dialect instead (nginx/chat.conf
- * intercepts the status). One small response, written at once as lws's
- * own lws_return_http_status() does.
+ * GET /metrics is the daemon's Prometheus exposition (wsmetrics.h; who
+ * may reach it is the job of the address it listens on and of nginx's
+ * allow list); anything else is 404 with the API's JSON envelope, not
+ * lws's HTML page. Through nginx the client sees nginx's envelope in its
+ * dialect instead (nginx/chat.conf intercepts the status). One response,
+ * written at once as lws's own lws_return_http_status() does; a body the
+ * socket does not take at once is kept and sent by lws (a truncated
+ * send), and the transaction completes after it.
  */
-static int chat_http_refuse(struct lws *wsi)
+static int chat_http(struct lws *wsi, const char *uri)
 {
-	static const char body[] = "{\"error_message\":\"not found: this port takes "
-				   "websocket connections only\",\"data\":null}\n";
-	unsigned char buf[LWS_PRE + 512 + sizeof(body)];
-	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof(buf) - 1;
+	static const char refused[] = "{\"error_message\":\"not found: this port takes "
+				      "websocket connections only\",\"data\":null}\n";
+	unsigned char hbuf[LWS_PRE + 512];
+	unsigned char *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof(hbuf) - 1;
+	const char *type = "application/json";
+	int status = HTTP_STATUS_NOT_FOUND, rc = -1;
+	struct sbuf b;
+	size_t len;
 
-	if (lws_add_http_common_headers(wsi, HTTP_STATUS_NOT_FOUND, "application/json",
-					sizeof(body) - 1, &p, end) ||
+	/* the body after LWS_PRE bytes of headroom: lws_write() needs them */
+	sbuf_init_head(&b, LWS_PRE, 0);
+	if (uri && !strcmp(uri, "/metrics") && lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0) {
+		wsmetrics_render(chat_daemon(wsi), &b);
+		type = METRICS_CONTENT_TYPE;
+		status = HTTP_STATUS_OK;
+	} else {
+		sbuf_add(&b, refused, sizeof(refused) - 1);
+	}
+	if (!sbuf_text(&b))
+		goto out;	/* out of memory: lws closes the connection */
+	len = b.len;
+	if (lws_add_http_common_headers(wsi, (unsigned)status, type, len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+					 (const unsigned char *)"no-store", 8, &p, end) ||
 	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	memcpy(start, body, sizeof(body) - 1);
-	if (lws_write(wsi, start, sizeof(body) - 1, LWS_WRITE_HTTP_FINAL) < 0)
-		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+		goto out;
+	if (lws_write(wsi, (unsigned char *)sbuf_text(&b), len, LWS_WRITE_HTTP_FINAL) < 0)
+		goto out;
+	rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+out:
+	sbuf_release(&b);
+	return rc;
 }
 
 int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -231,7 +259,11 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
-		return chat_http_refuse(wsi);
+		return chat_http(wsi, in);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (pss && pss->c)
+			conn_peer_closed(pss->c, in, len);
+		return 0;
 	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
 		d = chat_daemon(wsi);
 		if (!d)

@@ -116,6 +116,63 @@ struct conn *conns_map(struct conns *cs, struct conn *c)
 	return old;
 }
 
+/* ---- statistics ---- */
+
+static const char *const conn_code_labels[CONN_CODE_SLOTS] = {
+	"1000", "1001", "1006", "4001", "4002", "4003", "4004", "4005", "4006",
+	"4007", "4008", "4009", "4010", "4011", "4012", "other",
+};
+
+size_t conn_code_slot(int code)
+{
+	if (code == 1000 || code == 1001)
+		return (size_t)(code - 1000);
+	if (code == 1006)
+		return 2;
+	if (code >= 4001 && code <= 4012)
+		return (size_t)(code - 4001 + 3);
+	return CONN_CODE_SLOTS - 1;
+}
+
+const char *conn_code_label(size_t i)
+{
+	return i < CONN_CODE_SLOTS ? conn_code_labels[i] : "other";
+}
+
+/* Reasons by their first words (the texts of chat.c, deliver.c and here). */
+static const struct {
+	const char *prefix, *label;
+} conn_confirm_classes[CONN_CONFIRM_CLASSES] = {
+	{ NULL, "" },
+	{ "rate limited", "rate limited" },
+	{ "message is empty", "empty" },
+	{ "message is longer", "too long" },
+	{ "message violates", "moderation" },
+	{ "not a participant", "not a member" },
+	{ "user is banned", "banned" },
+	{ "server error", "server error" },
+	{ "server shutting down", "shutting down" },
+	{ NULL, "other" },
+};
+
+size_t conn_confirm_class(int ok, const char *reason)
+{
+	if (ok)
+		return 0;
+	for (size_t i = 1; i < CONN_CONFIRM_CLASSES - 1; i++)
+		if (reason && !strncmp(reason, conn_confirm_classes[i].prefix,
+				       strlen(conn_confirm_classes[i].prefix)))
+			return i;
+	return CONN_CONFIRM_CLASSES - 1;
+}
+
+const char *conn_confirm_label(size_t i)
+{
+	return i < CONN_CONFIRM_CLASSES ? conn_confirm_classes[i].label : "other";
+}
+
+/* ---- connections ---- */
+
 struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -135,6 +192,7 @@ struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms)
 		cs->list->prev = c;
 	cs->list = c;
 	cs->count++;
+	cs->stats.opened++;
 	return c;
 }
 
@@ -169,8 +227,19 @@ void conn_put(struct conns *cs, struct conn *c)
 	free(c);
 }
 
+void conn_peer_closed(struct conn *c, const void *in, size_t len)
+{
+	const unsigned char *p = in;
+
+	if (p && len >= 2 && !c->peer_code)
+		c->peer_code = (uint16_t)(p[0] << 8 | p[1]);
+}
+
 void conn_closed(struct conns *cs, struct conn *c)
 {
+	int code = c->close_code ? c->close_code : c->peer_code ? c->peer_code : 1006;
+
+	cs->stats.closed[conn_code_slot(code)]++;
 	conns_unmap(cs, c);
 	conn_drop_queue(c);
 	free(c->q);
@@ -345,6 +414,8 @@ void conn_close(struct conns *cs, struct conn *c, int code, const char *reason)
 
 void conn_close_slow(struct conns *cs, struct conn *c)
 {
+	if (c->wsi && !c->closing)
+		cs->stats.queue_drops++;
 	log_info("connection %llu reads too slowly: closed", (unsigned long long)c->serial);
 	conn_shut(cs, c, CLOSE_ENDED, "too slow", 1, chrono_wall_ms());
 }
@@ -377,6 +448,7 @@ void conn_confirm(struct conns *cs, struct conn *c, int ok, const char *reason,
 {
 	struct frame *f = proto_confirmation(ok, reason, temp, temp_len, id, created_at);
 
+	cs->stats.confirmed[conn_confirm_class(ok, reason)]++;
 	conn_push(cs, c, f, 1);
 	frame_put(f);
 }

@@ -56,6 +56,7 @@ struct conn {
 	unsigned admitted:1;		/* ban check passed: frames may be sent (conn_admit) */
 	unsigned announced:1;		/* Disconnection queued, still open */
 	uint16_t close_code;		/* of the close, or of the announcement */
+	uint16_t peer_code;		/* the client's close frame's code, 0 = none */
 	uint16_t unauth_count;		/* sends to foreign rooms in the window */
 	int64_t unauth_since_ms;	/* start of that window */
 	uint32_t unconfirmed;		/* SendMessage jobs at the worker */
@@ -82,6 +83,39 @@ struct conn_limits {
 	uint32_t max_unconfirmed;	/* CHAT_WS_MAX_UNCONFIRMED */
 };
 
+/*
+ * What happened to connections since the start (the chat_ws_* metrics of
+ * docs/metrics.md). Service thread only: the metrics are rendered there.
+ */
+#define CONN_CODE_SLOTS 16	/* 1000, 1001, 1006, 4001..4012, other */
+#define CONN_CONFIRM_CLASSES 10	/* true, then false by reason class */
+
+struct conn_stats {
+	uint64_t opened;			/* websocket handshakes completed */
+	uint64_t closed[CONN_CODE_SLOTS];	/* by conn_code_slot() of the code */
+	uint64_t queue_drops;			/* closed 4009: queue full / too slow */
+	uint64_t confirmed[CONN_CONFIRM_CLASSES];	/* by conn_confirm_class() */
+};
+
+/*
+ * The slot of close code code in conn_stats.closed: the server's codes
+ * 4001..4012, the client's 1000 and 1001, 1006 (closed without a close
+ * frame: a dead peer, a lost connection), and the last slot for any other.
+ */
+size_t conn_code_slot(int code);
+/* The label of slot i: "1000", "4001"..., "other". */
+const char *conn_code_label(size_t i);
+
+/*
+ * The class of a confirmation in conn_stats.confirmed: 0 for ok, else by
+ * its reason's text (a small fixed set, so that a metric's labels stay
+ * few): "rate limited", "empty", "too long", "moderation", "not a
+ * member", "banned", "server error", "shutting down", "other".
+ */
+size_t conn_confirm_class(int ok, const char *reason);
+/* The reason label of class i ("" for 0, the ok one). */
+const char *conn_confirm_label(size_t i);
+
 struct conns {
 	struct conn *list;
 	struct conn **map;		/* by user; only live, authed conns */
@@ -91,6 +125,7 @@ struct conns {
 	uint64_t last_serial;		/* of the newest connection */
 	struct conn_limits lim;
 	int rx_off;			/* shutting down: never resume reading */
+	struct conn_stats stats;
 };
 
 /* An empty set with the limits (copied). 0, or -1 when out of memory. */
@@ -104,7 +139,16 @@ void conns_release(struct conns *cs);
  */
 struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms);
 
-/* lws closed the wsi: unmap, drop the queue, put the wsi's reference. */
+/*
+ * The client sent a close frame (LWS_CALLBACK_WS_PEER_INITIATED_CLOSE):
+ * its code (the first two bytes of in) is remembered for the statistics.
+ */
+void conn_peer_closed(struct conn *c, const void *in, size_t len);
+
+/*
+ * lws closed the wsi: unmap, drop the queue, put the wsi's reference.
+ * Counted as closed with the server's code, else the client's, else 1006.
+ */
 void conn_closed(struct conns *cs, struct conn *c);
 
 /* Take / drop a reference (a job in flight). The last put frees. */

@@ -69,6 +69,12 @@ struct daemon_shutdown {
 	lws_sorted_usec_list_t sul;	/* short ticks while stopping */
 };
 
+/* chat.c's: SendMessage frames (chat_ws_* metrics, wsmetrics.h). */
+struct daemon_chat {
+	uint64_t received;		/* parsed SendMessage frames */
+	uint64_t rate_limited;		/* ... refused by CHAT_WS_MSG_RATE */
+};
+
 /* life.c's: the counters at the last statistics line. */
 struct daemon_stats {
 	struct store_stats store;
@@ -87,6 +93,8 @@ struct daemon {
 	struct bus bus;			/* the ZeroMQ inbox thread and PUB socket */
 	struct cron cron;		/* the periodic jobs (life.c's table) */
 	uint32_t inflight;		/* SendMessage jobs at the worker */
+	int64_t start_ms;		/* when life_init() ran (wall clock) */
+	struct daemon_chat chat;
 	struct daemon_deliver deliver;
 	struct daemon_shutdown shutdown;
 	struct daemon_stats stats;

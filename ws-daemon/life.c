@@ -88,6 +88,7 @@ int life_init(struct daemon *d, const struct cfg *cfg, char *err, size_t errlen)
 {
 	memset(d, 0, sizeof(*d));
 	d->cfg = cfg;
+	d->start_ms = chrono_wall_ms();
 	if (auth_init_from_cfg(&d->auth, cfg, err, errlen))
 		return -1;
 	if (moderation_load(&d->mod, cfg->moderation_file, err, errlen))

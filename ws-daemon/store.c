@@ -354,6 +354,9 @@ again:
 	__atomic_fetch_add(&s->stats.batches, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&s->stats.stored, (uint64_t)stored, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&s->stats.busy_us, (uint64_t)(chrono_mono_us() - t0), __ATOMIC_RELAXED);
+	metrics_hist_observe(&s->stats.batch_size, &metrics_size_spec, (uint64_t)m);
+	metrics_hist_observe(&s->stats.batch_us, &metrics_seconds_spec,
+			     (uint64_t)(chrono_mono_us() - t0));
 out:
 	PQclear(r);
 	free(go);
@@ -714,7 +717,18 @@ void store_stats(struct store *st, struct store_stats *out)
 		out->batches += __atomic_load_n(&s->stats.batches, __ATOMIC_RELAXED);
 		out->stored += __atomic_load_n(&s->stats.stored, __ATOMIC_RELAXED);
 		out->busy_us += __atomic_load_n(&s->stats.busy_us, __ATOMIC_RELAXED);
+		metrics_hist_add(&s->stats.batch_size, &out->batch_size);
+		metrics_hist_add(&s->stats.batch_us, &out->batch_us);
 	}
+}
+
+uint64_t store_reconnects(struct store *st)
+{
+	uint64_t n = 0;
+
+	for (int i = 0; i < st->n; i++)
+		n += db_reconnects(&st->w[i].db);
+	return n;
 }
 
 struct store_job *store_take(struct store *st)

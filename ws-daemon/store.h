@@ -56,6 +56,7 @@
 #include "db.h"
 #include "handoff.h"
 #include "log.h"
+#include "metrics.h"
 #include "uuid.h"
 
 enum store_type {
@@ -120,6 +121,8 @@ struct store_stats {
 	uint64_t batches;		/* chat_ws_store calls that answered */
 	uint64_t stored;		/* messages in them */
 	uint64_t busy_us;		/* time spent in them */
+	struct metrics_hist batch_size;	/* messages per chat_ws_store call */
+	struct metrics_hist batch_us;	/* its time (statement and commit), us */
 };
 
 #define STORE_WORKERS_MAX 16
@@ -159,6 +162,9 @@ int store_start(struct store *s, const char *conninfo, int timeout_ms, int worke
 
 /* The workers' statistics, summed (any thread: they are read atomically). */
 void store_stats(struct store *s, struct store_stats *out);
+
+/* Reconnections to Postgres of all workers (any thread). */
+uint64_t store_reconnects(struct store *s);
 
 /* Hand a job to the worker (any thread). */
 void store_submit(struct store *s, struct store_job *j);

@@ -371,8 +371,10 @@ class Multihost:
         os.chmod(os.path.join(run_dir, "nginx-tmp"), 0o700)
         shutil.copy("/etc/nginx/fastcgi_params", os.path.join(run_dir, "nginx"))
         servers = "\n\t".join("server %s:%d;" % (ADDR[DAEMON_HOST[i]], WS_PORT) for i in (0, 1))
+        metrics = "\n\t".join("/metrics/ws/%d %s:%d;" % (i + 1, ADDR[DAEMON_HOST[i]], WS_PORT)
+                                for i in (0, 1))
         subst = {"@HTTP_PORT@": "8080", "@FCGI_SOCKET@": self.dir("a", "rest.sock"),
-                 "@RUN_DIR@": run_dir, "@WS_SERVERS@": servers}
+                 "@RUN_DIR@": run_dir, "@WS_SERVERS@": servers, "@WS_METRICS@": metrics}
         out = []
         with open(os.path.join(ROOT, "nginx", "chat.conf")) as f:
             for line in f:

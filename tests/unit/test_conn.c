@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "conn.h"
@@ -90,10 +91,49 @@ static void test_unconfirmed_count(void **state)
 	conns_release(&cs);
 }
 
+/* The labels of the metrics: close codes and confirmation reasons. */
+static void test_stat_labels(void **state)
+{
+	(void)state;
+	assert_string_equal(conn_code_label(conn_code_slot(1000)), "1000");
+	assert_string_equal(conn_code_label(conn_code_slot(1001)), "1001");
+	assert_string_equal(conn_code_label(conn_code_slot(1006)), "1006");
+	for (int code = 4001; code <= 4012; code++) {
+		char want[8];
+
+		snprintf(want, sizeof(want), "%d", code);
+		assert_string_equal(conn_code_label(conn_code_slot(code)), want);
+	}
+	assert_string_equal(conn_code_label(conn_code_slot(1011)), "other");
+	assert_string_equal(conn_code_label(conn_code_slot(4013)), "other");
+	assert_string_equal(conn_code_label(conn_code_slot(0)), "other");
+	assert_int_equal(conn_code_slot(4012), CONN_CODE_SLOTS - 2);
+
+	assert_string_equal(conn_confirm_label(conn_confirm_class(1, "")), "");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(0, "rate limited")),
+			    "rate limited");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(0, "message is empty")), "empty");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(
+		0, "message is longer than 4000 characters")), "too long");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(
+		0, "message violates the moderation policy")), "moderation");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(
+		0, "not a participant of this room")), "not a member");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(0, "user is banned")), "banned");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(0, "server error")),
+			    "server error");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(0, "server shutting down")),
+			    "shutting down");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(0, "something new")), "other");
+	assert_string_equal(conn_confirm_label(conn_confirm_class(0, NULL)), "other");
+	assert_int_equal(conn_confirm_class(0, "x"), CONN_CONFIRM_CLASSES - 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bucket),
+		cmocka_unit_test(test_stat_labels),
 		cmocka_unit_test(test_rate_off),
 		cmocka_unit_test(test_unconfirmed_count),
 	};
