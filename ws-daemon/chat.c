@@ -67,9 +67,9 @@ static void chat_established(struct daemon *d, struct lws *wsi, struct chat_pss 
 	bus_publish(&d->bus, &e);
 	/*
 	 * A ban recorded while the user was away: checked off the service
-	 * thread. Until the answer nothing is sent to the connection (it is
-	 * not admitted; conn_admit); a check that cannot be made closes it
-	 * (fail closed).
+	 * thread. Until the answer the connection is sent no message (it is
+	 * not admitted: conn_deliver holds them); a check that cannot be made
+	 * closes it (fail closed).
 	 */
 	j = store_job_new(STORE_BANCHECK, c);
 	if (!j) {

@@ -196,6 +196,16 @@ struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms)
 	return c;
 }
 
+/* The deliveries held until admission (conn_deliver), dropped. */
+static void conn_drop_held(struct conn *c)
+{
+	for (uint32_t i = 0; i < c->nheld; i++)
+		frame_put(c->held[i]);
+	free(c->held);
+	c->held = NULL;
+	c->nheld = 0;
+}
+
 static void conn_drop_queue(struct conn *c)
 {
 	for (; c->qlen; c->qlen--) {
@@ -221,6 +231,7 @@ void conn_put(struct conns *cs, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	conn_drop_queue(c);
+	conn_drop_held(c);
 	free(c->q);
 	free(c->rx);
 	free(c->close_reason);
@@ -387,12 +398,7 @@ static void conn_shut(struct conns *cs, struct conn *c, int code, const char *re
 	c->closing_ms = now_ms;
 	/* no more deliveries to it, a newer connection may take the user */
 	conns_unmap(cs, c);
-	/*
-	 * Not admitted (its ban check has not passed): what it holds is
-	 * never sent, deliveries included (conn_write).
-	 */
-	if (!c->admitted)
-		drop_queue = 1;
+	conn_drop_held(c);	/* deliveries never sent: it was not admitted */
 	if (drop_queue)
 		conn_drop_queue(c);
 	if (c->announced && c->close_code == code && !drop_queue) {
@@ -422,12 +428,46 @@ void conn_close_slow(struct conns *cs, struct conn *c)
 
 void conn_admit(struct conns *cs, struct conn *c)
 {
-	(void)cs;
+	struct frame **held = c->held;
+	uint32_t n = c->nheld;
+
 	if (!c->wsi || c->closing || c->admitted)
 		return;
 	c->admitted = 1;
-	if (c->qlen)
-		lws_callback_on_writable(c->wsi);
+	c->held = NULL;
+	c->nheld = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!c->closing)
+			conn_push(cs, c, held[i], 0);
+		frame_put(held[i]);
+	}
+	free(held);
+}
+
+int conn_deliver(struct conns *cs, struct conn *c, struct frame *f)
+{
+	struct frame **h;
+
+	if (c->admitted || !f)
+		return conn_push(cs, c, f, 0);
+	if (!c->wsi || c->closing)
+		return 0;
+	if (c->nheld >= cs->lim.queue_max) {
+		conn_close_slow(cs, c);
+		return -1;
+	}
+	/* grown by doubling: nheld is the size of a power of two when full */
+	if (!(c->nheld & (c->nheld - 1))) {
+		h = realloc(c->held, (c->nheld ? 2 * c->nheld : 1) * sizeof(*h));
+		if (!h) {
+			conn_close(cs, c, CLOSE_SERVER_ERROR, "out of memory");
+			return -1;
+		}
+		c->held = h;
+	}
+	f->refs++;
+	c->held[c->nheld++] = f;
+	return 0;
 }
 
 int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply)
@@ -492,13 +532,6 @@ int conn_write(struct conns *cs, struct conn *c)
 			lws_callback_on_writable(c->wsi);
 		return 0;
 	}
-	/*
-	 * Until its ban check passes a connection is sent nothing: what is
-	 * queued for it meanwhile waits (conn_admit) or, if it is closed
-	 * first, is dropped (conn_shut).
-	 */
-	if (!c->admitted && !c->closing)
-		return 0;
 	if (c->closing && c->close_sent && !c->qlen) {
 		const char *r = c->close_reason ? c->close_reason : "";
 		size_t rl = strlen(r);

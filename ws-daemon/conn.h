@@ -53,7 +53,7 @@ struct conn {
 	unsigned close_sent:1;		/* Disconnection written */
 	unsigned rx_paused:1;		/* reading is off (lws_rx_flow_control) */
 	unsigned q_backed:1;		/* ... because too many replies are queued */
-	unsigned admitted:1;		/* ban check passed: frames may be sent (conn_admit) */
+	unsigned admitted:1;		/* ban check passed: deliveries go out (conn_admit) */
 	unsigned announced:1;		/* Disconnection queued, still open */
 	uint16_t close_code;		/* of the close, or of the announcement */
 	uint16_t peer_code;		/* the client's close frame's code, 0 = none */
@@ -64,6 +64,8 @@ struct conn {
 	int64_t bucket_ms;		/* when the bucket was last filled */
 	char *close_reason;		/* owned */
 	struct frame **q;		/* ring of owned references */
+	struct frame **held;		/* deliveries until admitted (owned references) */
+	uint32_t nheld;
 	uint32_t qhead, qlen, qcap;
 	char *rx;			/* fragments of the frame being received */
 	uint32_t rxlen;
@@ -176,15 +178,18 @@ struct conn *conns_map(struct conns *cs, struct conn *c);
 int conn_push(struct conns *cs, struct conn *c, struct frame *f, int reply);
 
 /*
- * c's ban check passed: send what was queued for it meanwhile. Until
- * then nothing is written to a connection, though frames are queued for
- * it as for any other (deliveries of messages committed after it
- * connected, confirmations), so that none is lost to the time the check
- * takes; a connection closed before (banned: 4005; the check could not
- * be made: 4006; any other close) gets only its Disconnection and close
- * frame, its queue is dropped. The database workers answer in any order
- * (store.h), so a check may come back after messages of its rooms.
+ * A delivery (a room's message) for c: conn_push() once c is admitted;
+ * before, held aside (a reference taken) until conn_admit() queues it,
+ * or dropped if c closes first, so a user whose ban check has not passed
+ * is sent no message, and none committed after the connect is lost to
+ * the time the check takes (the database workers answer in any order,
+ * store.h: a check may come back after messages of its rooms). Replies
+ * (confirmations) are not held. Over CHAT_QUEUE_MAX held: closed as too
+ * slow. 0, or -1 when c was closed.
  */
+int conn_deliver(struct conns *cs, struct conn *c, struct frame *f);
+
+/* c's ban check passed: queue what conn_deliver() held, in order. */
 void conn_admit(struct conns *cs, struct conn *c);
 
 /*

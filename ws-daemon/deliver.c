@@ -52,10 +52,10 @@ static void deliver_drain_room(struct daemon *d, struct room *rm)
 			if (uuid_eq(&rm->members[i], &m->sender))
 				continue;	/* never back to the sender */
 			t = conns_user(&d->conns, &rm->members[i]);
-			/* not admitted yet: queued, sent once admitted (conn_admit) */
 			if (!t || t->closing)
 				continue;
-			conn_push(&d->conns, t, m->frame, 0);
+			/* held until its ban check passes (conn_admit) */
+			conn_deliver(&d->conns, t, m->frame);
 			d->deliver.delivered++;
 		}
 		room_msg_free(m);

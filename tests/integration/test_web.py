@@ -43,8 +43,8 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 ARTIFACTS = os.environ.get("CHAT_ARTIFACTS") or os.path.join(ROOT, "build", "artifacts", "web")
 WAIT = 10  # seconds for anything the page shows after a server round trip
 
-# Metric names of /work/i11/contract.md the console's figures read.
-CONTRACT_FIGURES = ("chat_ws_connections", "chat_ws_messages_stored_total",
+# Metric names (docs/metrics.md) the console's figures read.
+FIGURES = ("chat_ws_connections", "chat_ws_messages_stored_total",
                     "chat_ws_store_seconds")
 
 
@@ -437,7 +437,7 @@ def test_admin_disconnects_bans_and_unbans(stack, web):
 
 
 # Two scrapes of a daemon and the REST tier 2 s apart, in the names and
-# shapes of /work/i11/contract.md.
+# shapes of docs/metrics.md.
 EXPO_WS_1 = """# HELP chat_ws_connections open, authenticated
 # TYPE chat_ws_connections gauge
 chat_ws_connections 3
@@ -457,8 +457,8 @@ EXPO_WS_2 = EXPO_WS_1.replace("connections 3", "connections 5").replace(
 EXPO_REST = "chat_rest_requests_total{route=\"/rooms\",method=\"GET\",status=\"200\"} 9 1700000000000\n"
 
 
-def test_admin_console_reads_the_contract_figures(stack, web):
-    """The console's parser and arithmetic on expositions in the contract's
+def test_admin_console_reads_the_metrics_figures(stack, web):
+    """The console's parser and arithmetic on expositions in the metrics'
     names, so that they are right before any tier exports them."""
     page = admin_console(stack, web)
     got = page.d.execute_async_script("""
@@ -515,15 +515,9 @@ def test_admin_console_figures_update(stack, web):
         copy_doc_images()
     missing = admin.js("return [...document.querySelectorAll('.figure[data-missing=true]')]"
                        ".map(e => e.dataset.metric)")
-    absent = sorted(set(CONTRACT_FIGURES) & set(missing))
-    if absent:
-        # The console reads the names of /work/i11/contract.md; until the
-        # metrics branch (issue 11, part 1) is merged no tier exports them,
-        # and the console must say so rather than show figures.
-        assert "figures unavailable" in admin.text("metrics-error")
-        pytest.skip("metric names of the issue-11 contract (/work/i11/contract.md: %s) not "
-                    "exported by this build yet (the metrics branch is not merged); the "
-                    "console shows: %r" % (", ".join(absent), admin.text("metrics-error")))
+    absent = sorted(set(FIGURES) & set(missing))
+    assert not absent, "the console found no %s in /metrics: %r" % (
+        ", ".join(absent), admin.text("metrics-error"))
     conns = float(admin.el("fig-connections").find_element(
         By.CSS_SELECTOR, "[data-role=value]").get_attribute("data-value"))
     assert conns >= 2  # A and B at least

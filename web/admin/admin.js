@@ -1,6 +1,6 @@
 // The admin console: live figures from the tiers' Prometheus expositions
 // (GET /metrics for the REST tier, /metrics/ws/1..N for the daemons, the
-// names of /work/i11/contract.md as docs/web.md lists them), drawn as
+// names docs/metrics.md lists, as docs/web.md says), drawn as
 // sparklines that update every POLL_MS; and the administration of SPEC.md
 // section 5 (disconnect, ban, unban) with a service_role token.
 import { api, CLOSE_CODES, Session, $, el, say, setupSignIn, shortUser } from "../common/api.js";
