@@ -68,3 +68,43 @@ def test_first_build_on_a_bare_machine_links(bare):
     r = subprocess.run([str(src / "build" / "ws-daemon"), "--help"], capture_output=True,
                        text=True, env=env)
     assert r.returncode == 0 and "CHAT_WS_PORT" in r.stderr
+
+
+# What the tests run besides the project's own programs, and how each is
+# found: an executable on PATH, or a Python module. `make test` installs
+# tools/deps.sh's test group first; a tool that came from a package not
+# in that list works on a machine that happens to have it (like CI's) and
+# fails on a bare one.
+TEST_TOOLS = {
+    "exe": ("promtool", "chromium", "chromedriver", "nginx", "spawn-fcgi"),
+    "py": ("selenium", "jsonschema", "yaml", "websocket", "websockets", "psycopg", "zmq",
+           "requests", "pytest"),
+}
+
+
+def deps_group(name):
+    """The packages tools/deps.sh installs for group name."""
+    script = 'source <(sed -n "/^want=()/q;p" tools/deps.sh); printf "%%s\\n" "${%s[@]}"' % name
+    r = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True,
+                       check=True)
+    return set(r.stdout.split())
+
+
+def test_every_tool_the_tests_use_comes_from_a_package_deps_lists():
+    listed = deps_group("test") | deps_group("run") | deps_group("build")
+    assert {"prometheus", "chromium", "chromium-driver", "python3-selenium"} <= listed
+    paths = [os.path.realpath(shutil.which(t) or t) for t in TEST_TOOLS["exe"]]
+    for mod in TEST_TOOLS["py"]:
+        r = subprocess.run(["/usr/bin/python3", "-c", "import %s; print(%s.__file__)" % (mod, mod)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, "python3 cannot import %s: %s" % (mod, r.stderr[-300:])
+        paths.append(os.path.realpath(r.stdout.strip()))
+    for path in paths:
+        assert os.path.isabs(path), "%s is not installed" % path
+        r = subprocess.run(["dpkg-query", "-S", path], capture_output=True, text=True)
+        assert r.returncode == 0, "%s belongs to no Debian package" % path
+        owners = {p.strip() for p in r.stdout.split(":", 1)[0].split(",")}
+        # nginx-light or another flavour: deps.sh accepts any nginx
+        assert owners & listed or (owners & {"nginx", "nginx-core", "nginx-light", "nginx-full",
+                                             "nginx-extras"}), \
+            "%s comes from %s, which tools/deps.sh does not install" % (path, ", ".join(owners))
