@@ -80,6 +80,7 @@ struct daemon_stats {
 	struct store_stats store;
 	struct bus_stats bus;
 	uint64_t delivered, unconfirmed, unverified;
+	uint64_t churn_at_trim;		/* connections opened + closed at the last trim */
 };
 
 struct daemon {

@@ -22,6 +22,7 @@
  */
 #include <libwebsockets.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <ev.h>
 
@@ -60,6 +61,30 @@ static void on_signal(int sig)
 	interrupted = 1;
 	if (the_ctx)
 		lws_cancel_service(the_ctx);	/* a write(2) to lws's pipe */
+}
+
+/*
+ * lws's pool of header tables: as many as the descriptors the daemon may
+ * hold (RLIMIT_NOFILE), at most 65,535. In a reconnect storm (every
+ * client of a restarted daemon at once) every connection holds one until
+ * its handshake is answered; with fewer, the rest waited for one and
+ * lws 4.1 dropped thousands of them before answering: nginx logged
+ * "upstream prematurely closed connection" and the clients got 503. With
+ * 128 tables 6,500 of 15,000 clients got in, with 4,096 85-96 % in 12-20
+ * s (docs/bench-ws.md); with one per connection all of them. A table is
+ * allocated when a handshake starts and freed when it ends, so the size
+ * only bounds the peak: about 12 KiB (max_http_header_data) per
+ * handshake in progress, 180 MB at the peak of a 15,000-client storm,
+ * given back after it (life.c, "memory trim").
+ */
+static unsigned short main_header_pool(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > 65535)
+		return 65535;
+	return rl.rlim_cur < 128 ? 128 : (unsigned short)rl.rlim_cur;
 }
 
 int main(int argc, char **argv)
@@ -106,14 +131,23 @@ int main(int argc, char **argv)
 	/* room for an 8 KiB token in the query string */
 	info.max_http_header_data = 12 * 1024;
 	/*
-	 * Handshakes in parallel. A reconnect storm (every client of a
-	 * restarted daemon at once) with 128 left thousands waiting for a
-	 * header table until lws reset them: 6,500 of 15,000 got in. With
-	 * 4,096 all do (in about 10 s here; lws 4.1's sorted timeout list is
-	 * what is left of the cost); each table in use holds up to
-	 * max_http_header_data, 48 MiB at the peak of such a storm.
+	 * Handshakes in parallel: one header table each (lws allocates them
+	 * as handshakes start and frees them as they end), as many as the
+	 * daemon may hold connections (main_header_pool).
 	 */
-	info.max_http_header_pool = 4096;
+	info.max_http_header_pool = main_header_pool();
+	/*
+	 * How long a connection may wait for its handshake to be read and
+	 * answered. In a reconnect storm of 15,000 the last ones wait ~10 s
+	 * in the queue; with lws's defaults (5 s for an idle HTTP/1.1
+	 * connection, its default round-trip timeout) 1 storm in 4 lost
+	 * 1,000-4,800 clients (nginx: "upstream prematurely closed
+	 * connection"), with 60 s none of 11 (docs/bench-ws.md). Slow or
+	 * silent clients are nginx's to cut (client_header_timeout); the
+	 * daemon's port is not public.
+	 */
+	info.timeout_secs = 60;
+	info.keepalive_timeout = 60;
 	/*
 	 * No lws "validity" timers: the daemon pings by itself (conn.c,
 	 * CHAT_PING_INTERVAL). lws 4.1 keeps one per connection in its one
