@@ -71,7 +71,9 @@ static void on_signal(int sig)
  * lws 4.1 dropped thousands of them before answering: nginx logged
  * "upstream prematurely closed connection" and the clients got 503. With
  * 128 tables 6,500 of 15,000 clients got in, with 4,096 85-96 % in 12-20
- * s (docs/bench-ws.md); with one per connection all of them. A table is
+ * s; with one per connection (and the timeouts below) all of them on a
+ * fresh stack (docs/bench-ws.md, which also has what is still lost in
+ * the benchmark's storms). A table is
  * allocated when a handshake starts and freed when it ends, so the size
  * only bounds the peak: about 12 KiB (max_http_header_data) per
  * handshake in progress, 180 MB at the peak of a 15,000-client storm,
@@ -142,7 +144,9 @@ int main(int argc, char **argv)
 	 * in the queue; with lws's defaults (5 s for an idle HTTP/1.1
 	 * connection, its default round-trip timeout) 1 storm in 4 lost
 	 * 1,000-4,800 clients (nginx: "upstream prematurely closed
-	 * connection"), with 60 s none of 11 (docs/bench-ws.md). Slow or
+	 * connection"), with 60 s (and main_header_pool, and nginx's
+	 * listen backlog) none of 11 on a fresh stack (docs/bench-ws.md:
+	 * the benchmark's storms, after its other tests, still lose some). Slow or
 	 * silent clients are nginx's to cut (client_header_timeout); the
 	 * daemon's port is not public.
 	 */
