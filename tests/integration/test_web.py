@@ -38,6 +38,7 @@ if _missing and os.geteuid() != 0:
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 ARTIFACTS = os.environ.get("CHAT_ARTIFACTS") or os.path.join(ROOT, "build", "artifacts", "web")
@@ -68,7 +69,11 @@ class Page:
 
     def wait(self, cond, what, timeout=WAIT):
         try:
-            return WebDriverWait(self.d, timeout, poll_frequency=0.1).until(lambda d: cond())
+            # the page re-renders its lists (the room list every 15 s): an
+            # element found a moment ago may be gone; look again
+            return WebDriverWait(self.d, timeout, poll_frequency=0.1,
+                                 ignored_exceptions=[StaleElementReferenceException]
+                                 ).until(lambda d: cond())
         except Exception:
             raise AssertionError("%s: %s (page says: %r; console: %r)" % (
                 self.name, what, self.text("error") if self.present("error") else "",
@@ -127,7 +132,11 @@ class ChatPage(Page):
             self.el("rooms-refresh").click()  # a room someone else made
             return False
         self.wait(listed, "room %d not in the list" % room)
-        self.d.find_element(By.CSS_SELECTOR, sel).click()
+
+        def clicked():
+            self.d.find_element(By.CSS_SELECTOR, sel).click()  # stale: retried
+            return True
+        self.wait(clicked, "room %d cannot be opened" % room)
         self.wait(lambda: self.text("room-h") == "Room #%d" % room
                   and self.text("room-people") != "loading…", "room %d not open" % room)
         self.wait(lambda: self.el("send-text").is_enabled(), "cannot type in room %d" % room)
@@ -518,8 +527,9 @@ def test_admin_console_figures_update(stack, web):
     absent = sorted(set(FIGURES) & set(missing))
     assert not absent, "the console found no %s in /metrics: %r" % (
         ", ".join(absent), admin.text("metrics-error"))
-    conns = float(admin.el("fig-connections").find_element(
-        By.CSS_SELECTOR, "[data-role=value]").get_attribute("data-value"))
+    # read in one script: the cards are redrawn at every poll
+    conns = float(admin.js("return document.querySelector("
+                           "'#fig-connections [data-role=value]').dataset.value"))
     assert conns >= 2  # A and B at least
     # messages/s went above zero at some point of the chart while A sent
     pts = admin.js("return document.querySelector('#fig-messages polyline')"
