@@ -57,14 +57,19 @@ void metrics_hist_add(const struct metrics_hist *h, struct metrics_hist *out)
 	out->sum += one.sum;
 }
 
-/* HELP text: backslash and newline escaped. */
-static void metrics_help_text(struct sbuf *b, const char *s)
+/*
+ * Text as the format escapes it: backslash and newline always, the double
+ * quote in label values (quote) but not in HELP text.
+ */
+static void metrics_escape(struct sbuf *b, const char *s, int quote)
 {
 	for (; *s; s++) {
 		if (*s == '\\')
 			sbuf_adds(b, "\\\\");
 		else if (*s == '\n')
 			sbuf_adds(b, "\\n");
+		else if (*s == '"' && quote)
+			sbuf_adds(b, "\\\"");
 		else
 			sbuf_add(b, s, 1);
 	}
@@ -73,23 +78,8 @@ static void metrics_help_text(struct sbuf *b, const char *s)
 void metrics_family(struct sbuf *b, const char *name, const char *type, const char *help)
 {
 	sbuf_addf(b, "# HELP %s ", name);
-	metrics_help_text(b, help);
+	metrics_escape(b, help, 0);
 	sbuf_addf(b, "\n# TYPE %s %s\n", name, type);
-}
-
-/* A label value: backslash, double quote and newline escaped. */
-static void metrics_label_value(struct sbuf *b, const char *s)
-{
-	for (; *s; s++) {
-		if (*s == '\\')
-			sbuf_adds(b, "\\\\");
-		else if (*s == '"')
-			sbuf_adds(b, "\\\"");
-		else if (*s == '\n')
-			sbuf_adds(b, "\\n");
-		else
-			sbuf_add(b, s, 1);
-	}
 }
 
 /* name{labels[,le="le"]} with a trailing space; suffix after the name. */
@@ -104,7 +94,7 @@ static void metrics_name(struct sbuf *b, const char *name, const char *suffix,
 		sbuf_adds(b, "{");
 		for (; labels && labels[0] && labels[1]; labels += 2, n++) {
 			sbuf_addf(b, "%s%s=\"", n ? "," : "", labels[0]);
-			metrics_label_value(b, labels[1]);
+			metrics_escape(b, labels[1], 1);
 			sbuf_adds(b, "\"");
 		}
 		if (le)

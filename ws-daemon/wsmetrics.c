@@ -9,12 +9,26 @@ static void wsm_counter(struct sbuf *b, const char *name, const char *help, uint
 	metrics_u64(b, name, NULL, v);
 }
 
+/* A counter family with one label: values[i] under label=names[i]. */
+static void wsm_by(struct sbuf *b, const char *name, const char *help, const char *label,
+		   const char *const *names, const uint64_t *values, size_t n)
+{
+	const char *lab[3] = { label, NULL, NULL };
+
+	metrics_family(b, name, "counter", help);
+	for (size_t i = 0; i < n; i++) {
+		lab[1] = names[i];
+		metrics_u64(b, name, lab, values[i]);
+	}
+}
+
 void wsmetrics_render(struct daemon *d, struct sbuf *b)
 {
 	const struct conn_stats *cs = &d->conns.stats;
 	struct store_stats st;
 	struct bus_stats bs;
 	const char *lab[5] = { NULL };
+	const char *names[CONN_CODE_SLOTS > EVT_NTYPES ? CONN_CODE_SLOTS : EVT_NTYPES];
 
 	store_stats(&d->store, &st);
 	bus_stats(&d->bus, &bs);
@@ -25,15 +39,12 @@ void wsmetrics_render(struct daemon *d, struct sbuf *b)
 	metrics_u64(b, "chat_ws_connections", NULL, d->conns.mapped);
 	wsm_counter(b, "chat_ws_connections_opened_total",
 		    "Websocket connections opened (handshake completed).", cs->opened);
-	metrics_family(b, "chat_ws_connections_closed_total", "counter",
-		       "Websocket connections closed, by the close code: the server's, else "
-		       "the client's, 1006 when none was exchanged.");
-	for (size_t i = 0; i < CONN_CODE_SLOTS; i++) {
-		lab[0] = "code";
-		lab[1] = conn_code_label(i);
-		lab[2] = NULL;
-		metrics_u64(b, "chat_ws_connections_closed_total", lab, cs->closed[i]);
-	}
+	for (size_t i = 0; i < CONN_CODE_SLOTS; i++)
+		names[i] = conn_code_label(i);
+	wsm_by(b, "chat_ws_connections_closed_total",
+	       "Websocket connections closed, by the close code: the server's, else "
+	       "the client's, 1006 when none was exchanged.", "code", names, cs->closed,
+	       CONN_CODE_SLOTS);
 
 	wsm_counter(b, "chat_ws_messages_received_total",
 		    "SendMessage frames read (well-formed).", d->chat.received);
@@ -68,39 +79,21 @@ void wsmetrics_render(struct daemon *d, struct sbuf *b)
 	metrics_histogram(b, "chat_ws_store_seconds", NULL, &metrics_seconds_spec,
 			  &st.batch_us);
 
-	metrics_family(b, "chat_ws_events_published_total", "counter",
-		       "Events published to the peer daemons, by type.");
-	for (int t = 0; t < EVT_NTYPES; t++) {
-		lab[0] = "type";
-		lab[1] = evt_type_name((enum evt_type)t);
-		lab[2] = NULL;
-		metrics_u64(b, "chat_ws_events_published_total", lab, bs.published[t]);
-	}
-	metrics_family(b, "chat_ws_events_received_total", "counter",
-		       "Events received on the inbox (REST tier and peers), by type.");
-	for (int t = 0; t < EVT_NTYPES; t++) {
-		lab[0] = "type";
-		lab[1] = evt_type_name((enum evt_type)t);
-		lab[2] = NULL;
-		metrics_u64(b, "chat_ws_events_received_total", lab, bs.received[t]);
-	}
-	metrics_family(b, "chat_ws_events_dropped_total", "counter",
-		       "Events dropped or refused, by reason.");
+	for (int t = 0; t < EVT_NTYPES; t++)
+		names[t] = evt_type_name((enum evt_type)t);
+	wsm_by(b, "chat_ws_events_published_total", "Events published to the peer daemons, by type.",
+	       "type", names, bs.published, EVT_NTYPES);
+	wsm_by(b, "chat_ws_events_received_total",
+	       "Events received on the inbox (REST tier and peers), by type.", "type", names,
+	       bs.received, EVT_NTYPES);
 	{
-		const struct { const char *reason; uint64_t v; } drops[] = {
-			{ "malformed", bs.dropped },
-			{ "not in postgres", d->deliver.unconfirmed },
-			{ "unverified", d->deliver.unverified },
-			{ "publish failed", bs.publish_failed },
-			{ "publisher refused", bs.refused },
-			{ "receive error", bs.recv_errors },
-		};
+		static const char *const reasons[] = { "malformed", "not in postgres", "unverified",
+						       "publish failed", "publisher refused",
+						       "receive error" };
+		const uint64_t drops[] = { bs.dropped, d->deliver.unconfirmed, d->deliver.unverified,
+					   bs.publish_failed, bs.refused, bs.recv_errors };
 
-		for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
-			lab[0] = "reason";
-			lab[1] = drops[i].reason;
-			lab[2] = NULL;
-			metrics_u64(b, "chat_ws_events_dropped_total", lab, drops[i].v);
-		}
+		wsm_by(b, "chat_ws_events_dropped_total", "Events dropped or refused, by reason.",
+		       "reason", reasons, drops, sizeof(drops) / sizeof(drops[0]));
 	}
 }
