@@ -1,5 +1,6 @@
 #include "conn.h"
 #include "chrono.h"
+#include "connmem.h"
 #include "log.h"
 #include "utf8.h"
 
@@ -175,7 +176,7 @@ const char *conn_confirm_label(size_t i)
 
 struct conn *conn_new(struct conns *cs, struct lws *wsi, int64_t now_ms)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = connmem_zalloc(sizeof(*c));
 
 	/* a serial is used up even when out of memory, as it always was */
 	cs->last_serial++;
@@ -235,7 +236,7 @@ void conn_put(struct conns *cs, struct conn *c)
 	free(c->q);
 	free(c->rx);
 	free(c->close_reason);
-	free(c);
+	connmem_free(c);
 }
 
 void conn_peer_closed(struct conn *c, const void *in, size_t len)

@@ -28,6 +28,7 @@
 
 #include "cfg.h"
 #include "chat.h"
+#include "connmem.h"
 #include "daemon.h"
 #include "life.h"
 #include "log.h"
@@ -118,6 +119,15 @@ int main(int argc, char **argv)
 	if (life_init(&d, &cfg, err, sizeof(err)))
 		die("%s", err);
 
+	/*
+	 * What connections keep, in slabs of their own (connmem.h): 2.35 KiB
+	 * of RSS per idle connection with malloc, a third of it holes left by
+	 * handshakes. Without the reservation the daemon still runs, on
+	 * malloc.
+	 */
+	if (connmem_init(main_header_pool(), err, sizeof(err)))
+		log_warn("%s; connections use malloc", err);
+
 	loop = ev_loop_new(EVBACKEND_EPOLL);
 	if (!loop)
 		die("cannot create the event loop");
@@ -186,6 +196,7 @@ int main(int argc, char **argv)
 	/* lws has stopped its watchers; nothing is left on the loop */
 	ev_loop_destroy(loop);
 	life_release(&d);
+	connmem_release();
 	log_info("stopped");
 	return 0;
 }
