@@ -234,6 +234,7 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_ESTABLISHED:
+		listener_done(&chat_daemon(wsi)->listener, wsi);
 		chat_established(chat_daemon(wsi), wsi, pss);
 		if (!pss->c)
 			return -1;
@@ -259,7 +260,13 @@ int chat_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
+		listener_done(&chat_daemon(wsi)->listener, wsi);
 		return chat_http(wsi, in);
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* a handshake that never completed ends here */
+		if ((d = chat_daemon(wsi)))
+			listener_done(&d->listener, wsi);
+		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (pss && pss->c)
 			conn_peer_closed(pss->c, in, len);

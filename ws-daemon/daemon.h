@@ -29,6 +29,7 @@
 #include "cfg.h"
 #include "conn.h"
 #include "cron.h"
+#include "listener.h"
 #include "log.h"
 #include "moderation.h"
 #include "roomcache.h"
@@ -93,6 +94,7 @@ struct daemon {
 	struct store store;		/* the Postgres worker thread */
 	struct bus bus;			/* the ZeroMQ inbox thread and PUB socket */
 	struct cron cron;		/* the periodic jobs (life.c's table) */
+	struct listener listener;	/* the port: accepts for lws (main.c) */
 	uint32_t inflight;		/* SendMessage jobs at the worker */
 	int64_t start_ms;		/* when life_init() ran (wall clock) */
 	struct daemon_chat chat;

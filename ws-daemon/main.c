@@ -31,6 +31,7 @@
 #include "connmem.h"
 #include "daemon.h"
 #include "life.h"
+#include "listener.h"
 #include "log.h"
 
 static volatile sig_atomic_t interrupted;
@@ -94,6 +95,7 @@ int main(int argc, char **argv)
 {
 	struct lws_context_creation_info info;
 	struct lws_context *ctx;
+	struct lws_vhost *vh;
 	struct ev_loop *loop;
 	void *loops[1];
 	static struct daemon d;
@@ -128,14 +130,21 @@ int main(int argc, char **argv)
 	if (connmem_init(main_header_pool(), err, sizeof(err)))
 		log_warn("%s; connections use malloc", err);
 
+	/* the daemon's own socket, handed to lws one connection at a time */
+	if (listener_open(&d.listener, cfg.ws_listen, cfg.ws_port, err, sizeof(err)))
+		die("%s", err);
+
 	loop = ev_loop_new(EVBACKEND_EPOLL);
 	if (!loop)
 		die("cannot create the event loop");
 	loops[0] = loop;
 	memset(&info, 0, sizeof(info));
-	info.port = cfg.ws_port;
-	/* Behind nginx: loopback unless nginx runs on another host. */
-	info.iface = cfg.ws_listen;
+	/*
+	 * lws does not listen: the daemon accepts (listener.h, on
+	 * CHAT_WS_LISTEN: loopback unless nginx runs on another host) and
+	 * hands connections to this vhost.
+	 */
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = protocols;
 	info.user = &d;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 | LWS_SERVER_OPTION_LIBEV;
@@ -173,12 +182,12 @@ int main(int argc, char **argv)
 	info.retry_and_idle_policy = &no_validity;
 	info.pt_serv_buf_size = 32 * 1024;
 	ctx = lws_create_context(&info);
-	if (!ctx)
-		die("cannot listen on port %d (or the libev event-loop plugin of"
-		    " libwebsockets, package libwebsockets-evlib-ev, is missing)",
-		    cfg.ws_port);
+	if (!ctx || !(vh = lws_get_vhost_by_name(ctx, "default")))
+		die("cannot start libwebsockets (is its libev event-loop plugin,"
+		    " package libwebsockets-evlib-ev, missing?)");
 	the_ctx = ctx;
 	life_attach(&d, ctx);
+	listener_start(&d.listener, loop, vh, LISTENER_MAX_PENDING);
 	log_info("listening on port %d (daemon %d)", cfg.ws_port, cfg.ws_id);
 
 	for (;;) {
@@ -190,6 +199,7 @@ int main(int argc, char **argv)
 		ev_run(loop, EVRUN_ONCE);
 	}
 	log_info("stopping: every client closed");
+	listener_close(&d.listener);
 	life_stop_threads(&d);
 	the_ctx = NULL;
 	lws_context_destroy(ctx);

@@ -1,0 +1,205 @@
+/*
+ * listener - accepting connections for lws, a bounded number at a time
+ * (listener.h).
+ */
+#include "listener.h"
+#include "log.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LISTENER_BACKLOG 65535		/* the kernel caps it at somaxconn */
+#define LISTENER_RETRY_S 0.1		/* after EMFILE, ENOBUFS ... */
+
+int listener_open(struct listener *l, const char *addr, int port, char *err, size_t errlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char service[16];
+	int fd = -1, one = 1, rc;
+
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(service, sizeof(service), "%d", port);
+	rc = getaddrinfo(addr && *addr ? addr : NULL, service, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", addr, port, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, LISTENER_BACKLOG)) {
+		snprintf(err, errlen, "cannot listen on %s:%d: %s", addr, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	l->fd = fd;
+	return 0;
+}
+
+static void listener_pause(struct listener *l, double secs)
+{
+	ev_io_stop(l->loop, &l->io);
+	if (!ev_is_active(&l->retry)) {
+		ev_timer_set(&l->retry, secs, 0.);
+		ev_timer_start(l->loop, &l->retry);
+	}
+}
+
+/* Queues fd for lws; -1 when the queue cannot grow. */
+static int listener_push(struct listener *l, int fd)
+{
+	if (l->qlen == l->qcap) {
+		size_t cap = l->qcap ? 2 * l->qcap : 1024;
+		int *q = malloc(cap * sizeof(*q));
+
+		if (!q)
+			return -1;
+		for (size_t i = 0; i < l->qlen; i++)
+			q[i] = l->q[(l->qhead + i) % l->qcap];
+		free(l->q);
+		l->q = q;
+		l->qcap = cap;
+		l->qhead = 0;
+	}
+	l->q[(l->qhead + l->qlen++) % l->qcap] = fd;
+	return 0;
+}
+
+/* Hands queued connections to lws while fewer than max_pending are. */
+static void listener_hand_over(struct listener *l)
+{
+	while (l->qlen && l->pending < l->max_pending) {
+		int fd = l->q[l->qhead];
+		struct lws *wsi;
+
+		l->qhead = (l->qhead + 1) % l->qcap;
+		l->qlen--;
+		/* lws closes fd when it cannot take it */
+		wsi = lws_adopt_socket_vhost(l->vh, fd);
+		if (!wsi)
+			continue;
+		lws_set_opaque_user_data(wsi, l);
+		l->pending++;
+		l->accepted++;
+	}
+	if (l->qlen)
+		ev_check_start(l->loop, &l->handover);
+	else
+		ev_check_stop(l->loop, &l->handover);
+}
+
+/* Accepts everything queued in the kernel, then hands over what it may. */
+static void listener_accept(struct listener *l)
+{
+	int one = 1;
+
+	for (;;) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			/* out of descriptors or memory: try again shortly */
+			log_warn("accept: %s; accepting again in %.0f ms", strerror(errno),
+				 LISTENER_RETRY_S * 1000);
+			listener_pause(l, LISTENER_RETRY_S);
+			break;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (listener_push(l, fd)) {
+			close(fd);
+			log_warn("accept: out of memory; accepting again in %.0f ms",
+				 LISTENER_RETRY_S * 1000);
+			listener_pause(l, LISTENER_RETRY_S);
+			break;
+		}
+	}
+	listener_hand_over(l);
+}
+
+static void listener_on_io(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	listener_accept(w->data);
+}
+
+static void listener_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct listener *l = w->data;
+
+	(void)revents;
+	if (l->fd >= 0)
+		ev_io_start(loop, &l->io);
+}
+
+/* After each loop pass, outside lws's callbacks. */
+static void listener_on_check(struct ev_loop *loop, ev_check *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	listener_hand_over(w->data);
+}
+
+void listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *vh,
+		    unsigned max_pending)
+{
+	l->loop = loop;
+	l->vh = vh;
+	l->max_pending = max_pending ? max_pending : 1;
+	ev_io_init(&l->io, listener_on_io, l->fd, EV_READ);
+	l->io.data = l;
+	ev_init(&l->retry, listener_on_retry);
+	l->retry.data = l;
+	ev_check_init(&l->handover, listener_on_check);
+	l->handover.data = l;
+	ev_io_start(loop, &l->io);
+}
+
+void listener_done(struct listener *l, struct lws *wsi)
+{
+	if (!wsi || lws_get_opaque_user_data(wsi) != l)
+		return;
+	lws_set_opaque_user_data(wsi, NULL);
+	l->pending--;
+	/* not from inside lws's callback: after this loop pass */
+	if (l->qlen && l->fd >= 0 && l->loop)
+		ev_check_start(l->loop, &l->handover);
+}
+
+void listener_close(struct listener *l)
+{
+	if (l->fd < 0)
+		return;
+	if (l->loop) {
+		ev_io_stop(l->loop, &l->io);
+		ev_timer_stop(l->loop, &l->retry);
+		ev_check_stop(l->loop, &l->handover);
+	}
+	close(l->fd);
+	l->fd = -1;
+	while (l->qlen) {
+		close(l->q[l->qhead]);
+		l->qhead = (l->qhead + 1) % l->qcap;
+		l->qlen--;
+	}
+	free(l->q);
+	l->q = NULL;
+	l->qcap = 0;
+}
