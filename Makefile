@@ -102,7 +102,7 @@ all: $(PROGS)
 # Unit tests link the shared code and both tiers' non-main modules.
 build/asan/test_%: tests/unit/test_%.c $(patsubst %.c,build/asan/obj/%.o,$(SHARED_SRC) $(REST_LIB) $(WS_LIB))
 	@echo "  LD      $@"
-	@$(CC) $(CFLAGS) $(SAN) -Irest-fcgi -Iws-daemon $^ -o $@ -lcmocka -lfcgi -lwebsockets $(LDLIBS)
+	@$(CC) $(CFLAGS) $(SAN) -Irest-fcgi -Iws-daemon $^ -o $@ -lcmocka -lfcgi -lwebsockets -lev $(LDLIBS)
 
 deps:
 	@tools/deps.sh build
@@ -130,7 +130,7 @@ build/fuzz/obj/%.o: %.c $(wildcard shared/*.h rest-fcgi/*.h ws-daemon/*.h)
 build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard tests/fuzz/*.h) $(FUZZ_OBJS)
 	@echo "  FUZZLD  $@"
 	@$(FUZZ_CC) $(CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -Irest-fcgi -Iws-daemon \
-		$< $(FUZZ_OBJS) -o $@ -lfcgi -lwebsockets $(LDLIBS)
+		$< $(FUZZ_OBJS) -o $@ -lfcgi -lwebsockets -lev $(LDLIBS)
 
 fuzz-deps:
 	@tools/deps.sh build fuzz
