@@ -25,6 +25,9 @@ test+=("${fuzz[@]}")
 # live answers with jsonschema.
 test+=(prometheus chromium chromium-driver python3-selenium
 	python3-jsonschema python3-yaml)
+# ip (the multihost test's network namespaces) and ss (which addresses
+# nginx connects to the daemons from) are iproute2's.
+test+=(iproute2)
 bench=(wrk python3-websocket python3-psycopg)
 
 want=()

@@ -76,7 +76,7 @@ def test_first_build_on_a_bare_machine_links(bare):
 # in that list works on a machine that happens to have it (like CI's) and
 # fails on a bare one.
 TEST_TOOLS = {
-    "exe": ("promtool", "chromium", "chromedriver", "nginx", "spawn-fcgi"),
+    "exe": ("promtool", "chromium", "chromedriver", "nginx", "spawn-fcgi", "ip", "ss"),
     "py": ("selenium", "jsonschema", "yaml", "websocket", "websockets", "psycopg", "zmq",
            "requests", "pytest"),
 }

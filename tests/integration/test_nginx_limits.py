@@ -12,6 +12,7 @@ over raw sockets.
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -303,6 +304,28 @@ def test_websockets_past_the_limit_per_address_are_429_json(nstack):
             except websocket.WebSocketBadStatusException:
                 assert time.time() < deadline, "the freed slot was not given back"
                 time.sleep(0.1)
+    finally:
+        for ws in held:
+            ws.close()
+
+
+def test_nginx_connects_to_the_daemon_from_several_loopback_addresses(nstack):
+    """chat.conf's split_clients/proxy_bind: the websockets nginx opens to
+    a daemon come from 127.0.0.1-8, so a reconnect storm does not run one
+    source address out of ephemeral ports (docs/ws-daemon.md)."""
+    ws_port = int(nstack.env["CHAT_WS_PORT"])
+    held = [nstack.connect(nstack.new_user()) for _ in range(24)]
+    try:
+        for ws in held:
+            ws.ping("p")
+        out = subprocess.run(["ss", "-Htn", "state", "established",
+                              "( dport = :%d )" % ws_port],
+                             capture_output=True, text=True, check=True).stdout
+        sources = {line.split()[2].rsplit(":", 1)[0] for line in out.splitlines()}
+        assert len(out.splitlines()) >= 24
+        assert sources <= {"127.0.0.%d" % i for i in range(1, 9)}, sources
+        # 24 connections over 8 addresses: all in one has odds of 8/8^24
+        assert len(sources) >= 2, sources
     finally:
         for ws in held:
             ws.close()
