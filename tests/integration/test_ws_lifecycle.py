@@ -194,3 +194,39 @@ def test_slow_reader_is_closed_with_4009(small):
     send(wa, room, "still fine")
     assert confirmation(wa)["confirmed"] is True
     wa.close()
+
+
+def test_connections_that_end_before_their_handshake_never_block_later_ones(small):
+    """The daemon hands at most 1,024 handshakes at a time to lws
+    (ws-daemon/listener.h); each one must give its place back however it
+    ends: closed silently, a broken request, a plain HTTP request answered.
+    More of each than the limit, then a websocket still connects at once."""
+    port = int(small.env["CHAT_WS_PORT"])
+    limit = 1024
+
+    def burst(payload):
+        socks = []
+        for _ in range(limit + 100):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            if payload:
+                s.sendall(payload)
+            socks.append(s)
+            if len(socks) >= 200:  # keep the test's own descriptors few
+                for t in socks:
+                    if payload:
+                        t.settimeout(10)
+                        t.recv(4096)  # the daemon's answer, or its close
+                    t.close()
+                socks = []
+        for t in socks:
+            t.close()
+
+    burst(b"")                                                  # gone silently
+    burst(b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\r\n")   # no key: refused
+    burst(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")  # answered
+    a = Stack.new_user()
+    start = time.time()
+    ws = websocket.create_connection(daemon_url(small, make_token(a)), timeout=5)
+    assert time.time() - start < 3
+    ws.ping("p")
+    ws.close()
