@@ -59,23 +59,24 @@ static void listener_pause(struct listener *l, double secs)
 	}
 }
 
-/* Queues fd for lws; -1 when the queue cannot grow. */
+/* Queues fd for lws (q[qhead .. qhead + qlen)); -1 when it cannot grow. */
 static int listener_push(struct listener *l, int fd)
 {
-	if (l->qlen == l->qcap) {
-		size_t cap = l->qcap ? 2 * l->qcap : 1024;
-		int *q = malloc(cap * sizeof(*q));
+	if (l->qhead + l->qlen == l->qcap) {
+		if (l->qhead) {		/* room at the front: slide down */
+			memmove(l->q, l->q + l->qhead, l->qlen * sizeof(*l->q));
+			l->qhead = 0;
+		} else {
+			size_t cap = l->qcap ? 2 * l->qcap : 1024;
+			int *q = realloc(l->q, cap * sizeof(*q));
 
-		if (!q)
-			return -1;
-		for (size_t i = 0; i < l->qlen; i++)
-			q[i] = l->q[(l->qhead + i) % l->qcap];
-		free(l->q);
-		l->q = q;
-		l->qcap = cap;
-		l->qhead = 0;
+			if (!q)
+				return -1;
+			l->q = q;
+			l->qcap = cap;
+		}
 	}
-	l->q[(l->qhead + l->qlen++) % l->qcap] = fd;
+	l->q[l->qhead + l->qlen++] = fd;
 	return 0;
 }
 
@@ -83,11 +84,11 @@ static int listener_push(struct listener *l, int fd)
 static void listener_hand_over(struct listener *l)
 {
 	while (l->qlen && l->pending < l->max_pending) {
-		int fd = l->q[l->qhead];
+		int fd = l->q[l->qhead++];
 		struct lws *wsi;
 
-		l->qhead = (l->qhead + 1) % l->qcap;
-		l->qlen--;
+		if (!--l->qlen)
+			l->qhead = 0;
 		/* lws closes fd when it cannot take it */
 		wsi = lws_adopt_socket_vhost(l->vh, fd);
 		if (!wsi)
@@ -194,12 +195,9 @@ void listener_close(struct listener *l)
 	}
 	close(l->fd);
 	l->fd = -1;
-	while (l->qlen) {
-		close(l->q[l->qhead]);
-		l->qhead = (l->qhead + 1) % l->qcap;
-		l->qlen--;
-	}
+	for (size_t i = 0; i < l->qlen; i++)
+		close(l->q[l->qhead + i]);
 	free(l->q);
 	l->q = NULL;
-	l->qcap = 0;
+	l->qhead = l->qlen = l->qcap = 0;
 }

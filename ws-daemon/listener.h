@@ -42,7 +42,7 @@ struct listener {
 	ev_io io;			/* readable: connections queued */
 	ev_timer retry;			/* after EMFILE and the like */
 	ev_check handover;		/* after a loop pass: hand queued ones over */
-	int *q;				/* accepted, not yet handed to lws (ring) */
+	int *q;				/* accepted, not yet handed to lws: q[qhead..] */
 	size_t qhead, qlen, qcap;
 	unsigned pending, max_pending;
 	uint64_t accepted;		/* handed to lws since the start */
