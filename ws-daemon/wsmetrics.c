@@ -39,6 +39,16 @@ void wsmetrics_render(struct daemon *d, struct sbuf *b)
 	metrics_u64(b, "chat_ws_connections", NULL, d->conns.mapped);
 	wsm_counter(b, "chat_ws_connections_opened_total",
 		    "Websocket connections opened (handshake completed).", cs->opened);
+	/* the port (listener.h): a reconnect storm shows here */
+	wsm_counter(b, "chat_ws_accepted_total",
+		    "TCP connections accepted on the daemon's port and handed to lws.",
+		    d->listener.accepted);
+	metrics_family(b, "chat_ws_handshakes_in_progress", "gauge",
+		       "Connections handed to lws whose handshake is not over yet.");
+	metrics_u64(b, "chat_ws_handshakes_in_progress", NULL, d->listener.pending);
+	metrics_family(b, "chat_ws_handshakes_queued", "gauge",
+		       "Connections accepted, waiting for a handshake place.");
+	metrics_u64(b, "chat_ws_handshakes_queued", NULL, d->listener.qlen);
 	for (size_t i = 0; i < CONN_CODE_SLOTS; i++)
 		names[i] = conn_code_label(i);
 	wsm_by(b, "chat_ws_connections_closed_total",

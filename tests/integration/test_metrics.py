@@ -182,6 +182,11 @@ def test_counters_move_by_exactly_what_a_session_did(mstack):
             sum(v for k, v in before.ws[i].items()
                 if k[0] == "chat_ws_connections_closed_total") == (3 if i == 0 else 1)
         assert after.w(i, "chat_ws_connections") == before.w(i, "chat_ws_connections") == 0
+        # every websocket and the scrape that reads them came through the
+        # daemon's own accept (listener.h); nothing is left mid-handshake
+        assert d(i, "chat_ws_accepted_total") >= d(i, "chat_ws_connections_opened_total") + 1
+        assert after.w(i, "chat_ws_handshakes_in_progress") == 0
+        assert after.w(i, "chat_ws_handshakes_queued") == 0
     assert d(0, "chat_ws_messages_received_total") == BURST + 1
     assert d(0, "chat_ws_messages_stored_total") == BURST
     assert d(0, "chat_ws_messages_confirmed_total", result="true", reason="") == BURST
