@@ -97,10 +97,7 @@ static void listener_hand_over(struct listener *l)
 		l->pending++;
 		l->accepted++;
 	}
-	if (l->qlen)
-		ev_check_start(l->loop, &l->handover);
-	else
-		ev_check_stop(l->loop, &l->handover);
+	/* the rest when places free up (listener_done) */
 }
 
 /* Accepts everything queued in the kernel, then hands over what it may. */
@@ -150,8 +147,8 @@ static void listener_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 		ev_io_start(loop, &l->io);
 }
 
-/* After each loop pass, outside lws's callbacks. */
-static void listener_on_check(struct ev_loop *loop, ev_check *w, int revents)
+/* Due at once after listener_done(): in the next loop pass, outside lws. */
+static void listener_on_kick(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	(void)loop;
 	(void)revents;
@@ -168,7 +165,7 @@ void listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *
 	l->io.data = l;
 	ev_init(&l->retry, listener_on_retry);
 	l->retry.data = l;
-	ev_check_init(&l->handover, listener_on_check);
+	ev_timer_init(&l->handover, listener_on_kick, 0., 0.);
 	l->handover.data = l;
 	ev_io_start(loop, &l->io);
 }
@@ -179,9 +176,11 @@ void listener_done(struct listener *l, struct lws *wsi)
 		return;
 	lws_set_opaque_user_data(wsi, NULL);
 	l->pending--;
-	/* not from inside lws's callback: after this loop pass */
-	if (l->qlen && l->fd >= 0 && l->loop)
-		ev_check_start(l->loop, &l->handover);
+	/* not from inside lws's callback: a timer due at once */
+	if (l->qlen && l->fd >= 0 && l->loop && !ev_is_active(&l->handover)) {
+		ev_timer_set(&l->handover, 0., 0.);
+		ev_timer_start(l->loop, &l->handover);
+	}
 }
 
 void listener_close(struct listener *l)
@@ -191,7 +190,7 @@ void listener_close(struct listener *l)
 	if (l->loop) {
 		ev_io_stop(l->loop, &l->io);
 		ev_timer_stop(l->loop, &l->retry);
-		ev_check_stop(l->loop, &l->handover);
+		ev_timer_stop(l->loop, &l->handover);
 	}
 	close(l->fd);
 	l->fd = -1;

@@ -41,7 +41,7 @@ struct listener {
 	struct lws_vhost *vh;
 	ev_io io;			/* readable: connections queued */
 	ev_timer retry;			/* after EMFILE and the like */
-	ev_check handover;		/* after a loop pass: hand queued ones over */
+	ev_timer handover;		/* due at once: hand queued ones over */
 	int *q;				/* accepted, not yet handed to lws: q[qhead..] */
 	size_t qhead, qlen, qcap;
 	unsigned pending, max_pending;

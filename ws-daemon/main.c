@@ -130,7 +130,7 @@ int main(int argc, char **argv)
 	if (connmem_init(main_header_pool(), err, sizeof(err)))
 		log_warn("%s; connections use malloc", err);
 
-	/* the daemon's own socket, handed to lws one connection at a time */
+	/* the daemon's own socket: it accepts, lws serves (listener.h) */
 	if (listener_open(&d.listener, cfg.ws_listen, cfg.ws_port, err, sizeof(err)))
 		die("%s", err);
 
