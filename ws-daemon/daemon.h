@@ -81,7 +81,6 @@ struct daemon_stats {
 	struct store_stats store;
 	struct bus_stats bus;
 	uint64_t delivered, unconfirmed, unverified;
-	uint64_t churn_at_trim;		/* connections opened + closed at the last trim */
 };
 
 struct daemon {
@@ -95,6 +94,7 @@ struct daemon {
 	struct bus bus;			/* the ZeroMQ inbox thread and PUB socket */
 	struct cron cron;		/* the periodic jobs (life.c's table) */
 	struct listener listener;	/* the port: accepts for lws (main.c) */
+	uint64_t trimmed_at;		/* listener.accepted at the last memory trim (life.c) */
 	uint32_t inflight;		/* SendMessage jobs at the worker */
 	int64_t start_ms;		/* when life_init() ran (wall clock) */
 	struct daemon_chat chat;

@@ -32,33 +32,32 @@ static void life_job_room_loads(void *arg)
 }
 
 /*
- * One info line while there is traffic: stored, batches, Postgres time,
- * delivered; and one about the event bus's refusals when they grew.
- */
-/*
- * Give the memory of a reconnect storm back. Every connection holds a
- * header table (max_http_header_data, 12 KiB) while its handshake is in
- * progress (main.c); lws frees them, but glibc keeps the freed chunks in the heap,
- * so after 15,000 clients connecting at once the daemon stayed at
- * 125 MB with nobody connected (19 MB after a trim). Trimmed when at
- * least TRIM_CHURN connections opened or closed since the last trim: a
- * trim walks the heap's free chunks (a few ms on the service thread).
+ * Give the heap's free memory back after a reconnect storm. Header tables
+ * (12 KiB per handshake) and what connections keep are in connmem's slabs,
+ * whose pages go back as they are freed; what a handshake still leaves in
+ * the heap (the token check's blocks, lws's per-request ones; everything,
+ * when connmem fell back to malloc) glibc keeps after it is freed: before
+ * connmem, 15,000 clients connecting at once left the daemon at 125 MB
+ * with nobody connected (19 MB after a trim). Trimmed when at least
+ * TRIM_CHURN connections were accepted since the last trim: a trim walks
+ * the heap's free chunks (a few ms on the service thread).
  */
 #define TRIM_CHURN 1000
 
 static void life_job_trim(void *arg)
 {
 	struct daemon *d = arg;
-	uint64_t churn = d->conns.stats.opened;
 
-	for (size_t i = 0; i < CONN_CODE_SLOTS; i++)
-		churn += d->conns.stats.closed[i];
-	if (churn - d->stats.churn_at_trim < TRIM_CHURN)
+	if (d->listener.accepted - d->trimmed_at < TRIM_CHURN)
 		return;
-	d->stats.churn_at_trim = churn;
+	d->trimmed_at = d->listener.accepted;
 	malloc_trim(0);
 }
 
+/*
+ * One info line while there is traffic: stored, batches, Postgres time,
+ * delivered; and one about the event bus's refusals when they grew.
+ */
 static void life_job_stats(void *arg)
 {
 	struct daemon *d = arg;
@@ -88,7 +87,6 @@ static void life_job_stats(void *arg)
 			 (unsigned long long)now.unverified, (unsigned long long)now.bus.refused,
 			 (unsigned long long)now.bus.recv_errors,
 			 (unsigned long long)now.bus.poll_errors);
-	now.churn_at_trim = d->stats.churn_at_trim;
 	d->stats = now;
 }
 

@@ -16,7 +16,7 @@
  *   "statistics line"    10 s  one info line while messages are stored,
  *                              one about dropped events when they grew
  *   "room eviction"      60 s  rooms idle for 10 minutes leave the cache
- *   "memory trim"        10 s  after 1,000+ connections opened or closed,
+ *   "memory trim"        10 s  after 1,000+ connections accepted,
  *                              the heap's free memory back to the system
  *                              (malloc_trim: what a reconnect storm's
  *                              handshakes used)

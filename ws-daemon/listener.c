@@ -50,11 +50,14 @@ int listener_open(struct listener *l, const char *addr, int port, char *err, siz
 	return 0;
 }
 
-static void listener_pause(struct listener *l, double secs)
+/* Out of descriptors or memory (errno): accept again shortly. */
+static void listener_pause(struct listener *l)
 {
+	log_warn("accept: %s; accepting again in %.0f ms", strerror(errno),
+		 LISTENER_RETRY_S * 1000);
 	ev_io_stop(l->loop, &l->io);
 	if (!ev_is_active(&l->retry)) {
-		ev_timer_set(&l->retry, secs, 0.);
+		ev_timer_set(&l->retry, LISTENER_RETRY_S, 0.);
 		ev_timer_start(l->loop, &l->retry);
 	}
 }
@@ -108,25 +111,19 @@ static void listener_accept(struct listener *l)
 	for (;;) {
 		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+		if (fd >= 0) {
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			if (!listener_push(l, fd))
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			/* out of descriptors or memory: try again shortly */
-			log_warn("accept: %s; accepting again in %.0f ms", strerror(errno),
-				 LISTENER_RETRY_S * 1000);
-			listener_pause(l, LISTENER_RETRY_S);
-			break;
-		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (listener_push(l, fd)) {
 			close(fd);
-			log_warn("accept: out of memory; accepting again in %.0f ms",
-				 LISTENER_RETRY_S * 1000);
-			listener_pause(l, LISTENER_RETRY_S);
+			errno = ENOMEM;
+		} else if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
+			continue;
+		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
 			break;
 		}
+		listener_pause(l);
+		break;
 	}
 	listener_hand_over(l);
 }

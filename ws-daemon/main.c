@@ -66,29 +66,18 @@ static void on_signal(int sig)
 }
 
 /*
- * lws's pool of header tables: as many as the descriptors the daemon may
- * hold (RLIMIT_NOFILE), at most 65,535. In a reconnect storm (every
- * client of a restarted daemon at once) every connection holds one until
- * its handshake is answered; with fewer, the rest waited for one and
- * lws 4.1 dropped thousands of them before answering: nginx logged
- * "upstream prematurely closed connection" and the clients got 503. With
- * 128 tables 6,500 of 15,000 clients got in, with 4,096 85-96 % in 12-20
- * s; with one per connection (and the timeouts below) all of them on a
- * fresh stack (docs/bench-ws.md, which also has what is still lost in
- * the benchmark's storms). A table is
- * allocated when a handshake starts and freed when it ends, so the size
- * only bounds the peak: about 12 KiB (max_http_header_data) per
- * handshake in progress, 180 MB at the peak of a 15,000-client storm,
- * given back after it (life.c, "memory trim").
+ * How many connections the daemon may hold: its descriptors
+ * (RLIMIT_NOFILE), at most 65,535. It sizes the address space connmem
+ * reserves (connmem.h).
  */
-static unsigned short main_header_pool(void)
+static size_t main_max_conns(void)
 {
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
 	    rl.rlim_cur > 65535)
 		return 65535;
-	return rl.rlim_cur < 128 ? 128 : (unsigned short)rl.rlim_cur;
+	return rl.rlim_cur < 128 ? 128 : (size_t)rl.rlim_cur;
 }
 
 int main(int argc, char **argv)
@@ -127,7 +116,7 @@ int main(int argc, char **argv)
 	 * handshakes. Without the reservation the daemon still runs, on
 	 * malloc.
 	 */
-	if (connmem_init(main_header_pool(), err, sizeof(err)))
+	if (connmem_init(main_max_conns(), err, sizeof(err)))
 		log_warn("%s; connections use malloc", err);
 
 	/* the daemon's own socket: it accepts, lws serves (listener.h) */
@@ -153,19 +142,19 @@ int main(int argc, char **argv)
 	info.max_http_header_data = 12 * 1024;
 	/*
 	 * Handshakes in parallel: one header table each (lws allocates them
-	 * as handshakes start and frees them as they end), as many as the
-	 * daemon may hold connections (main_header_pool).
+	 * as handshakes start and frees them as they end). The listener gives
+	 * lws at most LISTENER_MAX_PENDING at a time; twice that leaves room
+	 * for the plain HTTP requests (GET /metrics) on kept-alive
+	 * connections. With fewer tables than handshakes lws 4.1 dropped the
+	 * waiting ones in reconnect storms (docs/ws-daemon.md).
 	 */
-	info.max_http_header_pool = main_header_pool();
+	info.max_http_header_pool = 2 * LISTENER_MAX_PENDING;
 	/*
-	 * How long a connection may wait for its handshake to be read and
-	 * answered. In a reconnect storm of 15,000 the last ones wait ~10 s
-	 * in the queue; with lws's defaults (5 s for an idle HTTP/1.1
-	 * connection, its default round-trip timeout) 1 storm in 4 lost
-	 * 1,000-4,800 clients (nginx: "upstream prematurely closed
-	 * connection"), with 60 s (and main_header_pool, and nginx's
-	 * listen backlog) none of 11 on a fresh stack (docs/bench-ws.md:
-	 * the benchmark's storms, after its other tests, still lose some). Slow or
+	 * How long a connection lws was given may take for its handshake to
+	 * be read and answered. With lws's defaults (5 s for an idle HTTP/1.1
+	 * connection, its default round-trip timeout) a reconnect storm lost
+	 * 1,000-4,800 of 15,000 clients, one storm in 4, before the listener
+	 * bounded the handshakes in progress (docs/bench-ws.md). Slow or
 	 * silent clients are nginx's to cut (client_header_timeout); the
 	 * daemon's port is not public.
 	 */

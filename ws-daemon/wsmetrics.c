@@ -2,11 +2,22 @@
 #include "daemon.h"
 #include "metrics.h"
 
-/* A counter family with no labels. */
+/* A family of one value, no labels. */
+static void wsm_one(struct sbuf *b, const char *name, const char *type, const char *help,
+		    uint64_t v)
+{
+	metrics_family(b, name, type, help);
+	metrics_u64(b, name, NULL, v);
+}
+
 static void wsm_counter(struct sbuf *b, const char *name, const char *help, uint64_t v)
 {
-	metrics_family(b, name, "counter", help);
-	metrics_u64(b, name, NULL, v);
+	wsm_one(b, name, "counter", help, v);
+}
+
+static void wsm_gauge(struct sbuf *b, const char *name, const char *help, uint64_t v)
+{
+	wsm_one(b, name, "gauge", help, v);
 }
 
 /* A counter family with one label: values[i] under label=names[i]. */
@@ -34,21 +45,19 @@ void wsmetrics_render(struct daemon *d, struct sbuf *b)
 	bus_stats(&d->bus, &bs);
 	metrics_process(b, "ws", d->start_ms, store_reconnects(&d->store));
 
-	metrics_family(b, "chat_ws_connections", "gauge",
-		       "Open websocket connections of authenticated users.");
-	metrics_u64(b, "chat_ws_connections", NULL, d->conns.mapped);
+	wsm_gauge(b, "chat_ws_connections", "Open websocket connections of authenticated users.",
+		  d->conns.mapped);
 	wsm_counter(b, "chat_ws_connections_opened_total",
 		    "Websocket connections opened (handshake completed).", cs->opened);
 	/* the port (listener.h): a reconnect storm shows here */
 	wsm_counter(b, "chat_ws_accepted_total",
 		    "TCP connections accepted on the daemon's port and handed to lws.",
 		    d->listener.accepted);
-	metrics_family(b, "chat_ws_handshakes_in_progress", "gauge",
-		       "Connections handed to lws whose handshake is not over yet.");
-	metrics_u64(b, "chat_ws_handshakes_in_progress", NULL, d->listener.pending);
-	metrics_family(b, "chat_ws_handshakes_queued", "gauge",
-		       "Connections accepted, waiting for a handshake place.");
-	metrics_u64(b, "chat_ws_handshakes_queued", NULL, d->listener.qlen);
+	wsm_gauge(b, "chat_ws_handshakes_in_progress",
+		  "Connections handed to lws whose handshake is not over yet.",
+		  d->listener.pending);
+	wsm_gauge(b, "chat_ws_handshakes_queued",
+		  "Connections accepted, waiting for a handshake place.", d->listener.qlen);
 	for (size_t i = 0; i < CONN_CODE_SLOTS; i++)
 		names[i] = conn_code_label(i);
 	wsm_by(b, "chat_ws_connections_closed_total",
