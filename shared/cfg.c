@@ -48,6 +48,7 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_ADDS_PER_MIN", adds_per_min, 0, 1000000, "300", "users a user may add to rooms (POST and PUT) per CHAT_LIMIT_WINDOW; more: 429 with Retry-After; 0 = no limit"),
 	I("CHAT_LIMIT_WINDOW", limit_window, 1, 86400, "60", "seconds over which CHAT_ROOMS_PER_MIN and CHAT_ADDS_PER_MIN count"),
 	S("CHAT_WS_LISTEN", ws_listen, "127.0.0.1", "address ws-daemon listens on (nginx connects to it)"),
+	S("CHAT_WS_SOCKET", ws_socket, "", "unix socket ws-daemon listens on as well, for an nginx on the same host (cheaper than TCP over loopback); made 0666, its directory decides who may connect; empty = none"),
 	I("CHAT_WS_ID", ws_id, 0, 63, "0", "this daemon's index in CHAT_EVT_ENDPOINTS"),
 	I("CHAT_MSG_MAX_CHARS", msg_max_chars, 1, 1000000, "4000", "longest message, characters"),
 	I("CHAT_FRAME_MAX", frame_max, 256, 16777216, "65536", "largest websocket frame, bytes"),

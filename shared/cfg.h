@@ -60,6 +60,7 @@ struct cfg {
 	/* websocket tier */
 	int ws_id;		/* CHAT_WS_ID, index into evt_endpoints */
 	char ws_listen[64];	/* CHAT_WS_LISTEN, address the daemon binds */
+	char ws_socket[108];	/* CHAT_WS_SOCKET, unix socket it listens on too; "" = none */
 	int msg_max_chars;	/* CHAT_MSG_MAX_CHARS */
 	int frame_max;		/* CHAT_FRAME_MAX, bytes */
 	int idle_timeout;	/* CHAT_IDLE_TIMEOUT, seconds, 0 = off (AFK limit) */

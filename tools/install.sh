@@ -83,15 +83,16 @@ install_conf "$root/deploy/chat.env" "$d$confdir/chat.env" 0640
 
 # The nginx site: nginx/chat.conf with its placeholders filled in for this
 # layout, one upstream server per inbox in CHAT_EVT_ENDPOINTS of the env
-# file, on CHAT_WS_PORT + i. Comment lines keep their placeholders: they
-# document them (as in tools/stack.sh).
+# file: daemon i's socket (chat-ws@.socket), and its metrics on
+# CHAT_WS_PORT + i. Comment lines keep their placeholders: they document
+# them (as in tools/stack.sh).
 endpoints=$(sed -n 's/^CHAT_EVT_ENDPOINTS=//p' "$root/deploy/chat.env")
 ws_port=$(sed -n 's/^#\?CHAT_WS_PORT=//p' "$root/deploy/chat.env")
 [ -n "$endpoints" ] && [ -n "$ws_port" ] || die "deploy/chat.env: no CHAT_EVT_ENDPOINTS or CHAT_WS_PORT"
 servers="" metrics="" i=0
 IFS=, read -ra eps <<<"$endpoints"
 for _ in "${eps[@]}"; do
-	servers+="server 127.0.0.1:$((ws_port + i));\\n\\t"
+	servers+="server unix:/run/swappart-chat/ws-$i.sock;\\n\\t"
 	metrics+="/metrics/ws/$((i + 1))\\t127.0.0.1:$((ws_port + i));\\n\\t"
 	i=$((i + 1))
 done

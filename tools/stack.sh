@@ -82,13 +82,15 @@ as_tier=()
 # program needs, so no tier can replace a pid file or nginx's config:
 #   RUN_DIR     0711 (enter, not list)   nginx/, pid files, rest.sock
 #   evt/        CHAT_USER 0700           the daemons' event inboxes
+#   ws/         CHAT_USER 0755           the daemons' sockets for nginx (N.sock,
+#                                        0666 like their loopback ports)
 #   rest/       CHAT_USER 0700           rest-fcgi's shared metrics file
 #   logs/       group CHAT_USER 0750     rest.log is CHAT_USER's
 #   pgpass      CHAT_USER 0600           the tiers' database password
 #   nginx-tmp/  www-data 0700            nginx workers' buffers
 #   web/        0755, files 0644         the pages nginx serves (copied from web/)
 prepare_run_dir() {
-	mkdir -p "$logs" "$RUN_DIR/evt" "$RUN_DIR/rest" "$RUN_DIR/nginx-tmp"
+	mkdir -p "$logs" "$RUN_DIR/evt" "$RUN_DIR/ws" "$RUN_DIR/rest" "$RUN_DIR/nginx-tmp"
 	touch "$logs/rest.log"
 	if [ "$is_root" = 1 ]; then
 		id -u "$CHAT_USER" >/dev/null 2>&1 ||
@@ -96,7 +98,7 @@ prepare_run_dir() {
 				--shell /usr/sbin/nologin "$CHAT_USER"
 		chown root:root "$RUN_DIR"
 		chmod 0711 "$RUN_DIR"
-		chown "$CHAT_USER:" "$RUN_DIR/evt" "$RUN_DIR/rest" "$logs/rest.log"
+		chown "$CHAT_USER:" "$RUN_DIR/evt" "$RUN_DIR/ws" "$RUN_DIR/rest" "$logs/rest.log"
 		chown "root:$CHAT_USER" "$logs"
 		chmod 0750 "$logs"
 		chown www-data: "$RUN_DIR/nginx-tmp"
@@ -104,6 +106,7 @@ prepare_run_dir() {
 		chmod 0700 "$RUN_DIR"
 	fi
 	chmod 0700 "$RUN_DIR/evt" "$RUN_DIR/rest" "$RUN_DIR/nginx-tmp"
+	chmod 0755 "$RUN_DIR/ws"
 }
 
 # Where the embedded Postgres keeps its data. As root, Postgres runs as the
@@ -245,7 +248,9 @@ rest_stop() { kill_pidfile "$RUN_DIR/rest.pid"; rm -f "$RUN_DIR/rest.sock"; }
 
 ws_start_one() {
 	local i=$1
-	CHAT_WS_ID=$i CHAT_WS_PORT=$((CHAT_WS_PORT + i)) \
+	# nginx connects to the unix socket; the port serves direct clients
+	# (tests, benchmarks) and the daemon's /metrics
+	CHAT_WS_ID=$i CHAT_WS_PORT=$((CHAT_WS_PORT + i)) CHAT_WS_SOCKET="$RUN_DIR/ws/$i.sock" \
 		nohup "${as_tier[@]}" "$CHAT_BIN_DIR/ws-daemon" >>"$logs/ws-$i.log" 2>&1 </dev/null &
 	echo $! >"$RUN_DIR/ws-$i.pid"
 }
@@ -293,7 +298,7 @@ nginx_settings() {
 nginx_render() {
 	local servers="" metrics="" user_line=""
 	for ((i = 0; i < CHAT_WS_COUNT; i++)); do
-		servers+="server 127.0.0.1:$((CHAT_WS_PORT + i));"$'\n\t'
+		servers+="server unix:$RUN_DIR/ws/$i.sock;"$'\n\t'
 		metrics+="/metrics/ws/$((i + 1))	127.0.0.1:$((CHAT_WS_PORT + i));"$'\n\t'
 	done
 	[ "$is_root" != 1 ] || user_line="user www-data;"

@@ -97,6 +97,8 @@ struct conn_stats {
 	uint64_t closed[CONN_CODE_SLOTS];	/* by conn_code_slot() of the code */
 	uint64_t queue_drops;			/* closed 4009: queue full / too slow */
 	uint64_t confirmed[CONN_CONFIRM_CLASSES];	/* by conn_confirm_class() */
+	uint64_t frames_sent;			/* queued frames written (conn_write) */
+	uint64_t writes;			/* the lws_write() calls they took */
 };
 
 /*
@@ -128,6 +130,7 @@ struct conns {
 	struct conn_limits lim;
 	int rx_off;			/* shutting down: never resume reading */
 	struct conn_stats stats;
+	unsigned char *txbuf;		/* conn_write's frames sent together */
 };
 
 /* An empty set with the limits (copied). 0, or -1 when out of memory. */

@@ -6,6 +6,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define LISTENER_BACKLOG 65535		/* the kernel caps it at somaxconn */
@@ -25,7 +28,6 @@ int listener_open(struct listener *l, const char *addr, int port, char *err, siz
 	int fd = -1, one = 1, rc;
 
 	memset(l, 0, sizeof(*l));
-	l->fd = -1;
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -46,8 +48,70 @@ int listener_open(struct listener *l, const char *addr, int port, char *err, siz
 		return -1;
 	}
 	freeaddrinfo(res);
-	l->fd = fd;
+	l->fd[l->nsocks++] = fd;
 	return 0;
+}
+
+int listener_open_unix(struct listener *l, const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa;
+	int fd;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa.sun_path) || l->nsocks >= LISTENER_SOCKS) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path,
+			 l->nsocks >= LISTENER_SOCKS ? "too many sockets" : "path too long");
+		return -1;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	/* a socket file left by an earlier run; anything else makes bind fail */
+	if (fd >= 0) {
+		struct stat st;
+
+		if (!lstat(path, &st) && S_ISSOCK(st.st_mode))
+			unlink(path);
+	}
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(path, 0666) ||
+	    listen(fd, LISTENER_BACKLOG)) {
+		snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	l->fd[l->nsocks++] = fd;
+	return 0;
+}
+
+int listener_open_inherited(struct listener *l, char *err, size_t errlen)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int fd = 3, yes = 0, type = 0, fl;
+	socklen_t len = sizeof(yes);
+
+	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
+		return 0;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (strcmp(fds, "1") != 0 || l->nsocks >= LISTENER_SOCKS) {
+		snprintf(err, errlen, "socket activation: %s sockets passed, one expected", fds);
+		return -1;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &yes, &len) || !yes ||
+	    (len = sizeof(type), getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len)) ||
+	    type != SOCK_STREAM) {
+		snprintf(err, errlen, "socket activation: descriptor 3 is not a listening stream socket");
+		return -1;
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) || fcntl(fd, F_SETFD, FD_CLOEXEC)) {
+		snprintf(err, errlen, "socket activation: %s", strerror(errno));
+		return -1;
+	}
+	l->fd[l->nsocks++] = fd;
+	return 1;
 }
 
 /* Out of descriptors or memory (errno): accept again shortly. */
@@ -55,7 +119,8 @@ static void listener_pause(struct listener *l)
 {
 	log_warn("accept: %s; accepting again in %.0f ms", strerror(errno),
 		 LISTENER_RETRY_S * 1000);
-	ev_io_stop(l->loop, &l->io);
+	for (unsigned i = 0; i < l->nsocks; i++)
+		ev_io_stop(l->loop, &l->io[i]);
 	if (!ev_is_active(&l->retry)) {
 		ev_timer_set(&l->retry, LISTENER_RETRY_S, 0.);
 		ev_timer_start(l->loop, &l->retry);
@@ -103,15 +168,19 @@ static void listener_hand_over(struct listener *l)
 	/* the rest when places free up (listener_done) */
 }
 
-/* Accepts everything queued in the kernel, then hands over what it may. */
-static void listener_accept(struct listener *l)
+/*
+ * Accepts everything queued in the kernel on socket lfd, then hands over
+ * what it may.
+ */
+static void listener_accept(struct listener *l, int lfd)
 {
 	int one = 1;
 
 	for (;;) {
-		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
+			/* fails, harmlessly, on a unix socket */
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			if (!listener_push(l, fd))
 				continue;
@@ -132,7 +201,7 @@ static void listener_on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	(void)loop;
 	(void)revents;
-	listener_accept(w->data);
+	listener_accept(w->data, w->fd);
 }
 
 static void listener_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
@@ -140,8 +209,8 @@ static void listener_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
 	struct listener *l = w->data;
 
 	(void)revents;
-	if (l->fd >= 0)
-		ev_io_start(loop, &l->io);
+	for (unsigned i = 0; i < l->nsocks; i++)
+		ev_io_start(loop, &l->io[i]);
 }
 
 /* Due at once after listener_done(): in the next loop pass, outside lws. */
@@ -158,13 +227,15 @@ void listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *
 	l->loop = loop;
 	l->vh = vh;
 	l->max_pending = max_pending ? max_pending : 1;
-	ev_io_init(&l->io, listener_on_io, l->fd, EV_READ);
-	l->io.data = l;
 	ev_init(&l->retry, listener_on_retry);
 	l->retry.data = l;
 	ev_timer_init(&l->handover, listener_on_kick, 0., 0.);
 	l->handover.data = l;
-	ev_io_start(loop, &l->io);
+	for (unsigned i = 0; i < l->nsocks; i++) {
+		ev_io_init(&l->io[i], listener_on_io, l->fd[i], EV_READ);
+		l->io[i].data = l;
+		ev_io_start(loop, &l->io[i]);
+	}
 }
 
 void listener_done(struct listener *l, struct lws *wsi)
@@ -174,7 +245,7 @@ void listener_done(struct listener *l, struct lws *wsi)
 	lws_set_opaque_user_data(wsi, NULL);
 	l->pending--;
 	/* not from inside lws's callback: a timer due at once */
-	if (l->qlen && l->fd >= 0 && l->loop && !ev_is_active(&l->handover)) {
+	if (l->qlen && l->nsocks && l->loop && !ev_is_active(&l->handover)) {
 		ev_timer_set(&l->handover, 0., 0.);
 		ev_timer_start(l->loop, &l->handover);
 	}
@@ -182,15 +253,18 @@ void listener_done(struct listener *l, struct lws *wsi)
 
 void listener_close(struct listener *l)
 {
-	if (l->fd < 0)
+	if (!l->nsocks)
 		return;
+	for (unsigned i = 0; i < l->nsocks; i++) {
+		if (l->loop)
+			ev_io_stop(l->loop, &l->io[i]);
+		close(l->fd[i]);
+	}
 	if (l->loop) {
-		ev_io_stop(l->loop, &l->io);
 		ev_timer_stop(l->loop, &l->retry);
 		ev_timer_stop(l->loop, &l->handover);
 	}
-	close(l->fd);
-	l->fd = -1;
+	l->nsocks = 0;
 	for (size_t i = 0; i < l->qlen; i++)
 		close(l->q[l->qhead + i]);
 	free(l->q);

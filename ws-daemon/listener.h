@@ -34,12 +34,14 @@
 #include <stdint.h>
 
 #define LISTENER_MAX_PENDING 1024	/* handshakes in progress at once */
+#define LISTENER_SOCKS 2		/* a TCP port and a unix socket */
 
 struct listener {
-	int fd;				/* -1: closed */
+	int fd[LISTENER_SOCKS];		/* fd[0 .. nsocks) listen */
+	ev_io io[LISTENER_SOCKS];	/* readable: connections queued */
+	unsigned nsocks;		/* 0: not open, or closed */
 	struct ev_loop *loop;
 	struct lws_vhost *vh;
-	ev_io io;			/* readable: connections queued */
 	ev_timer retry;			/* after EMFILE and the like */
 	ev_timer handover;		/* due at once: hand queued ones over */
 	int *q;				/* accepted, not yet handed to lws: q[qhead..] */
@@ -50,10 +52,31 @@ struct listener {
 
 /*
  * Binds addr:port (a numeric address or a host name; the first address
- * it resolves to) and listens. 0, or -1 with err set. l->fd is -1 until
- * then and after listener_close().
+ * it resolves to) and listens: l's first socket (l is set up here). 0,
+ * or -1 with err set.
  */
 int listener_open(struct listener *l, const char *addr, int port, char *err, size_t errlen);
+
+/*
+ * Listens on the unix socket path as well (after listener_open): a proxy
+ * on the same host (nginx) connects there for less than TCP over
+ * loopback costs (no TCP stack, no acknowledgements, no ephemeral ports).
+ * A file left at path by an earlier run is replaced. The socket is made
+ * 0666: who may connect is decided by the directory it is in. 0, or -1
+ * with err set.
+ */
+int listener_open_unix(struct listener *l, const char *path, char *err, size_t errlen);
+
+/*
+ * Takes the listening socket a service manager passed (systemd's socket
+ * activation: LISTEN_PID is this process, LISTEN_FDS = 1, the socket is
+ * descriptor 3), after listener_open, in place of listener_open_unix: the
+ * socket then outlives the daemon, and clients that connect while it
+ * restarts wait in its queue. Unsets LISTEN_PID and LISTEN_FDS. 1 when
+ * a socket was taken, 0 when none was passed, -1 with err set when what
+ * was passed is not one listening stream socket.
+ */
+int listener_open_inherited(struct listener *l, char *err, size_t errlen);
 
 /* Accepts from now on on loop, handing connections to vh's protocols. */
 void listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *vh,
@@ -66,7 +89,10 @@ void listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *
  */
 void listener_done(struct listener *l, struct lws *wsi);
 
-/* Stops accepting, closes the socket and the connections not handed over. */
+/*
+ * Stops accepting, closes the sockets (a unix socket's file stays: the
+ * next run replaces it) and the connections not handed over.
+ */
 void listener_close(struct listener *l);
 
 #endif

@@ -122,6 +122,24 @@ int main(int argc, char **argv)
 	/* the daemon's own socket: it accepts, lws serves (listener.h) */
 	if (listener_open(&d.listener, cfg.ws_listen, cfg.ws_port, err, sizeof(err)))
 		die("%s", err);
+	/*
+	 * And for nginx on this host, a unix socket (less work per frame than
+	 * TCP over loopback): systemd's (deploy/systemd/chat-ws@.socket), or
+	 * CHAT_WS_SOCKET's.
+	 */
+	switch (listener_open_inherited(&d.listener, err, sizeof(err))) {
+	case -1:
+		die("%s", err);
+		break;
+	case 0:
+		if (cfg.ws_socket[0] &&
+		    listener_open_unix(&d.listener, cfg.ws_socket, err, sizeof(err)))
+			die("%s", err);
+		break;
+	default:
+		snprintf(cfg.ws_socket, sizeof(cfg.ws_socket), "%s", "the socket systemd passed");
+		break;
+	}
 
 	loop = ev_loop_new(EVBACKEND_EPOLL);
 	if (!loop)
@@ -177,7 +195,8 @@ int main(int argc, char **argv)
 	the_ctx = ctx;
 	life_attach(&d, ctx);
 	listener_start(&d.listener, loop, vh, LISTENER_MAX_PENDING);
-	log_info("listening on port %d (daemon %d)", cfg.ws_port, cfg.ws_id);
+	log_info("listening on port %d%s%s (daemon %d)", cfg.ws_port,
+		 cfg.ws_socket[0] ? " and " : "", cfg.ws_socket, cfg.ws_id);
 
 	for (;;) {
 		if (interrupted)

@@ -210,3 +210,22 @@ struct frame *proto_disconnection(int code, const char *reason)
 	sbuf_adds(&b, "}}");
 	return proto_end(&b);
 }
+
+size_t proto_frame_header(unsigned char *hdr, uint64_t len)
+{
+	hdr[0] = 0x81;	/* FIN, text */
+	if (len < 126) {
+		hdr[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len < 65536) {
+		hdr[1] = 126;
+		hdr[2] = (unsigned char)(len >> 8);
+		hdr[3] = (unsigned char)len;
+		return 4;
+	}
+	hdr[1] = 127;
+	for (int i = 0; i < 8; i++)
+		hdr[2 + i] = (unsigned char)(len >> (56 - 8 * i));
+	return 10;
+}

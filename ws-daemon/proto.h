@@ -91,4 +91,15 @@ struct frame *proto_received(int64_t room_id, const char *sender_id,
 			     int64_t id, const char *created_at);
 struct frame *proto_disconnection(int code, const char *reason);
 
+/* Longest header proto_frame_header() writes. */
+#define PROTO_FRAME_HEADER_MAX 10
+
+/*
+ * The RFC 6455 header of a server's unfragmented, unmasked text frame
+ * with a payload of len bytes, written to hdr (PROTO_FRAME_HEADER_MAX
+ * bytes of room). Returns its length: 2, 4 or 10. For writes of several
+ * frames at once (conn_write), which lws would otherwise frame one by one.
+ */
+size_t proto_frame_header(unsigned char *hdr, uint64_t len);
+
 #endif

@@ -51,13 +51,20 @@ void wsmetrics_render(struct daemon *d, struct sbuf *b)
 		    "Websocket connections opened (handshake completed).", cs->opened);
 	/* the port (listener.h): a reconnect storm shows here */
 	wsm_counter(b, "chat_ws_accepted_total",
-		    "TCP connections accepted on the daemon's port and handed to lws.",
+		    "Connections accepted (the daemon's port, its unix socket) and handed to lws.",
 		    d->listener.accepted);
 	wsm_gauge(b, "chat_ws_handshakes_in_progress",
 		  "Connections handed to lws whose handshake is not over yet.",
 		  d->listener.pending);
 	wsm_gauge(b, "chat_ws_handshakes_queued",
 		  "Connections accepted, waiting for a handshake place.", d->listener.qlen);
+	/* frames queued together leave in one write (conn.c) */
+	wsm_counter(b, "chat_ws_frames_sent_total",
+		    "Frames written to clients (confirmations, messages, disconnections).",
+		    cs->frames_sent);
+	wsm_counter(b, "chat_ws_writes_total",
+		    "Socket writes those frames took: frames queued together leave in one.",
+		    cs->writes);
 	for (size_t i = 0; i < CONN_CODE_SLOTS; i++)
 		names[i] = conn_code_label(i);
 	wsm_by(b, "chat_ws_connections_closed_total",

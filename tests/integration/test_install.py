@@ -36,7 +36,8 @@ from conftest import ROOT
 
 PREFIX = "/usr"
 USER = "swappart-chat"
-UNITS = ("chat-rest.socket", "chat-rest.service", "chat-ws@.service", "chat-migrate.service")
+UNITS = ("chat-rest.socket", "chat-rest.service", "chat-ws@.socket", "chat-ws@.service",
+         "chat-migrate.service")
 SERVICES = ("chat-rest.service", "chat-ws@.service", "chat-migrate.service")
 # The daemon's stop, after the grace period: the worker finishes what it
 # holds (at most 30 s), then each close drains (at most 5 s)
@@ -199,8 +200,8 @@ def test_systemd_units_verify(inst, scratch):
     d = scratch
     unit_copies(inst, d)
     # the template as the instances an operator starts
-    names = ["chat-rest.socket", "chat-rest.service", "chat-ws@0.service", "chat-ws@2.service",
-             "chat-migrate.service"]
+    names = ["chat-rest.socket", "chat-rest.service", "chat-ws@0.socket", "chat-ws@0.service",
+             "chat-ws@2.socket", "chat-ws@2.service", "chat-migrate.service"]
     rc, said = verify(d, *names)
     assert rc == 0 and said == [], "\n".join(said)
 
@@ -261,16 +262,27 @@ def test_units_site_and_env_file_agree(inst):
     assert (value(sock, "SocketUser"), value(sock, "SocketGroup"), value(sock, "SocketMode")) == \
         (USER, "www-data", "0660")
 
-    # daemon i: inbox i of CHAT_EVT_ENDPOINTS in its runtime directory, and
-    # upstream server i of the site on CHAT_WS_PORT + i
+    # daemon i: inbox i of CHAT_EVT_ENDPOINTS in its runtime directory,
+    # upstream server i of the site on the socket of chat-ws@i.socket (0660,
+    # group www-data; the service requires it), its metrics on
+    # CHAT_WS_PORT + i
     ws = inst.unit("chat-ws@.service")
+    ws_sock = inst.unit("chat-ws@.socket")
     rundir = "/run/" + value(ws, "RuntimeDirectory")
     endpoints = value(env, "CHAT_EVT_ENDPOINTS").split(",")
     assert len(endpoints) >= 2, "a deployment runs several daemons: %s" % endpoints
     base = int(re.search(r"^#?CHAT_WS_PORT=(\d+)$", env, re.M).group(1))
     upstream = re.search(r"upstream chat_ws \{(.*?)\}", site, re.S).group(1)
-    assert re.findall(r"server ([\d.:]+);", upstream) == \
-        ["127.0.0.1:%d" % (base + i) for i in range(len(endpoints))]
+    assert re.findall(r"server (\S+);", upstream) == \
+        ["unix:" + value(ws_sock, "ListenStream").replace("%i", str(i))
+         for i in range(len(endpoints))]
+    assert (value(ws_sock, "SocketUser"), value(ws_sock, "SocketGroup"),
+            value(ws_sock, "SocketMode")) == (USER, "www-data", "0660")
+    assert value(ws_sock, "Service") == "chat-ws@%i.service"
+    assert "chat-ws@%i.socket" in value(ws, "Requires")
+    metrics_map = re.search(r"map \$uri \$chat_ws_metrics \{(.*?)\}", site, re.S).group(1)
+    assert re.findall(r"/metrics/ws/(\d+)\s+([\d.:]+);", metrics_map) == \
+        [(str(i + 1), "127.0.0.1:%d" % (base + i)) for i in range(len(endpoints))]
     for i, ep in enumerate(endpoints):
         assert ep == "ipc://%s/evt.sock" % rundir.replace("%i", str(i)), ep
 

@@ -198,6 +198,14 @@ def test_counters_move_by_exactly_what_a_session_did(mstack):
     assert d(0, "chat_ws_store_batch_size_sum") == BURST
     assert 1 <= d(0, "chat_ws_store_batch_size_count") <= BURST
     assert d(0, "chat_ws_store_seconds_count") == d(0, "chat_ws_store_batch_size_count")
+    # frames written: alice's confirmations, the refusal, the 4001 and 4008
+    # Disconnections; bob's messages and his 4004. Frames queued together
+    # leave in one write (conn.c): a batch's confirmations, one write each
+    # but for the refusal and the Disconnections.
+    assert d(0, "chat_ws_frames_sent_total") == BURST + 3
+    assert d(1, "chat_ws_frames_sent_total") == BURST + 1
+    assert 1 <= d(1, "chat_ws_writes_total") <= d(1, "chat_ws_frames_sent_total")
+    assert d(0, "chat_ws_writes_total") <= d(0, "chat_ws_store_batch_size_count") + 3
     assert d(0, "chat_ws_store_seconds_sum") > 0
     assert d(0, "chat_ws_queue_drops_total") == d(1, "chat_ws_queue_drops_total") == 0
     ev = lambda i, kind, t: d(i, "chat_ws_events_%s_total" % kind, type=t)

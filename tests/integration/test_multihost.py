@@ -382,13 +382,8 @@ class Multihost:
                     for k, v in subst.items():
                         line = line.replace(k, v)
                 out.append(line)
-        # the daemons are on other hosts: no loopback source addresses
-        # (chat.conf, split_clients $chat_ws_source)
-        conf_text, n = re.subn(r'(split_clients "\$connection" \$chat_ws_source \{)[^}]*\}',
-                               '\\1\n\t* "";\n}', "".join(out))
-        assert n == 1, "chat.conf's split_clients block for $chat_ws_source is gone"
         with open(os.path.join(run_dir, "nginx", "chat.conf"), "w") as f:
-            f.write(conf_text)
+            f.write("".join(out))
         with open(os.path.join(ROOT, "nginx", "local.conf.in")) as f:
             main = (f.read().replace("@RUN_DIR@", run_dir)
                     .replace("@USER_LINE@", "user www-data;").replace("@EXTRA@", ""))

@@ -12,6 +12,7 @@ over raw sockets.
 import json
 import os
 import socket
+import stat
 import subprocess
 import threading
 import time
@@ -309,23 +310,34 @@ def test_websockets_past_the_limit_per_address_are_429_json(nstack):
             ws.close()
 
 
-def test_nginx_connects_to_the_daemon_from_several_loopback_addresses(nstack):
-    """chat.conf's split_clients/proxy_bind: the websockets nginx opens to
-    a daemon come from 127.0.0.1-8, so a reconnect storm does not run one
-    source address out of ephemeral ports (docs/ws-daemon.md)."""
+def test_nginx_reaches_the_daemon_through_its_unix_socket(nstack):
+    """The websockets nginx opens to a daemon on this host go to its unix
+    socket (CHAT_WS_SOCKET, chat.conf's upstream): cheaper per frame than
+    TCP over loopback, and no ephemeral port is taken per connection, so a
+    reconnect storm cannot run nginx out of them (docs/ws-daemon.md). Its
+    TCP port is left to direct clients and /metrics."""
     ws_port = int(nstack.env["CHAT_WS_PORT"])
+    sock_path = os.path.join(nstack.run_dir, "ws", "0.sock")
+    assert stat.S_ISSOCK(os.stat(sock_path).st_mode)
+
+    def counts():
+        tcp = subprocess.run(["ss", "-Htn", "state", "established",
+                              "( dport = :%d )" % ws_port],
+                             capture_output=True, text=True, check=True).stdout
+        unix = subprocess.run(["ss", "-Hx", "state", "established"],
+                              capture_output=True, text=True, check=True).stdout
+        # the daemon's side of each connection names the socket's path
+        return (len(tcp.splitlines()),
+                sum(1 for line in unix.splitlines() if sock_path in line.split()))
+
+    tcp0, unix0 = counts()
     held = [nstack.connect(nstack.new_user()) for _ in range(24)]
     try:
         for ws in held:
             ws.ping("p")
-        out = subprocess.run(["ss", "-Htn", "state", "established",
-                              "( dport = :%d )" % ws_port],
-                             capture_output=True, text=True, check=True).stdout
-        sources = {line.split()[2].rsplit(":", 1)[0] for line in out.splitlines()}
-        assert len(out.splitlines()) >= 24
-        assert sources <= {"127.0.0.%d" % i for i in range(1, 9)}, sources
-        # 24 connections over 8 addresses: all in one has odds of 8/8^24
-        assert len(sources) >= 2, sources
+        tcp1, unix1 = counts()
+        assert unix1 - unix0 >= 24, (unix0, unix1)
+        assert tcp1 == tcp0, (tcp0, tcp1)
     finally:
         for ws in held:
             ws.close()
@@ -385,7 +397,7 @@ def test_a_tier_down_failing_or_silent_is_json_503_500_504(nstack):
     the daemons' errors pass through the same error page); a REST tier that
     does not answer within CHAT_NGINX_REST_TIMEOUT is 504."""
     user = nstack.new_user()
-    ws_port = int(nstack.env["CHAT_WS_PORT"])
+    ws_sock = os.path.join(nstack.run_dir, "ws", "0.sock")  # nginx's way in
     rest_sock = os.path.join(nstack.run_dir, "rest.sock")
     unavailable = "service unavailable, try again shortly"
 
@@ -394,7 +406,8 @@ def test_a_tier_down_failing_or_silent_is_json_503_500_504(nstack):
     try:
         check_requests(nstack.req("GET", "/chat/ws"), 503, APP, unavailable)
         check_raw(nstack, upgrade_request("/", user), 503, DOCUMENTED, unavailable)
-        fake = FakeUpstream(socket.AF_INET, ("127.0.0.1", ws_port), lambda data: (
+        os.unlink(ws_sock)  # the stopped daemon's (the next one replaces it)
+        fake = FakeUpstream(socket.AF_UNIX, ws_sock, lambda data: (
             b"HTTP/1.1 500 Internal Server Error\r\nContent-Type: text/html\r\n"
             b"Content-Length: 12\r\nConnection: close\r\n\r\n<h1>500</h1>"))
         check_requests(nstack.req("GET", "/chat/ws"), 500, APP, "internal server error")

@@ -5,6 +5,8 @@ default), pings every second, no JWT leeway, a queue of 8 frames per
 connection and a moderation list."""
 import os
 import socket
+import subprocess
+import threading
 import time
 
 import pytest
@@ -230,3 +232,65 @@ def test_connections_that_end_before_their_handshake_never_block_later_ones(smal
     assert time.time() - start < 3
     ws.ping("p")
     ws.close()
+
+
+def test_a_socket_passed_by_systemd_serves_nginx_and_holds_clients_across_a_restart(small):
+    """Socket activation (deploy/systemd/chat-ws@.socket): the daemon takes
+    the listening unix socket it is passed as descriptor 3 (LISTEN_PID,
+    LISTEN_FDS) and serves nginx on it. The socket outlives the daemon: a
+    client that connects while no daemon runs waits in its queue and is
+    served once one starts. Here the test holds the socket, as systemd
+    would, at the path nginx's upstream names."""
+    path = os.path.join(small.run_dir, "ws", "0.sock")
+    settings = dict(l.split("=", 1) for l in small.tool("settings").stdout.splitlines() if "=" in l)
+    env = dict(small.env, **settings)
+    env.update(CHAT_WS_ID="0", CHAT_WS_SOCKET="/nonexistent/unused.sock")
+    small.tool("stop-ws", "0")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    daemon = None
+    try:
+        os.unlink(path)
+        lsock.bind(path)
+        os.chmod(path, 0o666)  # nginx's workers are www-data
+        lsock.listen(64)
+        a, b = Stack.new_user(), Stack.new_user()
+        room = create_room(small, a, [b])
+        # a client through nginx while no daemon runs: queued, not refused
+        waiting = {}
+
+        def connect_b():
+            try:
+                waiting["ws"] = small.connect(b, timeout=30)
+            except Exception as e:  # reported by the assertion below
+                waiting["error"] = e
+        t = threading.Thread(target=connect_b)
+        t.start()
+        time.sleep(1.5)
+        assert not waiting, waiting
+        # the socket as descriptor 3 of the daemon (set up in the child:
+        # this process's 3 is pytest's), its pid in LISTEN_PID
+        fd = lsock.fileno()
+        daemon = subprocess.Popen(
+            ["/bin/sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0"',
+             os.path.join(small.env["CHAT_BIN_DIR"], "ws-daemon")],
+            env=env, pass_fds=(3,), preexec_fn=lambda: os.dup2(fd, 3),
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        t.join(30)
+        assert "ws" in waiting, waiting
+        wb = waiting["ws"]
+        wa = small.connect(a)
+        send(wa, room, "through the passed socket")
+        assert confirmation(wa)["confirmed"] is True
+        assert received(wb)["message"] == "through the passed socket"
+        wa.close()
+        wb.close()
+    finally:
+        if daemon:
+            daemon.terminate()
+            try:
+                _, err = daemon.communicate(timeout=60)
+                assert b"the socket systemd passed" in err, err[-2000:]
+            finally:
+                daemon.kill()
+        lsock.close()
+        small.tool("start-ws", "0")

@@ -59,7 +59,7 @@ static int setup(void **state)
 	lws_set_log_level(LLL_ERR, NULL);
 	if (listener_open(&lis, "127.0.0.1", 0, err, sizeof(err)))
 		return -1;
-	if (getsockname(lis.fd, (struct sockaddr *)&sa, &salen))
+	if (getsockname(lis.fd[0], (struct sockaddr *)&sa, &salen))
 		return -1;
 	f.port = ntohs(sa.sin_port);
 	f.loop = ev_loop_new(EVBACKEND_EPOLL);
