@@ -177,25 +177,25 @@ static void test_encoders(void **state)
 /* RFC 6455 section 5.2: FIN + text, then the shortest length form. */
 static void test_frame_header(void **state)
 {
+	static const struct {
+		uint64_t len;
+		size_t n;
+		unsigned char h[PROTO_FRAME_HEADER_MAX];
+	} cases[] = {
+		{ 0, 2, { 0x81, 0 } },
+		{ 125, 2, { 0x81, 125 } },
+		{ 126, 4, { 0x81, 126, 0, 126 } },
+		{ 65535, 4, { 0x81, 126, 0xff, 0xff } },
+		{ 65536, 10, { 0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0 } },
+		{ 0x12345678, 10, { 0x81, 127, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78 } },
+	};
 	unsigned char h[PROTO_FRAME_HEADER_MAX];
-	static const unsigned char h0[] = { 0x81, 0 }, h125[] = { 0x81, 125 },
-		h126[] = { 0x81, 126, 0, 126 }, h65535[] = { 0x81, 126, 0xff, 0xff },
-		h65536[] = { 0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0 },
-		hbig[] = { 0x81, 127, 0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78 };
 
 	(void)state;
-	assert_int_equal(proto_frame_header(h, 0), 2);
-	assert_memory_equal(h, h0, 2);
-	assert_int_equal(proto_frame_header(h, 125), 2);
-	assert_memory_equal(h, h125, 2);
-	assert_int_equal(proto_frame_header(h, 126), 4);
-	assert_memory_equal(h, h126, 4);
-	assert_int_equal(proto_frame_header(h, 65535), 4);
-	assert_memory_equal(h, h65535, 4);
-	assert_int_equal(proto_frame_header(h, 65536), 10);
-	assert_memory_equal(h, h65536, 10);
-	assert_int_equal(proto_frame_header(h, 0x12345678), 10);
-	assert_memory_equal(h, hbig, 10);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		assert_int_equal(proto_frame_header(h, cases[i].len), cases[i].n);
+		assert_memory_equal(h, cases[i].h, cases[i].n);
+	}
 }
 
 int main(void)
