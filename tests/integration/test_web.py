@@ -341,14 +341,14 @@ def test_every_close_code_has_words_and_only_four_reconnect(web):
     assert got["unknown"] == "4999: unknown close code (x)"
 
 
-def established(port):
-    """How many TCP connections to 127.0.0.1:port are established."""
+def established(sock_path):
+    """How many connections to the unix socket sock_path are established
+    (nginx reaches a daemon through it: the accepted side names the path)."""
     n = 0
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(path) as f:
-            for line in f.readlines()[1:]:
-                local, st = line.split()[1], line.split()[3]
-                n += st == "01" and int(local.rsplit(":", 1)[1], 16) == port
+    with open("/proc/net/unix") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            n += len(cols) >= 8 and cols[5] == "03" and cols[7] == sock_path
     return n
 
 
@@ -367,8 +367,8 @@ def test_page_reconnects_by_itself_after_a_daemon_restart(stack, web):
         p.js(watch)
     # The daemon that holds a page's socket (nginx picked it): the only
     # websockets of this test are the two pages'.
-    base = int(stack.env["CHAT_WS_PORT"])
-    held = [i for i in range(stack.ws_count) if established(base + i)]
+    held = [i for i in range(stack.ws_count)
+            if established(os.path.join(stack.run_dir, "ws", "%d.sock" % i))]
     assert held, "no daemon holds the pages' websockets"
     stack.tool("restart-ws", str(held[0]))
     hit = [p for p in pages if any("4007" in t for t in p.js("return window.__conn"))]
