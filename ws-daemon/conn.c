@@ -11,7 +11,6 @@
 #include <sys/ioctl.h>
 
 #define CONN_WRITE_BURST 16	/* most frames written per writable callback */
-#define CONN_TX_MAX 16384	/* most bytes of frames sent with one write */
 
 int conns_init(struct conns *cs, const struct conn_limits *lim)
 {

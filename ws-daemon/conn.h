@@ -120,6 +120,13 @@ size_t conn_confirm_class(int ok, const char *reason);
 /* The reason label of class i ("" for 0, the ok one). */
 const char *conn_confirm_label(size_t i);
 
+/*
+ * Most bytes of frames conn_write() sends with one write. lws sends at
+ * most the protocol's tx_packet_size (else its rx_buffer_size) per send(),
+ * keeping the rest for later passes of the loop: main.c sets it to this.
+ */
+#define CONN_TX_MAX 16384
+
 struct conns {
 	struct conn *list;
 	struct conn **map;		/* by user; only live, authed conns */

@@ -90,11 +90,13 @@ int listener_open_inherited(struct listener *l, char *err, size_t errlen)
 	int fd = 3, yes = 0, type = 0, fl;
 	socklen_t len = sizeof(yes);
 
+	/*
+	 * The variables stay: the daemon runs no child they could mislead,
+	 * and its database threads already run (unsetenv would race their
+	 * getenv when libpq connects).
+	 */
 	if (!pid || !fds || strtol(pid, NULL, 10) != (long)getpid())
 		return 0;
-	unsetenv("LISTEN_PID");
-	unsetenv("LISTEN_FDS");
-	unsetenv("LISTEN_FDNAMES");
 	if (strcmp(fds, "1") != 0 || l->nsocks >= LISTENER_SOCKS) {
 		snprintf(err, errlen, "socket activation: %s sockets passed, one expected", fds);
 		return -1;

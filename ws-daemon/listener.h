@@ -72,7 +72,7 @@ int listener_open_unix(struct listener *l, const char *path, char *err, size_t e
  * activation: LISTEN_PID is this process, LISTEN_FDS = 1, the socket is
  * descriptor 3), after listener_open, in place of listener_open_unix: the
  * socket then outlives the daemon, and clients that connect while it
- * restarts wait in its queue. Unsets LISTEN_PID and LISTEN_FDS. 1 when
+ * restarts wait in its queue. 1 when
  * a socket was taken, 0 when none was passed, -1 with err set when what
  * was passed is not one listening stream socket.
  */

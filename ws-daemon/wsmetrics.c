@@ -63,7 +63,7 @@ void wsmetrics_render(struct daemon *d, struct sbuf *b)
 		    "Frames written to clients (confirmations, messages, disconnections).",
 		    cs->frames_sent);
 	wsm_counter(b, "chat_ws_writes_total",
-		    "Socket writes those frames took: frames queued together leave in one.",
+		    "Writes those frames took: frames queued together leave in one.",
 		    cs->writes);
 	for (size_t i = 0; i < CONN_CODE_SLOTS; i++)
 		names[i] = conn_code_label(i);
