@@ -306,7 +306,8 @@ def live():
     # has used it up, the next requests are still refused
     s = Stack(ws_count=1, CHAT_ROOM_MAX_MEMBERS=MAX_MEMBERS, CHAT_ROOMS_PER_MIN=ROOMS_PER_MIN,
               CHAT_MAX_BODY=MAX_BODY, CHAT_JWT_LEEWAY=0, CHAT_REST_WORKERS=2,
-              CHAT_NGINX_REST_RATE="2r/s", CHAT_NGINX_REST_BURST=NGINX_BURST)
+              CHAT_NGINX_REST_RATE="2r/s", CHAT_NGINX_REST_BURST=NGINX_BURST,
+              CHAT_NGINX_UNLIMITED=None)
     terms = os.path.join(s.run_dir, "moderation.txt")
     with open(terms, "w") as f:
         f.write("forbiddenterm\n")
