@@ -83,13 +83,9 @@ free_ports() {
 }
 
 RUN_DIR=$(mktemp -d /tmp/chat-bench-ws.XXXXXX)
-chmod 755 "$RUN_DIR"
-# As root, Postgres runs as "postgres"; when that user may write the run
-# directory, tools/stack.sh keeps the data inside it (else under /var/tmp),
-# so removing the directory also removes the GiB or so a run writes.
-if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1; then
-	chown postgres: "$RUN_DIR"
-fi
+# As root, Postgres runs as "postgres" and keeps its data under /var/tmp
+# (tools/stack.sh, pg_home): the cleanup purges it (2.4-2.8 GB a run),
+# as tests/bench/rest.sh does.
 export RUN_DIR
 read -r CHAT_HTTP_PORT CHAT_WS_PORT CHAT_PG_PORT < <(free_ports 3)
 export CHAT_HTTP_PORT CHAT_WS_PORT CHAT_PG_PORT
@@ -126,10 +122,11 @@ cleanup() {
 		echo "--- last lines of the ws-daemon log" >&2
 		tail -n 20 "$RUN_DIR/logs/ws-0.log" >&2 || true
 	fi
-	timeout 60 tools/stack.sh stop >/dev/null 2>&1 || true
 	if [ "${WS_BENCH_KEEP:-0}" = 1 ]; then
-		echo "ws.sh: run directory kept: $RUN_DIR"
+		timeout 60 tools/stack.sh stop >/dev/null 2>&1 || true
+		echo "ws.sh: run directory kept: $RUN_DIR (tools/stack.sh purge with it removes its Postgres data)"
 	else
+		timeout 60 tools/stack.sh purge >/dev/null 2>&1 || true
 		rm -rf "$RUN_DIR"
 	fi
 	exit $rc
