@@ -182,8 +182,8 @@ static void listener_accept(struct listener *l, int lfd)
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (fd >= 0) {
-			/* fails, harmlessly, on a unix socket */
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			if (lfd == l->fd[0])	/* the TCP port (listener_open) */
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			if (!listener_push(l, fd))
 				continue;
 			close(fd);

@@ -95,6 +95,7 @@ int main(int argc, char **argv)
 	struct sigaction sa;
 	struct cfg cfg;
 	char err[512];
+	int inherited;	/* listening on a socket systemd passed */
 
 	if (argc > 1) {
 		cfg_usage();
@@ -131,19 +132,12 @@ int main(int argc, char **argv)
 	 * TCP over loopback): systemd's (deploy/systemd/chat-ws@.socket), or
 	 * CHAT_WS_SOCKET's.
 	 */
-	switch (listener_open_inherited(&d.listener, err, sizeof(err))) {
-	case -1:
+	inherited = listener_open_inherited(&d.listener, err, sizeof(err));
+	if (inherited < 0)
 		die("%s", err);
-		break;
-	case 0:
-		if (cfg.ws_socket[0] &&
-		    listener_open_unix(&d.listener, cfg.ws_socket, err, sizeof(err)))
-			die("%s", err);
-		break;
-	default:
-		snprintf(cfg.ws_socket, sizeof(cfg.ws_socket), "%s", "the socket systemd passed");
-		break;
-	}
+	if (!inherited && cfg.ws_socket[0] &&
+	    listener_open_unix(&d.listener, cfg.ws_socket, err, sizeof(err)))
+		die("%s", err);
 
 	loop = ev_loop_new(EVBACKEND_EPOLL);
 	if (!loop)
@@ -200,7 +194,8 @@ int main(int argc, char **argv)
 	life_attach(&d, ctx);
 	listener_start(&d.listener, loop, vh, LISTENER_MAX_PENDING);
 	log_info("listening on port %d%s%s (daemon %d)", cfg.ws_port,
-		 cfg.ws_socket[0] ? " and " : "", cfg.ws_socket, cfg.ws_id);
+		 inherited || cfg.ws_socket[0] ? " and " : "",
+		 inherited ? "the socket systemd passed" : cfg.ws_socket, cfg.ws_id);
 
 	for (;;) {
 		if (interrupted)

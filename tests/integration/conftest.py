@@ -55,6 +55,17 @@ def stack_settings(env):
     return dict(line.split("=", 1) for line in r.stdout.splitlines())
 
 
+def unix_established(sock_path):
+    """How many connections to the unix socket sock_path are established
+    (the accepted side of each names the path in /proc/net/unix)."""
+    n = 0
+    with open("/proc/net/unix") as f:
+        for line in f.readlines()[1:]:
+            cols = line.split()
+            n += len(cols) >= 8 and cols[5] == "03" and cols[7] == sock_path
+    return n
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

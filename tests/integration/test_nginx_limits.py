@@ -23,7 +23,7 @@ import pytest
 import requests
 import websocket
 
-from conftest import ROOT, Stack, free_port, make_token, running
+from conftest import ROOT, Stack, free_port, make_token, running, unix_established
 
 REST_RATE = 5       # requests per second per address
 REST_BURST = 5
@@ -326,11 +326,7 @@ def test_nginx_reaches_the_daemon_through_its_unix_socket(nstack):
         tcp = subprocess.run(["ss", "-Htn", "state", "established",
                               "( dport = :%d )" % ws_port],
                              capture_output=True, text=True, check=True).stdout
-        unix = subprocess.run(["ss", "-Hx", "state", "established"],
-                              capture_output=True, text=True, check=True).stdout
-        # the daemon's side of each connection names the socket's path
-        return (len(tcp.splitlines()),
-                sum(1 for line in unix.splitlines() if sock_path in line.split()))
+        return len(tcp.splitlines()), unix_established(sock_path)
 
     tcp0, unix0 = counts()
     held = [nstack.connect(nstack.new_user()) for _ in range(24)]

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, create_room
+from conftest import ROOT, create_room, unix_established
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
@@ -341,17 +341,6 @@ def test_every_close_code_has_words_and_only_four_reconnect(web):
     assert got["unknown"] == "4999: unknown close code (x)"
 
 
-def established(sock_path):
-    """How many connections to the unix socket sock_path are established
-    (nginx reaches a daemon through it: the accepted side names the path)."""
-    n = 0
-    with open("/proc/net/unix") as f:
-        for line in f.readlines()[1:]:
-            cols = line.split()
-            n += len(cols) >= 8 and cols[5] == "03" and cols[7] == sock_path
-    return n
-
-
 def test_page_reconnects_by_itself_after_a_daemon_restart(stack, web):
     """4007 (ServerShutdown) is one of the codes the page reconnects after:
     it says so in words, waits its backoff and is back, able to send."""
@@ -368,7 +357,7 @@ def test_page_reconnects_by_itself_after_a_daemon_restart(stack, web):
     # The daemon that holds a page's socket (nginx picked it): the only
     # websockets of this test are the two pages'.
     held = [i for i in range(stack.ws_count)
-            if established(os.path.join(stack.run_dir, "ws", "%d.sock" % i))]
+            if unix_established(os.path.join(stack.run_dir, "ws", "%d.sock" % i))]
     assert held, "no daemon holds the pages' websockets"
     stack.tool("restart-ws", str(held[0]))
     hit = [p for p in pages if any("4007" in t for t in p.js("return window.__conn"))]

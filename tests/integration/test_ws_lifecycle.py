@@ -12,7 +12,8 @@ import time
 import pytest
 import websocket
 
-from conftest import Stack, create_room, make_token, recv_close, recv_json, running
+from conftest import (Stack, create_room, make_token, recv_close, recv_json, running,
+                      stack_settings)
 from test_ws import assert_closed_with, assert_silent, confirmation, received, send, stored
 
 IDLE = 4  # leaves a dead peer (dropped after 2-3 ping intervals) clear of the idle close
@@ -242,8 +243,7 @@ def test_a_socket_passed_by_systemd_serves_nginx_and_holds_clients_across_a_rest
     served once one starts. Here the test holds the socket, as systemd
     would, at the path nginx's upstream names."""
     path = os.path.join(small.run_dir, "ws", "0.sock")
-    settings = dict(l.split("=", 1) for l in small.tool("settings").stdout.splitlines() if "=" in l)
-    env = dict(small.env, **settings)
+    env = dict(small.env, **stack_settings(small.env))
     env.update(CHAT_WS_ID="0", CHAT_WS_SOCKET="/nonexistent/unused.sock")
     small.tool("stop-ws", "0")
     lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
