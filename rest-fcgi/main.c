@@ -6,7 +6,8 @@
  * request into a struct req (req.h), routes_handle() fills a struct resp,
  * write it back. Per process: one Postgres connection (db.h, prepared
  * statements of sql.h, reconnects by itself), one ZeroMQ PUB socket to
- * every ws-daemon (evt.h), one token verifier (auth.h).
+ * every ws-daemon (evt.h), one token verifier (auth.h), and the GET /rooms
+ * cache (listcache.h) with its listener thread, the only other thread.
  *
  * SIGTERM/SIGINT: the request in flight is finished, then the process
  * exits, so restarting the REST tier loses no answered request.
@@ -26,6 +27,7 @@
 #include "chrono.h"
 #include "db.h"
 #include "evt.h"
+#include "listcache.h"
 #include "log.h"
 #include "req.h"
 #include "restmetrics.h"
@@ -157,6 +159,7 @@ int main(void)
 	struct evt_pub pub = { 0 };
 	struct evt_keys keys;
 	struct restmetrics metrics;
+	struct listcache lists;
 	const char *pats[2 * RESTMETRICS_MAX_ROUTES];
 	FCGX_Request rq;
 	struct auth auth;
@@ -195,8 +198,14 @@ int main(void)
 	if (!cfg.rest_metrics_file[0])
 		log_info("CHAT_REST_METRICS_FILE is unset: /metrics reports this worker's "
 			 "share only, not the tier's totals");
+	if (listcache_open(&lists, cfg.rest_cache_file, cfg.list_cache_kb, cfg.db_url,
+			   err, sizeof(err)))
+		die("GET /rooms cache: %s", err);
+	if (!lists.on)
+		log_info("GET /rooms cache off (CHAT_REST_CACHE_FILE unset or "
+			 "CHAT_REST_LIST_CACHE_KB 0): every list is a query");
 	ctx = (struct rest_ctx){ .cfg = &cfg, .auth = &auth, .db = &db, .pub = &pub,
-				 .metrics = &metrics };
+				 .metrics = &metrics, .lists = &lists };
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_term;	/* no SA_RESTART: accept() must see EINTR */
@@ -214,6 +223,7 @@ int main(void)
 	}
 	log_info("stopping");
 	FCGX_Free(&rq, 1);
+	listcache_close(&lists);
 	db_release(&db);
 	evt_pub_close(&pub);
 	evt_keys_release(&keys);

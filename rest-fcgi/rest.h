@@ -20,6 +20,7 @@
 #include "req.h"
 
 struct restmetrics;
+struct listcache;
 
 /* What a handler may use; all borrowed from main.c (or a unit test). */
 struct rest_ctx {
@@ -28,6 +29,7 @@ struct rest_ctx {
 	struct db *db;
 	struct evt_pub *pub;	/* NULL: events are not published */
 	struct restmetrics *metrics;	/* NULL: nothing counted (restmetrics.h) */
+	struct listcache *lists;	/* NULL: GET /rooms always queries (listcache.h) */
 };
 
 /*

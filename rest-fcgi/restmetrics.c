@@ -3,15 +3,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "rest.h"
+#include "tiershm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* The statuses the tier answers (main.c's status_text), then "other". */
@@ -27,108 +25,33 @@ struct rm_route {
 
 /* The file's layout; every field is changed with atomics only. */
 struct restmetrics_shm {
-	uint64_t magic;			/* RM_MAGIC once the header is written */
-	uint64_t layout;		/* rm_layout(): routes and sizes */
+	struct tiershm_head head;	/* RM_MAGIC, rm_layout() */
 	int64_t start_ms;		/* when the counters began */
 	uint64_t db_errors;
 	uint64_t db_reconnects;
+	uint64_t list_cache[2];		/* GET /rooms answers: [0] queried, [1] from the cache */
 	struct rm_route route[RESTMETRICS_MAX_ROUTES + 1];	/* [npatterns]: other */
 };
 
 /* FNV-1a over the patterns and the sizes: equal only for the same layout. */
 static uint64_t rm_layout(const struct restmetrics *m)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h;
 	char sizes[64];
 
 	snprintf(sizes, sizeof(sizes), "%zu/%zu/%zu/%d", sizeof(struct restmetrics_shm),
 		 (size_t)RM_NMETHODS, (size_t)RM_NSTATUS, METRICS_HIST_MAX);
-	for (const char *s = sizes; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	h = tiershm_hash(TIERSHM_HASH0, sizes);
 	for (size_t i = 0; i < m->npatterns; i++)
-		for (const char *s = m->patterns[i]; ; s++) {
-			h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-			if (!*s)
-				break;
-		}
+		h = tiershm_hash(h, m->patterns[i]);
 	return h;
 }
 
-static void rm_header(struct restmetrics *m)
+/* tiershm's init of a new file: when the counters began. */
+static void rm_init(void *p, void *arg)
 {
-	m->shm->layout = rm_layout(m);
-	m->shm->start_ms = chrono_wall_ms();
-	__atomic_store_n(&m->shm->magic, RM_MAGIC, __ATOMIC_RELEASE);
-}
-
-/*
- * Map path: create it, or take it as it is when its header is this
- * layout's; one of another layout is unlinked and made again (workers of
- * an older build keep their old mapping of the old file). -1 with err.
- */
-static int rm_map_file(struct restmetrics *m, const char *path, char *err, size_t errlen)
-{
-	struct stat st, now;
-	void *p;
-
-	for (int attempt = 0; attempt < 4; attempt++) {
-		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-
-		if (fd < 0) {
-			snprintf(err, errlen, "CHAT_REST_METRICS_FILE: cannot open '%s': %s", path,
-				 strerror(errno));
-			return -1;
-		}
-		/* one worker at a time sets the file up; the others wait here */
-		if (flock(fd, LOCK_EX) || fstat(fd, &st)) {
-			snprintf(err, errlen, "CHAT_REST_METRICS_FILE: '%s': %s", path,
-				 strerror(errno));
-			close(fd);
-			return -1;
-		}
-		/* unlinked (a layout change) while we waited: open the new one */
-		if (stat(path, &now) || now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
-			close(fd);
-			continue;
-		}
-		if (st.st_size != 0 && (size_t)st.st_size != m->size) {
-			unlink(path);
-			close(fd);
-			continue;
-		}
-		if (st.st_size == 0 && ftruncate(fd, (off_t)m->size)) {
-			snprintf(err, errlen, "CHAT_REST_METRICS_FILE: cannot size '%s': %s", path,
-				 strerror(errno));
-			close(fd);
-			return -1;
-		}
-		p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p == MAP_FAILED) {
-			snprintf(err, errlen, "CHAT_REST_METRICS_FILE: cannot map '%s': %s", path,
-				 strerror(errno));
-			close(fd);
-			return -1;
-		}
-		m->shm = p;
-		if (m->shm->magic == RM_MAGIC && m->shm->layout != rm_layout(m)) {
-			munmap(p, m->size);
-			m->shm = NULL;
-			unlink(path);
-			close(fd);
-			continue;
-		}
-		if (m->shm->magic != RM_MAGIC)
-			rm_header(m);	/* a new file: zeroes, then the header */
-		/*
-		 * The mapping holds the open file, and with it the lock:
-		 * released by hand, or the next worker would wait forever.
-		 */
-		flock(fd, LOCK_UN);
-		close(fd);
-		return 0;
-	}
-	snprintf(err, errlen, "CHAT_REST_METRICS_FILE: '%s' keeps changing under us", path);
-	return -1;
+	(void)arg;
+	((struct restmetrics_shm *)p)->start_ms = chrono_wall_ms();
 }
 
 int restmetrics_open(struct restmetrics *m, const char *path, const char *const *pats,
@@ -151,8 +74,12 @@ int restmetrics_open(struct restmetrics *m, const char *path, const char *const 
 	}
 	m->size = sizeof(struct restmetrics_shm);
 	if (path && *path) {
-		if (rm_map_file(m, path, err, errlen))
+		void *p;
+
+		if (tiershm_map(path, "CHAT_REST_METRICS_FILE", m->size, RM_MAGIC,
+				rm_layout(m), rm_init, NULL, &p, err, errlen))
 			return -1;
+		m->shm = p;
 		m->shared = 1;
 		return 0;
 	}
@@ -161,7 +88,8 @@ int restmetrics_open(struct restmetrics *m, const char *path, const char *const 
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	rm_header(m);
+	m->shm->head.layout = rm_layout(m);
+	rm_init(m->shm, NULL);
 	return 0;
 }
 
@@ -213,6 +141,12 @@ void restmetrics_db_error(struct restmetrics *m)
 {
 	if (m && m->shm)
 		__atomic_fetch_add(&m->shm->db_errors, 1, __ATOMIC_RELAXED);
+}
+
+void restmetrics_list_cache(struct restmetrics *m, int hit)
+{
+	if (m && m->shm)
+		__atomic_fetch_add(&m->shm->list_cache[hit != 0], 1, __ATOMIC_RELAXED);
 }
 
 void restmetrics_db_reconnects(struct restmetrics *m, uint64_t total)
@@ -270,6 +204,16 @@ void restmetrics_render(struct restmetrics *m, struct sbuf *b)
 		       "REST requests answered 500/503 because a database call failed.");
 	metrics_u64(b, "chat_rest_db_errors_total", NULL,
 		    __atomic_load_n(&s->db_errors, __ATOMIC_RELAXED));
+	metrics_family(b, "chat_rest_list_cache_total", "counter",
+		       "Successful GET /rooms answers, by where they came from: hit (the "
+		       "worker's cache) or miss (a query).");
+	for (int hit = 0; hit < 2; hit++) {
+		lab[0] = "result";
+		lab[1] = hit ? "hit" : "miss";
+		lab[2] = NULL;
+		metrics_u64(b, "chat_rest_list_cache_total", lab,
+			    __atomic_load_n(&s->list_cache[hit], __ATOMIC_RELAXED));
+	}
 }
 
 int restmetrics_serve(struct rest_ctx *ctx, struct req *q, struct resp *r)

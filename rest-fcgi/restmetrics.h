@@ -76,6 +76,9 @@ void restmetrics_request(struct restmetrics *m, const char *pattern, enum req_me
 /* A request failed on the database (rest_db_error). m may be NULL. */
 void restmetrics_db_error(struct restmetrics *m);
 
+/* A successful GET /rooms answer: hit 1 from the cache (listcache.h), 0 queried. m may be NULL. */
+void restmetrics_list_cache(struct restmetrics *m, int hit);
+
 /* This process's database reconnects so far (db_reconnects()): the new ones are added. */
 void restmetrics_db_reconnects(struct restmetrics *m, uint64_t total);
 

@@ -1,9 +1,11 @@
 #include "rooms.h"
 #include "chrono.h"
 #include "jsonutil.h"
-#include "quota.h"
+#include "listcache.h"
 #include "log.h"
 #include "pgarr.h"
+#include "quota.h"
+#include "restmetrics.h"
 #include "sbuf.h"
 #include "sql.h"
 
@@ -198,7 +200,13 @@ void rooms_skip_owner(struct rooms_update_in *in, const char *owner)
 
 /* ---- events ---- */
 
-/* After COMMIT only. Never fails the request: events are hints (evt.h). */
+/*
+ * After COMMIT only. Never fails the request: events are hints (evt.h).
+ * The GET /rooms cache first (listcache.h): the room (its members' lists)
+ * and the users added, whose lists gain it, before the answer goes out,
+ * so that the caller's next list has the change whichever worker serves
+ * it (removed users' lists hold the room: the room's bump covers them).
+ */
 static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
 			  char (*added)[UUID_STR_SIZE], size_t nadded,
 			  char (*removed)[UUID_STR_SIZE], size_t nremoved)
@@ -209,6 +217,9 @@ static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
 		.removed = removed, .nremoved = nremoved,
 	};
 
+	listcache_room_changed(ctx->lists, room_id);
+	for (size_t i = 0; i < nadded; i++)
+		listcache_user_changed(ctx->lists, added[i]);
 	if (!ctx->pub || !ctx->pub->sock)
 		return;
 	if (evt_publish(ctx->pub, &e))
@@ -341,18 +352,51 @@ static int rooms_list_row(struct sbuf *w, PGresult *res, int i)
 	return 0;
 }
 
+/*
+ * The answer around the room array arr[0..len): the bare array for the
+ * app dialect, the envelope for the documented one. 0, or -1 (no memory).
+ */
+static int rooms_list_answer(struct resp *r, int bare, const char *arr, size_t len)
+{
+	static const char head[] = "{\"error_message\":null,\"data\":";
+	struct sbuf w;
+	char *body;
+	size_t n;
+
+	sbuf_init(&w, len + sizeof(head) + 1);
+	if (!bare)
+		sbuf_add(&w, head, sizeof(head) - 1);
+	sbuf_add(&w, arr, len);
+	if (!bare)
+		sbuf_add(&w, "}", 1);
+	body = sbuf_detach(&w, &n);
+	if (!body)
+		return -1;
+	resp_take_body(r, 200, body, n);
+	return 0;
+}
+
 int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	static const char head[] = "{\"error_message\":null,\"data\":[";
+	static const char head[] = "{\"error_message\":null,\"data\":";
 	/* the app dialect (req.h) takes the bare array */
 	int bare = q->dialect == REQ_APP;
-	const char *params[1] = { q->who.sub };
+	const char *params[1] = { q->who.sub }, *kept;
+	long long *rooms = NULL;
 	PGresult *res;
 	struct sbuf w;
 	char err[512], *body;
-	size_t len;
+	size_t len, off = bare ? 0 : sizeof(head) - 1;
+	uint64_t ticket;
 	int n, rc = 0;
 
+	kept = listcache_get(ctx->lists, q->who.sub, &len);
+	if (kept) {
+		restmetrics_list_cache(ctx->metrics, 1);
+		return rooms_list_answer(r, bare, kept, len);
+	}
+	/* before the query: a change from now on makes its answer stale */
+	ticket = listcache_begin(ctx->lists);
 	res = db_exec(ctx->db, SQL_ROOMS_LIST, 1, params, err, sizeof(err));
 	if (!res)
 		return rest_db_error(ctx, r, "list rooms", err);
@@ -361,15 +405,20 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		rc = resp_error(r, 403, msg_banned);
 		goto out;
 	}
+	rooms = malloc(((size_t)n + 1) * sizeof(*rooms));
+	if (!rooms) {
+		rc = -1;
+		goto out;
+	}
 	/* The envelope is written here too: one buffer, no copy. */
 	sbuf_init(&w, 512 + (size_t)n * 400);
-	if (bare)
-		sbuf_add(&w, "[", 1);
-	else
+	if (!bare)
 		sbuf_add(&w, head, sizeof(head) - 1);
+	sbuf_add(&w, "[", 1);
 	for (int i = 0; i < n && !PQgetisnull(res, i, L_ID); i++) {
 		if (i)
 			sbuf_add(&w, ",", 1);
+		rooms[i] = strtoll(PQgetvalue(res, i, L_ID), NULL, 10);
 		if (rooms_list_row(&w, res, i)) {
 			log_error("list rooms: unexpected timestamp '%.40s' (DateStyle?)",
 				  PQgetvalue(res, i, L_AT));
@@ -384,8 +433,14 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 		rc = -1;
 		goto out;
 	}
+	/* the array alone is kept: either dialect is made from it */
+	listcache_put(ctx->lists, ticket, q->who.sub, rooms,
+		      n && !PQgetisnull(res, 0, L_ID) ? (size_t)n : 0, body + off,
+		      len - off - (bare ? 0 : 1));
+	restmetrics_list_cache(ctx->metrics, 0);
 	resp_take_body(r, 200, body, len);
 out:
+	free(rooms);
 	PQclear(res);
 	return rc;
 }

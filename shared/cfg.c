@@ -42,6 +42,8 @@ static const struct cfg_var cfg_vars[] = {
 	I("CHAT_MAX_BODY", max_body, 256, 16777216, "65536", "largest REST request body, bytes"),
 	I("CHAT_HISTORY_CAP", history_cap, 1, 1000000, "1000", "most messages GET /rooms/:id returns"),
 	S("CHAT_REST_METRICS_FILE", rest_metrics_file, "", "rest-fcgi: file every worker maps to count the tier's /metrics totals (on a tmpfs, in a directory only the service user may write); unset: each worker reports its own share only"),
+	S("CHAT_REST_CACHE_FILE", rest_cache_file, "", "rest-fcgi: file every worker maps to share which rooms and users changed, for the GET /rooms cache (on a tmpfs, in a directory only the service user may write); unset: no cache"),
+	I("CHAT_REST_LIST_CACHE_KB", list_cache_kb, 0, 1048576, "8192", "rest-fcgi: most KiB of GET /rooms answers each worker keeps (0: no cache)"),
 	I("CHAT_LIST_MAX", list_max, 1, 10000, "1000", "most user ids in one list of a REST body (POST users, PUT users_to_add / users_to_remove); more: 400"),
 	I("CHAT_ROOM_MAX_MEMBERS", room_max_members, 2, 1000000, "1000", "most participants of a room; a POST or PUT that would go beyond: 409, nothing applied"),
 	I("CHAT_ROOMS_PER_MIN", rooms_per_min, 0, 1000000, "30", "rooms a user may create per CHAT_LIMIT_WINDOW; more: 429 with Retry-After; 0 = no limit"),

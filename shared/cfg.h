@@ -50,6 +50,8 @@ struct cfg {
 	int history_cap;	/* CHAT_HISTORY_CAP, messages per GET */
 	int list_max;		/* CHAT_LIST_MAX, user ids in one body list */
 	char rest_metrics_file[512];	/* CHAT_REST_METRICS_FILE; "" = per process */
+	char rest_cache_file[512];	/* CHAT_REST_CACHE_FILE; "" = no GET /rooms cache */
+	int list_cache_kb;		/* CHAT_REST_LIST_CACHE_KB */
 
 	/* REST limits (README "Limits"); rates count per user in Postgres */
 	int room_max_members;	/* CHAT_ROOM_MAX_MEMBERS, participants per room */

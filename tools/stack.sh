@@ -16,6 +16,7 @@
 #   CHAT_PG_PORT       the embedded Postgres                (5544)
 #   CHAT_REST_WORKERS  rest-fcgi processes                  (4)
 #   CHAT_REST_METRICS_FILE  their shared counters      (RUN_DIR/rest/metrics)
+#   CHAT_REST_CACHE_FILE    their GET /rooms change table (RUN_DIR/rest/lists)
 #   DATABASE_URL       an external Postgres instead of the embedded one
 #   CHAT_NGINX_*       nginx's limits and timeouts (README "Limits"); unset,
 #                      the value in nginx/chat.conf stays
@@ -59,6 +60,9 @@ fi
 export CHAT_EVT_ENDPOINTS
 # rest-fcgi's workers count into one file: /metrics reports the tier's totals.
 export CHAT_REST_METRICS_FILE=${CHAT_REST_METRICS_FILE:-$RUN_DIR/rest/metrics}
+# ... and share which rooms and users changed: the GET /rooms cache
+# (docs/rest.md "List cache"). Set it empty for no cache.
+export CHAT_REST_CACHE_FILE=${CHAT_REST_CACHE_FILE-$RUN_DIR/rest/lists}
 embedded_pg=0
 if [ -z "${DATABASE_URL:-}" ]; then
 	embedded_pg=1
@@ -84,7 +88,7 @@ as_tier=()
 #   evt/        CHAT_USER 0700           the daemons' event inboxes
 #   ws/         CHAT_USER 0755           the daemons' sockets for nginx (N.sock,
 #                                        0666 like their loopback ports)
-#   rest/       CHAT_USER 0700           rest-fcgi's shared metrics file
+#   rest/       CHAT_USER 0700           rest-fcgi's shared metrics file and GET /rooms change table
 #   logs/       group CHAT_USER 0750     rest.log is CHAT_USER's
 #   pgpass      CHAT_USER 0600           the tiers' database password
 #   nginx-tmp/  www-data 0700            nginx workers' buffers
@@ -435,7 +439,7 @@ settings)
 	# a caller (the integration tests) reads them instead of recomputing.
 	for v in RUN_DIR CHAT_BIN_DIR CHAT_HTTP_PORT CHAT_WS_PORT CHAT_WS_COUNT \
 		CHAT_PG_PORT CHAT_REST_WORKERS CHAT_EVT_ENDPOINTS CHAT_REST_METRICS_FILE \
-		DATABASE_URL PGPASSFILE; do
+		CHAT_REST_CACHE_FILE DATABASE_URL PGPASSFILE; do
 		echo "$v=${!v:-}"
 	done ;;
 *) echo "usage: $0 start|run|stop|purge|status|restart-rest|restart-ws [N]|stop-rest|start-rest|stop-ws N|start-ws N|stop-pg|start-pg|reload-nginx|logs|psql|settings" >&2; exit 2 ;;

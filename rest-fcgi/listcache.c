@@ -1,0 +1,400 @@
+#include "listcache.h"
+#include "log.h"
+#include "tiershm.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define LC_MAGIC 0x31434c5254414843ULL	/* "CHATRLC1" */
+#define LC_SLOT_BITS 16
+#define LC_SLOTS (1u << LC_SLOT_BITS)
+
+/* The change table every worker maps; changed with atomics only. */
+struct lc_shm {
+	struct tiershm_head head;	/* LC_MAGIC, lc_layout() */
+	uint64_t seq;			/* the last sequence number handed out */
+	uint64_t all;			/* seq of the last "everything changed" */
+	uint64_t slot[LC_SLOTS];	/* seq of the last change hashing here */
+};
+
+struct lc_entry {
+	char user[40];		/* "" = free */
+	uint64_t ticket;	/* seq read before the query ran */
+	uint32_t *slots;	/* the user's slot, then each room's */
+	size_t nslots;
+	char *body;
+	size_t len;
+};
+
+static uint64_t lc_layout(void)
+{
+	char sizes[64];
+
+	snprintf(sizes, sizeof(sizes), "listcache/%zu/%u", sizeof(struct lc_shm), LC_SLOTS);
+	return tiershm_hash(TIERSHM_HASH0, sizes);
+}
+
+static uint32_t lc_room_slot(long long room)
+{
+	return (uint32_t)(((uint64_t)room * 0x9e3779b97f4a7c15ULL) >> (64 - LC_SLOT_BITS));
+}
+
+/* FNV-1a of the id, case folded (ids come from tokens and from Postgres). */
+static uint32_t lc_user_slot(const char *user)
+{
+	uint64_t h = TIERSHM_HASH0 ^ 0x75;	/* apart from rooms' */
+
+	for (const char *s = user; *s; s++)
+		h = (h ^ (unsigned char)tolower((unsigned char)*s)) * 0x100000001b3ULL;
+	return (uint32_t)((h ^ (h >> 32)) & (LC_SLOTS - 1));
+}
+
+/* A new sequence number, stored as the slot's when it is the newer. */
+static void lc_bump(struct lc_shm *s, uint64_t *slot)
+{
+	uint64_t n = __atomic_add_fetch(&s->seq, 1, __ATOMIC_SEQ_CST);
+	uint64_t cur = __atomic_load_n(slot, __ATOMIC_SEQ_CST);
+
+	/* the newest wins: a slower bumper must not lower the slot */
+	while (cur < n && !__atomic_compare_exchange_n(slot, &cur, n, 0, __ATOMIC_SEQ_CST,
+						       __ATOMIC_SEQ_CST))
+		;
+}
+
+void listcache_room_changed(struct listcache *c, long long room)
+{
+	if (c && c->shm)
+		lc_bump(c->shm, &c->shm->slot[lc_room_slot(room)]);
+}
+
+void listcache_user_changed(struct listcache *c, const char *user)
+{
+	if (c && c->shm && user)
+		lc_bump(c->shm, &c->shm->slot[lc_user_slot(user)]);
+}
+
+void listcache_notified(struct listcache *c, const char *payload)
+{
+	char id[64];
+	const char *p;
+
+	if (!c || !c->shm)
+		return;
+	if (payload[0] != 'r' && payload[0] != 'u')
+		goto everything;
+	if (payload[1] != ':')
+		goto everything;
+	for (p = payload + 2; *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0 || n >= sizeof(id))
+			goto everything;
+		memcpy(id, p, n);
+		id[n] = '\0';
+		if (payload[0] == 'r') {
+			char *end;
+			long long room = strtoll(id, &end, 10);
+
+			if (*end)
+				goto everything;
+			listcache_room_changed(c, room);
+		} else {
+			listcache_user_changed(c, id);
+		}
+		p += n + (p[n] == ',');
+	}
+	return;
+everything:
+	lc_bump(c->shm, &c->shm->all);
+}
+
+int listcache_live(const struct listcache *c)
+{
+	return c && __atomic_load_n(&c->live, __ATOMIC_SEQ_CST);
+}
+
+void listcache_set_live(struct listcache *c, int live)
+{
+	/* listening again: what was sent while it was not is lost */
+	if (live)
+		lc_bump(c->shm, &c->shm->all);
+	__atomic_store_n(&c->live, live, __ATOMIC_SEQ_CST);
+}
+
+/* ---- the listener thread ---- */
+
+/* Wait up to ms for the connection's socket (or -1: none) or a stop. 1 on stop. */
+static int lc_wait(struct listcache *c, int sock, int ms, int *readable)
+{
+	struct pollfd p[2] = { { c->stop_fd[0], POLLIN, 0 }, { sock, POLLIN, 0 } };
+
+	*readable = 0;
+	if (poll(p, sock >= 0 ? 2 : 1, ms) < 0 && errno != EINTR)
+		return 0;
+	if (p[0].revents)
+		return 1;
+	*readable = sock >= 0 && p[1].revents != 0;
+	return 0;
+}
+
+/* Connect and LISTEN; NULL with the reason in err. */
+static PGconn *lc_connect(struct listcache *c, char *err, size_t errlen)
+{
+	const char *keys[] = { "dbname", "connect_timeout", "application_name", "keepalives_idle",
+			       "keepalives_interval", "keepalives_count", NULL };
+	const char *vals[] = { c->conninfo, "2", "rest-fcgi list cache", "5", "2", "2", NULL };
+	PGconn *pg = PQconnectdbParams(keys, vals, 1);
+	PGresult *res;
+
+	if (PQstatus(pg) != CONNECTION_OK) {
+		snprintf(err, errlen, "%s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return NULL;
+	}
+	res = PQexec(pg, "LISTEN " LISTCACHE_CHANNEL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		snprintf(err, errlen, "LISTEN: %s", PQerrorMessage(pg));
+		PQclear(res);
+		PQfinish(pg);
+		return NULL;
+	}
+	PQclear(res);
+	return pg;
+}
+
+/* Hand every notification received to listcache_notified. */
+static void lc_drain(struct listcache *c, PGconn *pg)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(pg))) {
+		listcache_notified(c, n->extra);
+		PQfreemem(n);
+	}
+}
+
+static void *lc_listen(void *arg)
+{
+	struct listcache *c = arg;
+	char err[512], why[512] = "";
+	int readable;
+
+	for (;;) {
+		PGconn *pg = lc_connect(c, err, sizeof(err));
+
+		if (!pg) {
+			err[strcspn(err, "\n")] = '\0';
+			if (strcmp(err, why))	/* once per outage, not every second */
+				log_warn("GET /rooms cache off until Postgres answers: %s", err);
+			snprintf(why, sizeof(why), "%s", err);
+			if (lc_wait(c, -1, 1000, &readable))
+				return NULL;
+			continue;
+		}
+		if (why[0])
+			log_info("GET /rooms cache on again (listening)");
+		why[0] = '\0';
+		listcache_set_live(c, 1);
+		for (;;) {
+			if (lc_wait(c, PQsocket(pg), LISTCACHE_PING_MS, &readable)) {
+				listcache_set_live(c, 0);
+				PQfinish(pg);
+				return NULL;
+			}
+			if (readable) {
+				if (!PQconsumeInput(pg))
+					break;
+			} else {
+				/* quiet: is the session still there? */
+				PGresult *res = PQexec(pg, "SELECT 1");
+				int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+
+				PQclear(res);
+				if (!ok)
+					break;
+			}
+			lc_drain(c, pg);
+		}
+		listcache_set_live(c, 0);
+		snprintf(why, sizeof(why), "%s", PQerrorMessage(pg));
+		why[strcspn(why, "\n")] = '\0';
+		log_warn("GET /rooms cache off: the listening connection failed: %s", why);
+		PQfinish(pg);
+	}
+}
+
+/* ---- the request thread's side ---- */
+
+int listcache_open(struct listcache *c, const char *file, int budget_kb,
+		   const char *conninfo, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	void *p;
+	int rc;
+
+	memset(c, 0, sizeof(*c));
+	c->stop_fd[0] = c->stop_fd[1] = -1;
+	if (!file || !*file || budget_kb <= 0)
+		return 0;
+	if (tiershm_map(file, "CHAT_REST_CACHE_FILE", sizeof(struct lc_shm), LC_MAGIC,
+			lc_layout(), NULL, NULL, &p, err, errlen))
+		return -1;
+	c->shm = p;
+	c->budget = (size_t)budget_kb * 1024;
+	c->e = calloc(LISTCACHE_ENTRIES, sizeof(*c->e));
+	if (!c->e) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	c->on = 1;
+	if (!conninfo)
+		return 0;	/* unit tests: they say when it is live */
+	snprintf(c->conninfo, sizeof(c->conninfo), "%s", conninfo);
+	if (pipe2(c->stop_fd, O_CLOEXEC)) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	/* signals are the request thread's (SIGTERM ends the accept loop) */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&c->thread, NULL, lc_listen, c);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc) {
+		snprintf(err, errlen, "listener thread: %s", strerror(rc));
+		goto fail;
+	}
+	c->thread_started = 1;
+	return 0;
+fail:
+	listcache_close(c);
+	return -1;
+}
+
+static void lc_free(struct listcache *c, struct lc_entry *e)
+{
+	c->bytes -= e->len + e->nslots * sizeof(*e->slots);
+	free(e->body);
+	free(e->slots);
+	memset(e, 0, sizeof(*e));
+}
+
+void listcache_close(struct listcache *c)
+{
+	if (c->thread_started) {
+		(void)!write(c->stop_fd[1], "x", 1);
+		pthread_join(c->thread, NULL);
+		c->thread_started = 0;
+	}
+	for (int i = 0; i < 2; i++)
+		if (c->stop_fd[i] >= 0)
+			close(c->stop_fd[i]);
+	c->stop_fd[0] = c->stop_fd[1] = -1;
+	if (c->e) {
+		for (size_t i = 0; i < LISTCACHE_ENTRIES; i++)
+			if (c->e[i].user[0])
+				lc_free(c, &c->e[i]);
+		free(c->e);
+		c->e = NULL;
+	}
+	if (c->shm)
+		munmap(c->shm, sizeof(*c->shm));
+	c->shm = NULL;
+	c->on = 0;
+}
+
+static struct lc_entry *lc_entry_of(struct listcache *c, const char *user)
+{
+	uint32_t h = lc_user_slot(user) * 2654435761u;
+
+	return &c->e[(h >> 7) % LISTCACHE_ENTRIES];
+}
+
+const char *listcache_get(struct listcache *c, const char *user, size_t *len)
+{
+	struct lc_entry *e;
+	struct lc_shm *s;
+
+	if (!c || !c->on || !user)
+		return NULL;
+	e = lc_entry_of(c, user);
+	s = c->shm;
+	if (!e->user[0] || strcasecmp(e->user, user) || !listcache_live(c))
+		goto miss;
+	if (__atomic_load_n(&s->all, __ATOMIC_SEQ_CST) > e->ticket)
+		goto stale;
+	for (size_t i = 0; i < e->nslots; i++)
+		if (__atomic_load_n(&s->slot[e->slots[i]], __ATOMIC_SEQ_CST) > e->ticket)
+			goto stale;
+	c->hits++;
+	*len = e->len;
+	return e->body;
+stale:
+	lc_free(c, e);
+miss:
+	c->misses++;
+	return NULL;
+}
+
+uint64_t listcache_begin(struct listcache *c)
+{
+	if (!c || !c->on || !listcache_live(c))
+		return 0;
+	return __atomic_load_n(&c->shm->seq, __ATOMIC_SEQ_CST);
+}
+
+void listcache_put(struct listcache *c, uint64_t ticket, const char *user,
+		   const long long *rooms, size_t n, const char *body, size_t len)
+{
+	struct lc_entry *e;
+	struct lc_shm *s;
+	uint32_t *slots;
+	char *copy;
+	size_t need = len + (n + 1) * sizeof(*slots);
+
+	if (!c || !c->on || !ticket || !user || strlen(user) >= sizeof(e->user) ||
+	    need > c->budget / 8)
+		return;
+	e = lc_entry_of(c, user);
+	if (e->user[0])
+		lc_free(c, e);
+	if (c->bytes + need > c->budget || !listcache_live(c))
+		return;
+	slots = malloc((n + 1) * sizeof(*slots));
+	copy = malloc(len ? len : 1);
+	if (!slots || !copy) {
+		free(slots);
+		free(copy);
+		return;
+	}
+	slots[0] = lc_user_slot(user);
+	for (size_t i = 0; i < n; i++)
+		slots[i + 1] = lc_room_slot(rooms[i]);
+	/* changed while the query ran: it may not have seen the change */
+	s = c->shm;
+	for (size_t i = 0; i < n + 1; i++)
+		if (__atomic_load_n(&s->slot[slots[i]], __ATOMIC_SEQ_CST) > ticket)
+			goto drop;
+	if (__atomic_load_n(&s->all, __ATOMIC_SEQ_CST) > ticket)
+		goto drop;
+	memcpy(copy, body, len);
+	snprintf(e->user, sizeof(e->user), "%s", user);
+	e->ticket = ticket;
+	e->slots = slots;
+	e->nslots = n + 1;
+	e->body = copy;
+	e->len = len;
+	c->bytes += need;
+	return;
+drop:
+	free(slots);
+	free(copy);
+}
