@@ -1,0 +1,207 @@
+"""The GET /rooms cache (docs/rest.md "List cache", rest-fcgi/listcache.c)
+on a real stack: an answer is served again only while nothing it was made
+of changed. Changes made over REST are in the very next list, whichever
+worker answers it; messages from the daemons and rows written by anything
+else reach the list once Postgres' notification arrives; while a worker's
+listener is not listening it serves nothing from its cache."""
+import contextlib
+import time
+
+import psycopg
+
+from conftest import create_room, make_token
+
+from test_ws import confirmation, send
+
+
+def rooms_of(stack, sub):
+    r = stack.req("GET", "/rooms", sub=sub)
+    assert r.status_code == 200, r.text
+    return {x["room_id"]: x for x in r.json()["data"]}
+
+
+def workers(stack):
+    return int(stack.env["CHAT_REST_WORKERS"])
+
+
+def warm(stack, sub):
+    """List often enough that every worker has sub's answer kept."""
+    for _ in range(4 * workers(stack)):
+        rooms_of(stack, sub)
+
+
+def until(pred, what, timeout=2.0):
+    """Freshness after a commit is one notification away: a list that is
+    still stale after `timeout` is a bug, not a slow machine."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        assert time.monotonic() < deadline, "still stale after %ss: %s" % (timeout, what)
+        time.sleep(0.01)
+
+
+def cache_counts(stack):
+    text = stack.req("GET", "/metrics").text
+    got = {}
+    for line in text.splitlines():
+        if line.startswith("chat_rest_list_cache_total{"):
+            got[line.split('"')[1]] = float(line.split()[-1])
+    return got
+
+
+LIST_TRIGGERS = [(t, "%s_list_%s" % (t, op))
+                 for t in ("chat_room_messages", "chat_rooms", "chat_rooms_participants",
+                           "chat_bans")
+                 for op in ("ins", "del", "upd", "trunc") if (t, op) != ("chat_rooms", "ins")]
+
+
+@contextlib.contextmanager
+def notifications_off(stack):
+    """sql/007's triggers off: what the tier changes must then reach the
+    next list through the change table alone (the bumps the writing
+    worker makes before it answers), not through a notification that
+    happens to arrive before the next request."""
+    def each(verb):
+        for table, trigger in LIST_TRIGGERS:
+            stack.sql("ALTER TABLE %s %s TRIGGER %s" % (table, verb, trigger))
+    each("DISABLE")
+    try:
+        yield
+    finally:
+        each("ENABLE")
+
+
+def test_repeated_lists_are_served_from_the_cache(stack):
+    user = stack.new_user()
+    create_room(stack, user, [stack.new_user()])
+    before = cache_counts(stack)
+    first = stack.req("GET", "/rooms", sub=user).text
+    for _ in range(30):
+        assert stack.req("GET", "/rooms", sub=user).text == first
+    after = cache_counts(stack)
+    misses = after["miss"] - before["miss"]
+    assert after["hit"] - before["hit"] + misses == 31
+    assert 1 <= misses <= workers(stack)
+
+
+def test_rest_changes_are_in_the_next_list_whichever_worker_answers(stack):
+    owner, guest, third = stack.new_user(), stack.new_user(), stack.new_user()
+    mine = create_room(stack, owner, [])
+    warm(stack, owner)
+    warm(stack, guest)
+    with notifications_off(stack):
+        rest_changes(stack, owner, guest, third, mine)
+
+
+def rest_changes(stack, owner, guest, third, mine):
+    for i in range(3 * workers(stack)):
+        # a new room with guest: in guest's next list
+        room = create_room(stack, owner, [guest])
+        assert room in rooms_of(stack, guest)
+        # guest removed, then added: gone, then back
+        r = stack.req("PUT", "/rooms", sub=owner, json={"room_id": room, "users_to_remove": [guest]})
+        assert r.status_code == 200, r.text
+        assert room not in rooms_of(stack, guest)
+        r = stack.req("PUT", "/rooms", sub=owner, json={"room_id": room, "users_to_add": [guest]})
+        assert r.status_code == 200, r.text
+        assert room in rooms_of(stack, guest)
+        # the owner's list of a room it is in: the new member's id is there
+        r = stack.req("PUT", "/rooms", sub=owner, json={"room_id": mine, "users_to_add": [third]}
+                      if i % 2 == 0 else {"room_id": mine, "users_to_remove": [third]})
+        assert r.status_code == 200, r.text
+        assert (third in rooms_of(stack, owner)[mine]["participants_id"]) == (i % 2 == 0)
+        # deleted: in nobody's next list
+        assert stack.req("DELETE", "/rooms/%d" % room, sub=owner).status_code == 200
+        assert room not in rooms_of(stack, guest)
+        assert room not in rooms_of(stack, owner)
+
+
+def test_a_ban_is_in_the_next_list(stack):
+    user = stack.new_user()
+    create_room(stack, user, [])
+    warm(stack, user)
+    admin = stack.admin_token()
+    with notifications_off(stack):
+        for _ in range(workers(stack)):
+            assert stack.req("PUT", "/admin/bans/%s" % user, token=admin).status_code == 200
+            r = stack.req("GET", "/rooms", sub=user)
+            assert r.status_code == 403, r.text
+            assert stack.req("DELETE", "/admin/bans/%s" % user,
+                             token=admin).status_code == 200
+            warm(stack, user)
+
+
+def test_messages_and_foreign_writes_reach_a_kept_list(stack):
+    owner, other = stack.new_user(), stack.new_user()
+    room = create_room(stack, owner, [other])
+    warm(stack, owner)
+
+    # a message stored by a daemon
+    ws = stack.connect(sub=owner)
+    try:
+        send(ws, room, "over the websocket")
+        mid = confirmation(ws)["id"]
+    finally:
+        ws.close()
+    until(lambda: (rooms_of(stack, owner)[room]["last_message"] or {}).get("id") == mid,
+          "the daemon's message")
+
+    # rows written by something else: a message, the room, a membership
+    (fid,) = stack.sql("INSERT INTO chat_room_messages (room_id, message, sender_id)"
+                       " VALUES (%s, 'from a script', %s) RETURNING id", (room, other))[0]
+    until(lambda: rooms_of(stack, owner)[room]["last_message"]["id"] == fid, "an INSERT")
+    stack.sql("UPDATE chat_room_messages SET message = 'edited' WHERE id = %s", (fid,))
+    until(lambda: rooms_of(stack, owner)[room]["last_message"]["message"] == "edited",
+          "an UPDATE of a message")
+    stack.sql("DELETE FROM chat_room_messages WHERE id = %s", (fid,))
+    until(lambda: rooms_of(stack, owner)[room]["last_message"]["id"] == mid,
+          "a DELETE of the last message")
+    stack.sql("UPDATE chat_rooms SET apartment_id = 777 WHERE id = %s", (room,))
+    until(lambda: rooms_of(stack, owner)[room]["apartment_id"] == 777, "the room's row")
+    warm(stack, other)
+    stack.sql("DELETE FROM chat_rooms_participants WHERE room_id = %s AND participant_id = %s",
+              (room, other))
+    until(lambda: room not in rooms_of(stack, other), "a membership deleted")
+    until(lambda: other not in rooms_of(stack, owner)[room]["participants_id"],
+          "the members of a kept room")
+
+
+def listeners(stack):
+    with psycopg.connect(stack.db_dsn("chat", superuser=True), autocommit=True) as c:
+        return [r[0] for r in c.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'rest-fcgi list cache'"
+            " AND datname = 'chat'")]
+
+
+def test_no_hits_while_not_listening(stack):
+    user = stack.new_user()
+    room = create_room(stack, user, [])
+    assert len(listeners(stack)) == workers(stack)
+    warm(stack, user)
+    su = stack.db_dsn("chat", superuser=True)
+    with psycopg.connect(su, autocommit=True) as c:
+        # the listeners cannot come back while this holds (existing
+        # sessions, the workers' own among them, are not touched)
+        c.execute("ALTER ROLE chat CONNECTION LIMIT 0")
+        try:
+            c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                      " WHERE application_name = 'rest-fcgi list cache'")
+            until(lambda: not listeners(stack), "listeners gone")
+            # a write nobody hears about: every worker must query
+            (mid,) = c.execute("INSERT INTO chat_room_messages (room_id, message, sender_id)"
+                               " VALUES (%s, 'unheard', %s) RETURNING id", (room, user)).fetchone()
+            before = cache_counts(stack)
+            for _ in range(3 * workers(stack)):
+                assert rooms_of(stack, user)[room]["last_message"]["id"] == mid
+            after = cache_counts(stack)
+            assert after["hit"] == before["hit"]
+        finally:
+            c.execute("ALTER ROLE chat CONNECTION LIMIT -1")
+    # back (the listener retries every second), and hits again
+    until(lambda: len(listeners(stack)) == workers(stack), "listeners back", timeout=10)
+    before = cache_counts(stack)
+    warm(stack, user)
+    assert cache_counts(stack)["hit"] > before["hit"]
+    assert "GET /rooms cache on again" in open(stack.run_dir + "/logs/rest.log").read()
