@@ -1,7 +1,6 @@
 #include "admin.h"
 #include "chrono.h"
 #include "jsonutil.h"
-#include "listcache.h"
 #include "log.h"
 #include "restmetrics.h"
 #include "sql.h"
@@ -76,7 +75,7 @@ int admin_ban(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	}
 	rc = resp_data_text(r, 200, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
 	/* db_exec is autocommit: the ban is committed here. */
-	listcache_user_changed(ctx->lists, user);
+	rest_lists_changed(ctx, 0, (const char (*)[UUID_STR_SIZE])q->id_uuid, 1);
 	admin_publish(ctx, EVT_BAN, user);
 	log_info("admin %s banned user %s", q->who.sub, user);
 out:
@@ -96,9 +95,10 @@ int admin_unban(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	res = db_exec(ctx->db, SQL_UNBAN, 1, params, err, sizeof(err));
 	if (!res)
 		return rest_db_error(ctx, r, "unban", err);
-	listcache_user_changed(ctx->lists, q->id_uuid);
-	if (PQntuples(res))
+	if (PQntuples(res)) {
+		rest_lists_changed(ctx, 0, (const char (*)[UUID_STR_SIZE])q->id_uuid, 1);
 		log_info("admin %s unbanned user %s", q->who.sub, q->id_uuid);
+	}
 	rc = resp_data_text(r, 200, NULL, 0);
 	PQclear(res);
 	return rc;

@@ -1,4 +1,6 @@
 #include "listcache.h"
+#include "chrono.h"
+#include "listnotify.h"
 #include "log.h"
 #include "tiershm.h"
 
@@ -23,12 +25,14 @@ struct lc_shm {
 	struct tiershm_head head;	/* LC_MAGIC, lc_layout() */
 	uint64_t seq;			/* the last sequence number handed out */
 	uint64_t all;			/* seq of the last "everything changed" */
+	int32_t listener;		/* pid of the worker listening, 0: none */
 	uint64_t slot[LC_SLOTS];	/* seq of the last change hashing here */
 };
 
 struct lc_entry {
 	char user[40];		/* "" = free */
 	uint64_t ticket;	/* seq read before the query ran */
+	int64_t born_ms;	/* when (chrono_mono_us / 1000) */
 	uint32_t *slots;	/* the user's slot, then each room's */
 	size_t nslots;
 	char *body;
@@ -117,9 +121,35 @@ everything:
 	lc_bump(c->shm, &c->shm->all);
 }
 
+/* The listener's lock on the first byte of the lock file (fcntl: F_GETLK names its holder). */
+static int lc_lock(int fd, int cmd, short type, pid_t *holder)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = 0, .l_len = 1 };
+	int rc = fcntl(fd, cmd, &fl);
+
+	if (holder)
+		*holder = rc == 0 && fl.l_type != F_UNLCK ? fl.l_pid : 0;
+	return rc;
+}
+
 int listcache_live(const struct listcache *c)
 {
-	return c && __atomic_load_n(&c->live, __ATOMIC_SEQ_CST);
+	pid_t pid, holder;
+
+	if (!c || !c->shm)
+		return 0;
+	pid = __atomic_load_n(&c->shm->listener, __ATOMIC_SEQ_CST);
+	if (pid <= 0)
+		return 0;
+	if (pid == getpid())
+		return 1;
+	/*
+	 * Another worker's pid: listening only while that process holds the
+	 * lock. One that died (SIGKILL) had no time to clear its pid, but the
+	 * kernel released its lock (a zombie's pid would still answer kill()).
+	 */
+	return c->lock_fd >= 0 && !lc_lock(c->lock_fd, F_GETLK, F_WRLCK, &holder) &&
+	       holder == pid;
 }
 
 void listcache_set_live(struct listcache *c, int live)
@@ -127,7 +157,7 @@ void listcache_set_live(struct listcache *c, int live)
 	/* listening again: what was sent while it was not is lost */
 	if (live)
 		lc_bump(c->shm, &c->shm->all);
-	__atomic_store_n(&c->live, live, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&c->shm->listener, live ? (int32_t)getpid() : 0, __ATOMIC_SEQ_CST);
 }
 
 /* ---- the listener thread ---- */
@@ -160,7 +190,7 @@ static PGconn *lc_connect(struct listcache *c, char *err, size_t errlen)
 		PQfinish(pg);
 		return NULL;
 	}
-	res = PQexec(pg, "LISTEN " LISTCACHE_CHANNEL);
+	res = PQexec(pg, "LISTEN " LISTNOTIFY_CHANNEL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		snprintf(err, errlen, "LISTEN: %s", PQerrorMessage(pg));
 		PQclear(res);
@@ -182,12 +212,25 @@ static void lc_drain(struct listcache *c, PGconn *pg)
 	}
 }
 
+/*
+ * The worker whose thread holds the lock listens for the tier (one
+ * connection per host, not per worker: each notification wakes every
+ * listening backend and its client, which cost POST /rooms a quarter of
+ * its throughput with 8 listeners). The others wait for the lock: it is
+ * theirs the moment the listener's process ends, however it ends.
+ */
 static void *lc_listen(void *arg)
 {
 	struct listcache *c = arg;
 	char err[512], why[512] = "";
 	int readable;
 
+	while (lc_lock(c->lock_fd, F_SETLK, F_WRLCK, NULL)) {
+		if (lc_wait(c, -1, LISTCACHE_ELECT_MS, &readable))
+			return NULL;
+	}
+	/* until this one listens: whoever set the pid before is gone */
+	listcache_set_live(c, 0);
 	for (;;) {
 		PGconn *pg = lc_connect(c, err, sizeof(err));
 
@@ -197,18 +240,21 @@ static void *lc_listen(void *arg)
 				log_warn("GET /rooms cache off until Postgres answers: %s", err);
 			snprintf(why, sizeof(why), "%s", err);
 			if (lc_wait(c, -1, 1000, &readable))
-				return NULL;
+				break;
 			continue;
 		}
 		if (why[0])
 			log_info("GET /rooms cache on again (listening)");
+		else
+			log_info("listening for GET /rooms changes for the tier's workers");
 		why[0] = '\0';
 		listcache_set_live(c, 1);
 		for (;;) {
 			if (lc_wait(c, PQsocket(pg), LISTCACHE_PING_MS, &readable)) {
 				listcache_set_live(c, 0);
 				PQfinish(pg);
-				return NULL;
+				pg = NULL;
+				break;
 			}
 			if (readable) {
 				if (!PQconsumeInput(pg))
@@ -224,12 +270,16 @@ static void *lc_listen(void *arg)
 			}
 			lc_drain(c, pg);
 		}
+		if (!pg)
+			break;	/* stopping */
 		listcache_set_live(c, 0);
 		snprintf(why, sizeof(why), "%s", PQerrorMessage(pg));
 		why[strcspn(why, "\n")] = '\0';
 		log_warn("GET /rooms cache off: the listening connection failed: %s", why);
 		PQfinish(pg);
 	}
+	lc_lock(c->lock_fd, F_SETLK, F_UNLCK, NULL);	/* the next worker takes over */
+	return NULL;
 }
 
 /* ---- the request thread's side ---- */
@@ -238,11 +288,12 @@ int listcache_open(struct listcache *c, const char *file, int budget_kb,
 		   const char *conninfo, char *err, size_t errlen)
 {
 	sigset_t all, old;
+	char lock[600];
 	void *p;
 	int rc;
 
 	memset(c, 0, sizeof(*c));
-	c->stop_fd[0] = c->stop_fd[1] = -1;
+	c->stop_fd[0] = c->stop_fd[1] = c->lock_fd = -1;
 	if (!file || !*file || budget_kb <= 0)
 		return 0;
 	if (tiershm_map(file, "CHAT_REST_CACHE_FILE", sizeof(struct lc_shm), LC_MAGIC,
@@ -250,6 +301,7 @@ int listcache_open(struct listcache *c, const char *file, int budget_kb,
 		return -1;
 	c->shm = p;
 	c->budget = (size_t)budget_kb * 1024;
+	c->max_age_ms = LISTCACHE_MAX_AGE_MS;
 	c->e = calloc(LISTCACHE_ENTRIES, sizeof(*c->e));
 	if (!c->e) {
 		snprintf(err, errlen, "out of memory");
@@ -259,6 +311,13 @@ int listcache_open(struct listcache *c, const char *file, int budget_kb,
 	if (!conninfo)
 		return 0;	/* unit tests: they say when it is live */
 	snprintf(c->conninfo, sizeof(c->conninfo), "%s", conninfo);
+	snprintf(lock, sizeof(lock), "%s.listener", file);
+	c->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (c->lock_fd < 0) {
+		snprintf(err, errlen, "CHAT_REST_CACHE_FILE: cannot open '%s': %s", lock,
+			 strerror(errno));
+		goto fail;
+	}
 	if (pipe2(c->stop_fd, O_CLOEXEC)) {
 		snprintf(err, errlen, "pipe: %s", strerror(errno));
 		goto fail;
@@ -298,6 +357,9 @@ void listcache_close(struct listcache *c)
 		if (c->stop_fd[i] >= 0)
 			close(c->stop_fd[i]);
 	c->stop_fd[0] = c->stop_fd[1] = -1;
+	if (c->lock_fd >= 0)
+		close(c->lock_fd);
+	c->lock_fd = -1;
 	if (c->e) {
 		for (size_t i = 0; i < LISTCACHE_ENTRIES; i++)
 			if (c->e[i].user[0])
@@ -329,7 +391,8 @@ const char *listcache_get(struct listcache *c, const char *user, size_t *len)
 	s = c->shm;
 	if (!e->user[0] || strcasecmp(e->user, user) || !listcache_live(c))
 		goto miss;
-	if (__atomic_load_n(&s->all, __ATOMIC_SEQ_CST) > e->ticket)
+	if (__atomic_load_n(&s->all, __ATOMIC_SEQ_CST) > e->ticket ||
+	    chrono_mono_us() / 1000 - e->born_ms > c->max_age_ms)
 		goto stale;
 	for (size_t i = 0; i < e->nslots; i++)
 		if (__atomic_load_n(&s->slot[e->slots[i]], __ATOMIC_SEQ_CST) > e->ticket)
@@ -359,6 +422,8 @@ void listcache_put(struct listcache *c, uint64_t ticket, const char *user,
 	uint32_t *slots;
 	char *copy;
 	size_t need = len + (n + 1) * sizeof(*slots);
+	/* kept now, its query just before: the age a hit checks */
+	int64_t born_ms = chrono_mono_us() / 1000;
 
 	if (!c || !c->on || !ticket || !user || strlen(user) >= sizeof(e->user) ||
 	    need > c->budget / 8)
@@ -388,6 +453,7 @@ void listcache_put(struct listcache *c, uint64_t ticket, const char *user,
 	memcpy(copy, body, len);
 	snprintf(e->user, sizeof(e->user), "%s", user);
 	e->ticket = ticket;
+	e->born_ms = born_ms;
 	e->slots = slots;
 	e->nslots = n + 1;
 	e->body = copy;

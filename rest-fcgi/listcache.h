@@ -3,13 +3,16 @@
  * until something they were made of changes (issue 12: a list costs
  * Postgres 0.3-0.4 ms of plan and 161 buffers; a hit costs none).
  *
- * What changes: every statement that writes a table GET /rooms reads
- * sends a notification at commit (sql/007_list_notify.sql): the rooms
+ * What changes: every statement that writes a table GET /rooms reads is
+ * announced (shared/listnotify.h, sql/007_list_notify.sql): the rooms
  * whose row, messages or participants changed ("r:1,2"), the users whose
- * memberships or ban changed ("u:<uuid>,..."), or "*". Each worker runs
- * one listener thread with its own connection (LISTEN chat_list_changed)
- * that turns them into bumps of a change table every worker of the tier
- * maps (tiershm.h, CHAT_REST_CACHE_FILE): a slot per hash of a room id or
+ * memberships or ban changed ("u:<uuid>,..."), or "*". One worker of the
+ * tier (on a host) listens, in a thread with its own connection (LISTEN
+ * chat_list_changed), and turns them into bumps of a change table every
+ * worker of the tier maps (tiershm.h, CHAT_REST_CACHE_FILE): the worker
+ * whose thread holds a lock (fcntl) on CHAT_REST_CACHE_FILE.listener; the
+ * other workers' threads wait for that lock, which is theirs as soon as
+ * the listener's process ends. A slot per hash of a room id or
  * user id, holding the sequence number of its last change. An answer is
  * kept with the sequence number read before its query ran, and the slots
  * of its user and rooms; it is served while none of those slots moved
@@ -17,17 +20,25 @@
  *
  * Freshness:
  *  - The tier's own writes (POST/PUT/DELETE /rooms, bans) bump the table
- *    themselves before they answer (listcache_room_changed and friends),
+ *    themselves before they answer (listcache_room_changed and friends;
+ *    they announce them too, for other hosts' workers),
  *    so what a client changed over REST is in its next GET /rooms,
  *    whichever worker answers it.
  *  - Everything else (messages stored by the daemons, other writers) is
  *    seen once its notification reached a listener: after its commit by
  *    the time Postgres takes to signal a listening session, normally well
  *    under a millisecond.
- *  - No hits while this worker's listener is not listening (starting,
- *    Postgres down); when it listens again, everything counts as changed
+ *  - No hits while nobody listens (starting, Postgres down, the listener's
+ *    process gone: the table names its pid, and a hit asks the kernel
+ *    whether that pid still holds the lock: F_GETLK); when one listens
+ *    again, everything counts as changed
  *    (notifications sent meanwhile are lost). A connection that died
  *    without a word is found by a ping every LISTCACHE_PING_MS.
+ *
+ * A safety net for an announcement that never came (a writer that died
+ * between its commit and its announcement and never connected again,
+ * shared/listnotify.h): no answer is served more than LISTCACHE_MAX_AGE_MS
+ * after its query.
  *
  * Only successful lists are kept (a banned caller's 403 is not). Memory:
  * at most CHAT_REST_LIST_CACHE_KB of answers per worker in LISTCACHE_ENTRIES
@@ -35,10 +46,12 @@
  * budget is not kept.
  *
  * Threads: the listener thread only reads and writes the shared table
- * (atomics); everything else is the worker's one request thread.
+ * (atomics) and its own connection; everything else is the worker's one
+ * request thread.
  * Ownership: struct listcache owns its entries, mapping and thread.
  *
- * Layering: above tiershm.h, log.h and libpq; no handler or router.
+ * Layering: above tiershm.h, listnotify.h, log.h and libpq; no handler
+ * or router.
  */
 #ifndef REST_LISTCACHE_H
 #define REST_LISTCACHE_H
@@ -49,7 +62,8 @@
 
 #define LISTCACHE_ENTRIES 1024
 #define LISTCACHE_PING_MS 5000
-#define LISTCACHE_CHANNEL "chat_list_changed"
+#define LISTCACHE_ELECT_MS 100	/* how often a waiting worker tries the lock */
+#define LISTCACHE_MAX_AGE_MS 60000
 
 struct lc_shm;
 struct lc_entry;
@@ -61,10 +75,11 @@ struct listcache {
 	size_t bytes, budget;	/* answers kept / the most kept */
 	char conninfo[1024];
 	int stop_fd[2];		/* the listener waits on [0]; close() writes [1] */
+	int lock_fd;		/* CHAT_REST_CACHE_FILE.listener: who listens (fcntl lock) */
 	pthread_t thread;
 	int thread_started;
-	int live;		/* atomic: the listener is listening */
 	uint64_t hits, misses;	/* this worker's, for restmetrics */
+	int64_t max_age_ms;	/* LISTCACHE_MAX_AGE_MS (unit tests shorten it) */
 };
 
 /*
@@ -112,10 +127,14 @@ void listcache_user_changed(struct listcache *c, const char *user);
  */
 void listcache_notified(struct listcache *c, const char *payload);
 
-/* Whether the listener is listening (tests, logs). */
+/* Whether some worker of the tier is listening. */
 int listcache_live(const struct listcache *c);
 
-/* Mark the listener listening or not, as the listener thread does (unit tests). */
+/*
+ * Say that this process listens (its pid in the table, after counting
+ * everything as changed) or that nobody does; the listener thread's, and
+ * the unit tests'.
+ */
 void listcache_set_live(struct listcache *c, int live);
 
 #endif

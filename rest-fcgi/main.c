@@ -28,6 +28,7 @@
 #include "db.h"
 #include "evt.h"
 #include "listcache.h"
+#include "listnotify.h"
 #include "log.h"
 #include "req.h"
 #include "restmetrics.h"
@@ -185,6 +186,8 @@ int main(void)
 	    evt_pub_open(&pub, zctx, cfg.evt_endpoints, -1, &keys, err, sizeof(err)))
 		die("events: %s", err);
 	db_init(&db, cfg.db_url, cfg.db_timeout_ms, sql_stmts, sql_nstmts);
+	/* the tier announces its own GET /rooms changes, after COMMIT */
+	db_set_session(&db, LISTNOTIFY_SESSION, LISTNOTIFY_HELLO);
 	if (db_ensure(&db, err, sizeof(err)))
 		log_warn("%s (will retry on each request)", err);
 	/* the route patterns are the metrics' route labels */

@@ -18,6 +18,7 @@
 #include "db.h"
 #include "evt.h"
 #include "req.h"
+#include "uuid.h"
 
 struct restmetrics;
 struct listcache;
@@ -48,5 +49,15 @@ typedef int (*rest_handler)(struct rest_ctx *ctx, struct req *q, struct resp *r)
  */
 int rest_db_error(struct rest_ctx *ctx, struct resp *r, const char *what,
 		  const char *err);
+
+/*
+ * After a COMMIT that changed what GET /rooms shows: room (0: none) and
+ * the users users[0..nusers) whose memberships or ban changed. Bumps this
+ * tier's change table before the answer goes out (so the caller's next
+ * list has it, whichever worker answers) and announces the change to
+ * every other listener (shared/listnotify.h). Never fails the request.
+ */
+void rest_lists_changed(struct rest_ctx *ctx, long long room,
+			const char (*users)[UUID_STR_SIZE], size_t nusers);
 
 #endif

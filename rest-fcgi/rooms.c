@@ -202,10 +202,9 @@ void rooms_skip_owner(struct rooms_update_in *in, const char *owner)
 
 /*
  * After COMMIT only. Never fails the request: events are hints (evt.h).
- * The GET /rooms cache first (listcache.h): the room (its members' lists)
- * and the users added, whose lists gain it, before the answer goes out,
- * so that the caller's next list has the change whichever worker serves
- * it (removed users' lists hold the room: the room's bump covers them).
+ * The GET /rooms lists first (rest_lists_changed): the room (its members'
+ * lists) and the users added, whose lists gain it (removed users' lists
+ * hold the room: the room covers them).
  */
 static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
 			  char (*added)[UUID_STR_SIZE], size_t nadded,
@@ -217,9 +216,7 @@ static void rooms_publish(struct rest_ctx *ctx, long long room_id, int deleted,
 		.removed = removed, .nremoved = nremoved,
 	};
 
-	listcache_room_changed(ctx->lists, room_id);
-	for (size_t i = 0; i < nadded; i++)
-		listcache_user_changed(ctx->lists, added[i]);
+	rest_lists_changed(ctx, room_id, (const char (*)[UUID_STR_SIZE])added, nadded);
 	if (!ctx->pub || !ctx->pub->sock)
 		return;
 	if (evt_publish(ctx->pub, &e))

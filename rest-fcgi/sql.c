@@ -1,5 +1,6 @@
 #include "sql.h"
 #include "chrono.h"
+#include "listnotify.h"
 
 
 /*
@@ -165,5 +166,8 @@ const struct db_stmt sql_stmts[] = {
 	{ SQL_LIMIT_TAKE,
 	  "SELECT r_kind, r_used, r_max, r_retry"
 	  " FROM chat_limit_take($1::uuid, $2::text[], $3::int[], $4::int[], $5::int)" },
+
+	/* $1 rooms, $2 users changed: after COMMIT (rest_lists_changed, listnotify.h) */
+	{ SQL_LIST_NOTIFY, LISTNOTIFY_SQL },
 };
 const int sql_nstmts = sizeof(sql_stmts) / sizeof(sql_stmts[0]);

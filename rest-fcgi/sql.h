@@ -27,6 +27,7 @@
 #define SQL_BAN			"ban"
 #define SQL_UNBAN		"unban"
 #define SQL_LIMIT_TAKE		"limit_take"
+#define SQL_LIST_NOTIFY		"list_notify"
 
 extern const struct db_stmt sql_stmts[];
 extern const int sql_nstmts;

@@ -15,6 +15,12 @@ void db_init(struct db *d, const char *conninfo, int timeout_ms,
 	d->nstmts = nstmts;
 }
 
+void db_set_session(struct db *d, const char *opts, const char *on_connect)
+{
+	d->session_opts = opts;
+	d->on_connect = on_connect;
+}
+
 uint64_t db_reconnects(const struct db *d)
 {
 	return __atomic_load_n(&d->reconnects, __ATOMIC_RELAXED);
@@ -67,13 +73,14 @@ static int db_connect(struct db *d, char *err, size_t errlen)
 {
 	const char *keys[] = { "dbname", "connect_timeout", "options",
 			       "application_name", NULL };
-	char options[128];
+	char options[384];
 	const char *vals[5];
 	PGresult *r;
 
 	/* DateStyle ISO: the text form of timestamps that callers parse. */
 	snprintf(options, sizeof(options),
-		 "-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=%d", d->timeout_ms);
+		 "-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=%d %s", d->timeout_ms,
+		 d->session_opts ? d->session_opts : "");
 	/* dbname is expanded as the whole conninfo; later keys add to it. */
 	vals[0] = d->conninfo;
 	vals[1] = "2";
@@ -97,6 +104,15 @@ static int db_connect(struct db *d, char *err, size_t errlen)
 			PQclear(r);
 			/* A bad statement is a bug, not an outage: say so loudly. */
 			log_error("%s", err);
+			goto fail;
+		}
+		PQclear(r);
+	}
+	if (d->on_connect) {
+		r = PQexec(d->conn, d->on_connect);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+			db_errmsg(d->conn, "on connect", err, errlen);
+			PQclear(r);
 			goto fail;
 		}
 		PQclear(r);

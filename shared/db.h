@@ -53,6 +53,8 @@ struct db {
 	int fatal_seen;			/* the server sent FATAL: session is ending */
 	int in_tx;			/* db_begin() opened a transaction not yet ended */
 	int connected_once;		/* a connection has succeeded before */
+	const char *session_opts;	/* borrowed: more "-c name=value" options, or NULL */
+	const char *on_connect;		/* borrowed: SQL run on each new connection, or NULL */
 	uint64_t reconnects;		/* connections made after the first one
 					   (chat_db_reconnects_total); written
 					   atomically: another thread may read it
@@ -72,6 +74,16 @@ enum db_fail db_classify(const char *sqlstate);
 /* No I/O: remember where and what to prepare. */
 void db_init(struct db *d, const char *conninfo, int timeout_ms,
 	     const struct db_stmt *stmts, int nstmts);
+
+/*
+ * Session settings beyond the fixed ones (opts: "-c name=value ...", at
+ * most 256 characters) and a statement run on every new connection, after
+ * the statements are prepared (a failure fails the connection). Both
+ * borrowed, either may be NULL; set before the first db_ensure().
+ * The tiers use them to announce their own GET /rooms changes after
+ * commit (sql/007_list_notify.sql).
+ */
+void db_set_session(struct db *d, const char *opts, const char *on_connect);
 
 /* Close the connection; the struct may be reused after db_init(). */
 void db_release(struct db *d);

@@ -1,5 +1,6 @@
 #include "store.h"
 #include "chrono.h"
+#include "listnotify.h"
 #include "log.h"
 #include "pgarr.h"
 
@@ -18,6 +19,8 @@ static const struct db_stmt store_stmts[] = {
 	{ "ws_store",
 	  "SELECT id, sender_id::text, client_temp_id, room_id, created_at, prev_id "
 	  "FROM chat_ws_store($1::uuid[], $2::bigint[], $3::text[], $4::text[])" },
+	/* after the COMMIT of ws_store: its rooms for GET /rooms (listnotify.h) */
+	{ "ws_list_notify", LISTNOTIFY_SQL },
 	/* what became of the other rows ws_store did not store */
 	{ "ws_lookup",
 	  "SELECT ord, status, id, room_id, created_at "
@@ -529,6 +532,43 @@ static void store_keep_busy(struct store_worker *s, struct store_job **jobs, int
 			 (long long)(oldest / 1000));
 }
 
+static int store_cmp_room(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Announce the rooms rooms[0..n) (any order, repeats allowed) whose
+ * messages were just stored, for the REST tier's GET /rooms caches
+ * (shared/listnotify.h). After the answers went out: a confirmation never
+ * waits for it. One failure costs nothing lasting: the next connection
+ * announces everything.
+ */
+static void store_announce(struct store_worker *s, int64_t *rooms, int n)
+{
+	struct pgarr a;
+	const char *vals[2] = { NULL, NULL };
+	PGresult *r;
+	char err[512];
+
+	if (!n)
+		return;
+	qsort(rooms, (size_t)n, sizeof(*rooms), store_cmp_room);
+	pgarr_init(&a, (size_t)n * 8);
+	for (int i = 0; i < n; i++)
+		if (!i || rooms[i] != rooms[i - 1])
+			pgarr_add_i64(&a, rooms[i]);
+	vals[0] = pgarr_end(&a);
+	r = vals[0] ? db_exec(&s->db, "ws_list_notify", 2, vals, err, sizeof(err)) : NULL;
+	if (!r)
+		log_warn("store: stored messages' rooms not announced to the REST tier: %s",
+			 vals[0] ? err : "out of memory");
+	PQclear(r);
+	pgarr_release(&a);
+}
+
 /*
  * Run every job of a batch (a chain) and the sends still waiting for a
  * locked room (first: they are older); answer them, in submission order
@@ -541,7 +581,8 @@ static void store_run(struct store_worker *s, struct handoff_link *batch)
 	struct handoff_link *held = s->busy.head;
 	struct handoff_list answers;
 	struct handoff_link *l;
-	int n = 0, na = 0, ns = 0, nb = 0, nl = 0, nc = 0;
+	int64_t *stored = NULL;
+	int n = 0, na = 0, ns = 0, nb = 0, nl = 0, nc = 0, nstored = 0;
 	char err[512];
 
 	for (l = batch; l; l = l->next)
@@ -607,11 +648,20 @@ static void store_run(struct store_worker *s, struct handoff_link *batch)
 		store_bans(s, bans, nb);
 	if (nl)
 		store_rooms(s, loads, nl);
+	/* the rooms to announce, read before the jobs are handed back */
+	stored = ns ? malloc((size_t)ns * sizeof(*stored)) : NULL;
+	for (int i = 0; stored && i < ns; i++)
+		if (sends[i]->status == STORE_OK)
+			stored[nstored++] = sends[i]->room_id;
+	if (ns && !stored)
+		log_warn("store: out of memory: stored messages' rooms not announced");
 	handoff_list_init(&answers);
 	store_keep_busy(s, all, na, &answers);
 	free(all);
 	if (answers.head)
 		handoff_put(s->out, &answers);
+	store_announce(s, stored, nstored);
+	free(stored);
 }
 
 static void *store_main(void *arg)
@@ -660,6 +710,8 @@ int store_start(struct store *st, const char *conninfo, int timeout_ms, int work
 
 		db_init(&s->db, conninfo, timeout_ms, store_stmts,
 			(int)(sizeof(store_stmts) / sizeof(store_stmts[0])));
+		/* its stores are announced after COMMIT (store_announce) */
+		db_set_session(&s->db, LISTNOTIFY_SESSION, LISTNOTIFY_HELLO);
 		pthread_mutex_init(&s->mu, NULL);
 		pthread_cond_init(&s->cond, NULL);
 		handoff_list_init(&s->in);

@@ -5,11 +5,15 @@ worker answers it; messages from the daemons and rows written by anything
 else reach the list once Postgres' notification arrives; while a worker's
 listener is not listening it serves nothing from its cache."""
 import contextlib
+import os
+import re
+import select
+import signal
 import time
 
 import psycopg
 
-from conftest import create_room, make_token
+from conftest import Stack, create_room, running
 
 from test_ws import confirmation, send
 
@@ -51,26 +55,48 @@ def cache_counts(stack):
     return got
 
 
-LIST_TRIGGERS = [(t, "%s_list_%s" % (t, op))
-                 for t in ("chat_room_messages", "chat_rooms", "chat_rooms_participants",
-                           "chat_bans")
-                 for op in ("ins", "del", "upd", "trunc") if (t, op) != ("chat_rooms", "ins")]
-
-
 @contextlib.contextmanager
 def notifications_off(stack):
-    """sql/007's triggers off: what the tier changes must then reach the
-    next list through the change table alone (the bumps the writing
-    worker makes before it answers), not through a notification that
-    happens to arrive before the next request."""
-    def each(verb):
-        for table, trigger in LIST_TRIGGERS:
-            stack.sql("ALTER TABLE %s %s TRIGGER %s" % (table, verb, trigger))
-    each("DISABLE")
+    """No announcements at all (sql/007's chat_list_notify a no-op, which
+    the triggers and the tiers both call): what the REST tier changes must
+    then reach the next list through the change table alone (the bumps the
+    writing worker makes before it answers), not through a notification
+    that happens to arrive before the next request."""
+    (orig,) = stack.sql("SELECT pg_get_functiondef("
+                        "'chat_list_notify(bigint[], uuid[])'::regprocedure)")[0]
+    stack.sql("CREATE OR REPLACE FUNCTION chat_list_notify(p_rooms bigint[], p_users uuid[])"
+              " RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$")
     try:
         yield
     finally:
-        each("ENABLE")
+        stack.sql(orig)
+
+
+class Listener:
+    """A session of the test's own that LISTENs as the REST workers do."""
+
+    def __init__(self, stack):
+        self.c = psycopg.connect(stack.dsn, autocommit=True)
+        self.c.execute("LISTEN chat_list_changed")
+
+    def take(self, quiet=0.3, timeout=5, enough=lambda got: False):
+        """Payloads until `enough`, or `quiet` s without one, or `timeout`."""
+        got, pg = [], self.c.pgconn
+        deadline, last = time.monotonic() + timeout, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last < quiet:
+            if select.select([pg.socket], [], [], 0.02)[0]:
+                pg.consume_input()
+            n = pg.notifies()
+            while n is not None:
+                got.append(n.extra.decode())
+                last = time.monotonic()
+                n = pg.notifies()
+            if enough(got):
+                break
+        return got
+
+    def close(self):
+        self.c.close()
 
 
 def test_repeated_lists_are_served_from_the_cache(stack):
@@ -178,7 +204,7 @@ def listeners(stack):
 def test_no_hits_while_not_listening(stack):
     user = stack.new_user()
     room = create_room(stack, user, [])
-    assert len(listeners(stack)) == workers(stack)
+    assert len(listeners(stack)) == 1    # one per tier, not per worker
     warm(stack, user)
     su = stack.db_dsn("chat", superuser=True)
     with psycopg.connect(su, autocommit=True) as c:
@@ -200,8 +226,78 @@ def test_no_hits_while_not_listening(stack):
         finally:
             c.execute("ALTER ROLE chat CONNECTION LIMIT -1")
     # back (the listener retries every second), and hits again
-    until(lambda: len(listeners(stack)) == workers(stack), "listeners back", timeout=10)
+    until(lambda: len(listeners(stack)) == 1, "the listener back", timeout=10)
     before = cache_counts(stack)
     warm(stack, user)
     assert cache_counts(stack)["hit"] > before["hit"]
     assert "GET /rooms cache on again" in open(stack.run_dir + "/logs/rest.log").read()
+
+
+def test_who_announces_what(stack):
+    """sql/007 and shared/listnotify.h: foreign writers are announced by
+    the triggers, the service's sessions (chat.list_notify = after) by
+    the tiers after their commit; long lists are split, never lost."""
+    owner, other = stack.new_user(), stack.new_user()
+    room = create_room(stack, owner, [])
+    lis = Listener(stack)
+    try:
+        # a foreign writer: the trigger, one notification per statement
+        stack.sql("INSERT INTO chat_room_messages (room_id, message, sender_id)"
+                  " SELECT %s, 'x' || g, %s FROM generate_series(1, 3) g", (room, owner))
+        assert lis.take() == ["r:%d" % room]
+        # a session that says it announces itself: the trigger is silent
+        with psycopg.connect(stack.dsn, autocommit=True,
+                             options="-c chat.list_notify=after") as c:
+            c.execute("INSERT INTO chat_room_messages (room_id, message, sender_id)"
+                      " VALUES (%s, 'quiet', %s)", (room, owner))
+        assert lis.take() == []
+        # the REST tier: after its commit, the users it added and the room
+        r = stack.req("PUT", "/rooms", sub=owner, json={"room_id": room, "users_to_add": [other]})
+        assert r.status_code == 200, r.text
+        assert sorted(lis.take()) == sorted(["r:%d" % room, "u:%s" % other])
+        # a daemon: after its batch's commit, the batch's rooms
+        ws = stack.connect(sub=owner)
+        try:
+            send(ws, room, "announced by the daemon")
+            assert confirmation(ws)["confirmed"] is True
+        finally:
+            ws.close()
+        # (and "*" when that store worker connected just now: a new
+        # connection announces that everything may have changed)
+        got = lis.take()
+        assert "r:%d" % room in got and set(got) <= {"r:%d" % room, "*"}, got
+        # thousands of rooms: several notifications under 8000 bytes, all ids
+        stack.sql("SELECT chat_list_notify(array(SELECT g FROM generate_series(1000000, 1002999)"
+                  " g), NULL)")
+        got = lis.take()
+        assert len(got) > 1 and all(len(p) < 8000 and p.startswith("r:") for p in got)
+        ids = [int(x) for p in got for x in p[2:].split(",")]
+        assert ids == list(range(1000000, 1003000))
+    finally:
+        lis.close()
+
+
+def test_another_worker_listens_when_the_listener_dies():
+    """The listening worker killed (no goodbye): no hits from that moment,
+    another worker takes the lock and listens, hits again. Its own stack:
+    the local stack's spawn-fcgi does not replace a dead worker."""
+    with running(Stack(ws_count=1)) as s:
+        user = s.new_user()
+        room = create_room(s, user, [])
+        warm(s, user)
+        log = os.path.join(s.run_dir, "logs", "rest.log")
+        leaders = re.findall(r"rest-fcgi\[(\d+)\]: listening for GET /rooms", open(log).read())
+        assert len(leaders) == 1, leaders
+        os.kill(int(leaders[0]), signal.SIGKILL)
+        (mid,) = s.sql("INSERT INTO chat_room_messages (room_id, message, sender_id)"
+                       " VALUES (%s, 'while nobody listens', %s) RETURNING id", (room, user))[0]
+        # fresh at once: either nobody listens (no hits) or the new
+        # listener counted everything as changed when it began
+        for _ in range(3 * workers(s)):
+            assert rooms_of(s, user)[room]["last_message"]["id"] == mid
+        until(lambda: len(re.findall(r"listening for GET /rooms", open(log).read())) == 2,
+              "a new listener", timeout=10)
+        assert len(listeners(s)) == 1
+        before = cache_counts(s)
+        warm(s, user)
+        assert cache_counts(s)["hit"] > before["hit"]

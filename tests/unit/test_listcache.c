@@ -149,6 +149,14 @@ static void test_change_during_the_query_is_not_kept(void **state)
 	listcache_user_changed(&b, ME);
 	listcache_put(&a, t, ME, rooms, 1, "[5]", 3);
 	assert_kept(&a, ME, NULL);
+	/* no answer is served past its maximum age */
+	a.max_age_ms = 30;
+	t = listcache_begin(&a);
+	listcache_put(&a, t, ME, rooms, 1, "[5]", 3);
+	assert_kept(&a, ME, "[5]");
+	usleep(60 * 1000);
+	assert_kept(&a, ME, NULL);
+	a.max_age_ms = LISTCACHE_MAX_AGE_MS;
 	/* a ticket of 0 (taken while not listening) keeps nothing */
 	listcache_put(&a, 0, ME, rooms, 1, "[5]", 3);
 	assert_kept(&a, ME, NULL);
