@@ -26,6 +26,7 @@ struct lc_shm {
 	uint64_t seq;			/* the last sequence number handed out */
 	uint64_t all;			/* seq of the last "everything changed" */
 	int32_t listener;		/* pid of the worker listening, 0: none */
+	int64_t heard_ms;		/* the listener's session last answered (CLOCK_MONOTONIC) */
 	uint64_t slot[LC_SLOTS];	/* seq of the last change hashing here */
 };
 
@@ -141,8 +142,13 @@ int listcache_live(const struct listcache *c)
 	pid = __atomic_load_n(&c->shm->listener, __ATOMIC_SEQ_CST);
 	if (pid <= 0)
 		return 0;
+	/* a listener stuck (a session gone silent, a frozen process) */
+	if (chrono_mono_us() / 1000 - __atomic_load_n(&c->shm->heard_ms, __ATOMIC_SEQ_CST) >
+	    LISTCACHE_DEAF_MS)
+		return 0;
+	/* this process: its own thread says (the pid may be a dead one's, reused) */
 	if (pid == getpid())
-		return 1;
+		return __atomic_load_n(&c->listening, __ATOMIC_SEQ_CST);
 	/*
 	 * Another worker's pid: listening only while that process holds the
 	 * lock. One that died (SIGKILL) had no time to clear its pid, but the
@@ -152,11 +158,20 @@ int listcache_live(const struct listcache *c)
 	       holder == pid;
 }
 
+/* The listener's session answered (a notification, a ping). */
+static void lc_heard(struct listcache *c)
+{
+	__atomic_store_n(&c->shm->heard_ms, chrono_mono_us() / 1000, __ATOMIC_SEQ_CST);
+}
+
 void listcache_set_live(struct listcache *c, int live)
 {
 	/* listening again: what was sent while it was not is lost */
-	if (live)
+	if (live) {
 		lc_bump(c->shm, &c->shm->all);
+		lc_heard(c);
+	}
+	__atomic_store_n(&c->listening, live, __ATOMIC_SEQ_CST);
 	__atomic_store_n(&c->shm->listener, live ? (int32_t)getpid() : 0, __ATOMIC_SEQ_CST);
 }
 
@@ -176,12 +191,42 @@ static int lc_wait(struct listcache *c, int sock, int ms, int *readable)
 	return 0;
 }
 
+/*
+ * The answer to a query sent with PQsendQuery, waiting at most ms and
+ * watching the stop pipe: 0 when it came and succeeded, 1 on a stop, -1
+ * when it failed or did not come in time (a session gone silent).
+ */
+static int lc_await(struct listcache *c, PGconn *pg, int ms)
+{
+	int64_t deadline = chrono_mono_us() / 1000 + ms;
+	int readable, ok = 1;
+	PGresult *r;
+
+	while (PQisBusy(pg)) {
+		int64_t left = deadline - chrono_mono_us() / 1000;
+
+		if (left <= 0)
+			return -1;
+		if (lc_wait(c, PQsocket(pg), (int)left, &readable))
+			return 1;
+		if (readable && !PQconsumeInput(pg))
+			return -1;
+	}
+	while ((r = PQgetResult(pg))) {
+		ok &= PQresultStatus(r) == PGRES_TUPLES_OK || PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+	}
+	return ok ? 0 : -1;
+}
+
 /* Connect and LISTEN; NULL with the reason in err. */
 static PGconn *lc_connect(struct listcache *c, char *err, size_t errlen)
 {
 	const char *keys[] = { "dbname", "connect_timeout", "application_name", "keepalives_idle",
-			       "keepalives_interval", "keepalives_count", NULL };
-	const char *vals[] = { c->conninfo, "2", "rest-fcgi list cache", "5", "2", "2", NULL };
+			       "keepalives_interval", "keepalives_count", "tcp_user_timeout",
+			       NULL };
+	const char *vals[] = { c->conninfo, "2", "rest-fcgi list cache", "5", "2", "2", "10000",
+			       NULL };
 	PGconn *pg = PQconnectdbParams(keys, vals, 1);
 	PGresult *res;
 
@@ -260,14 +305,20 @@ static void *lc_listen(void *arg)
 				if (!PQconsumeInput(pg))
 					break;
 			} else {
-				/* quiet: is the session still there? */
-				PGresult *res = PQexec(pg, "SELECT 1");
-				int ok = PQresultStatus(res) == PGRES_TUPLES_OK;
+				/* quiet: is the session still there? Not waiting forever */
+				int rc = PQsendQuery(pg, "SELECT 1") ? lc_await(c, pg, LISTCACHE_PING_MS)
+								     : -1;
 
-				PQclear(res);
-				if (!ok)
+				if (rc == 1) {
+					listcache_set_live(c, 0);
+					PQfinish(pg);
+					pg = NULL;
+					break;
+				}
+				if (rc)
 					break;
 			}
+			lc_heard(c);
 			lc_drain(c, pg);
 		}
 		if (!pg)

@@ -33,7 +33,10 @@
  *    whether that pid still holds the lock: F_GETLK); when one listens
  *    again, everything counts as changed
  *    (notifications sent meanwhile are lost). A connection that died
- *    without a word is found by a ping every LISTCACHE_PING_MS.
+ *    without a word is found by a ping after LISTCACHE_PING_MS of quiet
+ *    that must be answered within as long; and whatever the listener's
+ *    thread is stuck in, no worker serves a hit once its session has not
+ *    answered for LISTCACHE_DEAF_MS (a time in the table).
  *
  * A safety net for an announcement that never came (a writer that died
  * between its commit and its announcement and never connected again,
@@ -62,6 +65,8 @@
 
 #define LISTCACHE_ENTRIES 1024
 #define LISTCACHE_PING_MS 5000
+/* no hits when the listener's session has not answered for this long */
+#define LISTCACHE_DEAF_MS (2 * LISTCACHE_PING_MS + 2000)
 #define LISTCACHE_ELECT_MS 100	/* how often a waiting worker tries the lock */
 #define LISTCACHE_MAX_AGE_MS 60000
 
@@ -78,6 +83,7 @@ struct listcache {
 	int lock_fd;		/* CHAT_REST_CACHE_FILE.listener: who listens (fcntl lock) */
 	pthread_t thread;
 	int thread_started;
+	int listening;		/* atomic: this process's thread is the listener */
 	uint64_t hits, misses;	/* this worker's, for restmetrics */
 	int64_t max_age_ms;	/* LISTCACHE_MAX_AGE_MS (unit tests shorten it) */
 };

@@ -51,9 +51,17 @@ void rest_lists_changed(struct rest_ctx *ctx, long long room,
 		goto out;
 	}
 	res = db_exec(ctx->db, SQL_LIST_NOTIFY, 2, vals, err, sizeof(err));
-	/* lost: the next connection announces "everything" (LISTNOTIFY_HELLO) */
-	if (!res)
+	if (!res) {
+		/*
+		 * Lost. This host: everything counts as changed. The others:
+		 * a new connection announces "everything" (LISTNOTIFY_HELLO),
+		 * so make it now rather than at the next request.
+		 */
 		log_warn("room list change not announced: %s", err);
+		listcache_notified(ctx->lists, "*");
+		if (ctx->db->fail == DB_DOWN && !db_ensure(ctx->db, err, sizeof(err)))
+			log_info("announced everything as changed instead");
+	}
 	PQclear(res);
 out:
 	pgarr_release(&rooms);

@@ -562,9 +562,13 @@ static void store_announce(struct store_worker *s, int64_t *rooms, int n)
 			pgarr_add_i64(&a, rooms[i]);
 	vals[0] = pgarr_end(&a);
 	r = vals[0] ? db_exec(&s->db, "ws_list_notify", 2, vals, err, sizeof(err)) : NULL;
-	if (!r)
+	if (!r) {
 		log_warn("store: stored messages' rooms not announced to the REST tier: %s",
 			 vals[0] ? err : "out of memory");
+		/* a new connection announces everything as changed: now, not later */
+		if (vals[0] && s->db.fail == DB_DOWN && !db_ensure(&s->db, err, sizeof(err)))
+			log_info("store: announced everything as changed instead");
+	}
 	PQclear(r);
 	pgarr_release(&a);
 }
@@ -648,10 +652,14 @@ static void store_run(struct store_worker *s, struct handoff_link *batch)
 		store_bans(s, bans, nb);
 	if (nl)
 		store_rooms(s, loads, nl);
-	/* the rooms to announce, read before the jobs are handed back */
+	/*
+	 * The rooms to announce, read before the jobs are handed back. A
+	 * resend (STORE_DUP) too: the first attempt may have committed and
+	 * lost its connection before it announced.
+	 */
 	stored = ns ? malloc((size_t)ns * sizeof(*stored)) : NULL;
 	for (int i = 0; stored && i < ns; i++)
-		if (sends[i]->status == STORE_OK)
+		if (sends[i]->status == STORE_OK || sends[i]->status == STORE_DUP)
 			stored[nstored++] = sends[i]->room_id;
 	if (ns && !stored)
 		log_warn("store: out of memory: stored messages' rooms not announced");

@@ -162,11 +162,13 @@ def test_counters_move_by_exactly_what_a_session_did(mstack):
                  route="/rooms", le="+Inf") == CONCURRENT_GETS + 3
     assert delta(before, after, "r", "chat_rest_db_errors_total") == 0
     # each GET /rooms 200 was a cache hit or a query; each worker queried
-    # alice's list once (nothing she is in changed meanwhile)
+    # alice's list once (nothing she is in changed meanwhile), and once
+    # more if another worker's first connection announced "everything
+    # changed" after it (shared/listnotify.h)
     hits = delta(before, after, "r", "chat_rest_list_cache_total", result="hit")
     misses = delta(before, after, "r", "chat_rest_list_cache_total", result="miss")
     assert hits + misses == CONCURRENT_GETS
-    assert 1 <= misses <= int(s.env["CHAT_REST_WORKERS"]), (hits, misses)
+    assert 1 <= misses <= 2 * int(s.env["CHAT_REST_WORKERS"]), (hits, misses)
     assert after.r("chat_db_reconnects_total") == 0
     # the GETs went to several workers, and the total counts every one of them
     assert len(set(served_since(s, 0, "GET /rooms -> 200"))) >= 2

@@ -109,7 +109,9 @@ def test_repeated_lists_are_served_from_the_cache(stack):
     after = cache_counts(stack)
     misses = after["miss"] - before["miss"]
     assert after["hit"] - before["hit"] + misses == 31
-    assert 1 <= misses <= workers(stack)
+    # a query per worker, and one more each if another worker's first
+    # connection announced "everything changed" meanwhile
+    assert 1 <= misses <= 2 * workers(stack)
 
 
 def test_rest_changes_are_in_the_next_list_whichever_worker_answers(stack):
@@ -212,9 +214,14 @@ def test_no_hits_while_not_listening(stack):
         # sessions, the workers' own among them, are not touched)
         c.execute("ALTER ROLE chat CONNECTION LIMIT 0")
         try:
+            log = os.path.join(stack.run_dir, "logs", "rest.log")
+            failed = open(log).read().count("the listening connection failed")
             c.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                       " WHERE application_name = 'rest-fcgi list cache'")
             until(lambda: not listeners(stack), "listeners gone")
+            # the listener has seen it (it logs after it stopped the hits)
+            until(lambda: open(log).read().count("the listening connection failed") > failed,
+                  "the listener noticing", timeout=10)
             # a write nobody hears about: every worker must query
             (mid,) = c.execute("INSERT INTO chat_room_messages (room_id, message, sender_id)"
                                " VALUES (%s, 'unheard', %s) RETURNING id", (room, user)).fetchone()
@@ -241,20 +248,25 @@ def test_who_announces_what(stack):
     room = create_room(stack, owner, [])
     lis = Listener(stack)
     try:
+        # ("*" comes whenever a writer of the service opens a connection,
+        # e.g. a REST worker serving its first request: not checked here)
+        def take():
+            return [p for p in lis.take() if p != "*"]
+
         # a foreign writer: the trigger, one notification per statement
         stack.sql("INSERT INTO chat_room_messages (room_id, message, sender_id)"
                   " SELECT %s, 'x' || g, %s FROM generate_series(1, 3) g", (room, owner))
-        assert lis.take() == ["r:%d" % room]
+        assert take() == ["r:%d" % room]
         # a session that says it announces itself: the trigger is silent
         with psycopg.connect(stack.dsn, autocommit=True,
                              options="-c chat.list_notify=after") as c:
             c.execute("INSERT INTO chat_room_messages (room_id, message, sender_id)"
                       " VALUES (%s, 'quiet', %s)", (room, owner))
-        assert lis.take() == []
+        assert take() == []
         # the REST tier: after its commit, the users it added and the room
         r = stack.req("PUT", "/rooms", sub=owner, json={"room_id": room, "users_to_add": [other]})
         assert r.status_code == 200, r.text
-        assert sorted(lis.take()) == sorted(["r:%d" % room, "u:%s" % other])
+        assert sorted(take()) == sorted(["r:%d" % room, "u:%s" % other])
         # a daemon: after its batch's commit, the batch's rooms
         ws = stack.connect(sub=owner)
         try:
@@ -262,10 +274,7 @@ def test_who_announces_what(stack):
             assert confirmation(ws)["confirmed"] is True
         finally:
             ws.close()
-        # (and "*" when that store worker connected just now: a new
-        # connection announces that everything may have changed)
-        got = lis.take()
-        assert "r:%d" % room in got and set(got) <= {"r:%d" % room, "*"}, got
+        assert take() == ["r:%d" % room]
         # thousands of rooms: several notifications under 8000 bytes, all ids
         stack.sql("SELECT chat_list_notify(array(SELECT g FROM generate_series(1000000, 1002999)"
                   " g), NULL)")
@@ -286,7 +295,8 @@ def test_another_worker_listens_when_the_listener_dies():
         room = create_room(s, user, [])
         warm(s, user)
         log = os.path.join(s.run_dir, "logs", "rest.log")
-        leaders = re.findall(r"rest-fcgi\[(\d+)\]: listening for GET /rooms", open(log).read())
+        began = r"rest-fcgi\[(\d+)\]: (?:listening for GET /rooms|GET /rooms cache on again)"
+        leaders = re.findall(began, open(log).read())
         assert len(leaders) == 1, leaders
         os.kill(int(leaders[0]), signal.SIGKILL)
         (mid,) = s.sql("INSERT INTO chat_room_messages (room_id, message, sender_id)"
@@ -295,8 +305,8 @@ def test_another_worker_listens_when_the_listener_dies():
         # listener counted everything as changed when it began
         for _ in range(3 * workers(s)):
             assert rooms_of(s, user)[room]["last_message"]["id"] == mid
-        until(lambda: len(re.findall(r"listening for GET /rooms", open(log).read())) == 2,
-              "a new listener", timeout=10)
+        until(lambda: len(re.findall(began, open(log).read())) == 2, "a new listener",
+              timeout=10)
         assert len(listeners(s)) == 1
         before = cache_counts(s)
         warm(s, user)
