@@ -264,11 +264,34 @@ static void lc_drain(struct listcache *c, PGconn *pg)
  * its throughput with 8 listeners). The others wait for the lock: it is
  * theirs the moment the listener's process ends, however it ends.
  */
+/*
+ * Serve one listening session until it fails (0) or a stop (1): hand the
+ * notifications over, and after LISTCACHE_PING_MS of quiet ask whether
+ * the session is still there, waiting no longer than that for the answer.
+ */
+static int lc_session(struct listcache *c, PGconn *pg)
+{
+	int readable, rc;
+
+	for (;;) {
+		if (lc_wait(c, PQsocket(pg), LISTCACHE_PING_MS, &readable))
+			return 1;
+		if (readable)
+			rc = PQconsumeInput(pg) ? 0 : -1;
+		else
+			rc = PQsendQuery(pg, "SELECT 1") ? lc_await(c, pg, LISTCACHE_PING_MS) : -1;
+		if (rc)
+			return rc == 1;
+		lc_heard(c);
+		lc_drain(c, pg);
+	}
+}
+
 static void *lc_listen(void *arg)
 {
 	struct listcache *c = arg;
 	char err[512], why[512] = "";
-	int readable;
+	int readable, stop = 0;
 
 	while (lc_lock(c->lock_fd, F_SETLK, F_WRLCK, NULL)) {
 		if (lc_wait(c, -1, LISTCACHE_ELECT_MS, &readable))
@@ -276,7 +299,7 @@ static void *lc_listen(void *arg)
 	}
 	/* until this one listens: whoever set the pid before is gone */
 	listcache_set_live(c, 0);
-	for (;;) {
+	while (!stop) {
 		PGconn *pg = lc_connect(c, err, sizeof(err));
 
 		if (!pg) {
@@ -284,8 +307,7 @@ static void *lc_listen(void *arg)
 			if (strcmp(err, why))	/* once per outage, not every second */
 				log_warn("GET /rooms cache off until Postgres answers: %s", err);
 			snprintf(why, sizeof(why), "%s", err);
-			if (lc_wait(c, -1, 1000, &readable))
-				break;
+			stop = lc_wait(c, -1, 1000, &readable);
 			continue;
 		}
 		if (why[0])
@@ -294,39 +316,13 @@ static void *lc_listen(void *arg)
 			log_info("listening for GET /rooms changes for the tier's workers");
 		why[0] = '\0';
 		listcache_set_live(c, 1);
-		for (;;) {
-			if (lc_wait(c, PQsocket(pg), LISTCACHE_PING_MS, &readable)) {
-				listcache_set_live(c, 0);
-				PQfinish(pg);
-				pg = NULL;
-				break;
-			}
-			if (readable) {
-				if (!PQconsumeInput(pg))
-					break;
-			} else {
-				/* quiet: is the session still there? Not waiting forever */
-				int rc = PQsendQuery(pg, "SELECT 1") ? lc_await(c, pg, LISTCACHE_PING_MS)
-								     : -1;
-
-				if (rc == 1) {
-					listcache_set_live(c, 0);
-					PQfinish(pg);
-					pg = NULL;
-					break;
-				}
-				if (rc)
-					break;
-			}
-			lc_heard(c);
-			lc_drain(c, pg);
-		}
-		if (!pg)
-			break;	/* stopping */
+		stop = lc_session(c, pg);
 		listcache_set_live(c, 0);
-		snprintf(why, sizeof(why), "%s", PQerrorMessage(pg));
-		why[strcspn(why, "\n")] = '\0';
-		log_warn("GET /rooms cache off: the listening connection failed: %s", why);
+		if (!stop) {
+			snprintf(why, sizeof(why), "%s", PQerrorMessage(pg));
+			why[strcspn(why, "\n")] = '\0';
+			log_warn("GET /rooms cache off: the listening connection failed: %s", why);
+		}
 		PQfinish(pg);
 	}
 	lc_lock(c->lock_fd, F_SETLK, F_UNLCK, NULL);	/* the next worker takes over */
@@ -454,7 +450,6 @@ const char *listcache_get(struct listcache *c, const char *user, size_t *len)
 stale:
 	lc_free(c, e);
 miss:
-	c->misses++;
 	return NULL;
 }
 

@@ -84,7 +84,7 @@ struct listcache {
 	pthread_t thread;
 	int thread_started;
 	int listening;		/* atomic: this process's thread is the listener */
-	uint64_t hits, misses;	/* this worker's, for restmetrics */
+	uint64_t hits;		/* this worker's (the tier's: restmetrics) */
 	int64_t max_age_ms;	/* LISTCACHE_MAX_AGE_MS (unit tests shorten it) */
 };
 

@@ -349,20 +349,23 @@ static int rooms_list_row(struct sbuf *w, PGresult *res, int i)
 	return 0;
 }
 
+/* The documented dialect's envelope up to the room array. */
+static const char rooms_list_head[] = "{\"error_message\":null,\"data\":";
+
 /*
  * The answer around the room array arr[0..len): the bare array for the
  * app dialect, the envelope for the documented one. 0, or -1 (no memory).
  */
+
 static int rooms_list_answer(struct resp *r, int bare, const char *arr, size_t len)
 {
-	static const char head[] = "{\"error_message\":null,\"data\":";
 	struct sbuf w;
 	char *body;
 	size_t n;
 
-	sbuf_init(&w, len + sizeof(head) + 1);
+	sbuf_init(&w, len + sizeof(rooms_list_head) + 1);
 	if (!bare)
-		sbuf_add(&w, head, sizeof(head) - 1);
+		sbuf_add(&w, rooms_list_head, sizeof(rooms_list_head) - 1);
 	sbuf_add(&w, arr, len);
 	if (!bare)
 		sbuf_add(&w, "}", 1);
@@ -375,7 +378,6 @@ static int rooms_list_answer(struct resp *r, int bare, const char *arr, size_t l
 
 int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 {
-	static const char head[] = "{\"error_message\":null,\"data\":";
 	/* the app dialect (req.h) takes the bare array */
 	int bare = q->dialect == REQ_APP;
 	const char *params[1] = { q->who.sub }, *kept;
@@ -383,7 +385,7 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	PGresult *res;
 	struct sbuf w;
 	char err[512], *body;
-	size_t len, off = bare ? 0 : sizeof(head) - 1;
+	size_t len, off = bare ? 0 : sizeof(rooms_list_head) - 1;
 	uint64_t ticket;
 	int n, rc = 0;
 
@@ -410,7 +412,7 @@ int rooms_list(struct rest_ctx *ctx, struct req *q, struct resp *r)
 	/* The envelope is written here too: one buffer, no copy. */
 	sbuf_init(&w, 512 + (size_t)n * 400);
 	if (!bare)
-		sbuf_add(&w, head, sizeof(head) - 1);
+		sbuf_add(&w, rooms_list_head, sizeof(rooms_list_head) - 1);
 	sbuf_add(&w, "[", 1);
 	for (int i = 0; i < n && !PQgetisnull(res, i, L_ID); i++) {
 		if (i)
