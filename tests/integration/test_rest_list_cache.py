@@ -311,3 +311,24 @@ def test_another_worker_listens_when_the_listener_dies():
         before = cache_counts(s)
         warm(s, user)
         assert cache_counts(s)["hit"] > before["hit"]
+
+
+def test_a_kept_answer_serves_both_dialects(stack):
+    """The cache keeps the room array alone: the app's path gets it bare,
+    the documented one inside the envelope, whichever dialect filled it
+    (SPEC.md section 2, "Dialects"; through nginx, as the app asks)."""
+    me, other = stack.new_user(), stack.new_user()
+    create_room(stack, me, [other], apartment_id=5)
+    before = cache_counts(stack)
+    for first, second in (("/chat/rooms", "/rooms"), ("/rooms", "/chat/rooms")) * 2:
+        for path in (first, second) * (2 * workers(stack)):
+            r = stack.req("GET", path, sub=me)
+            assert r.status_code == 200, r.text
+            body = r.json()
+            rooms = body if path == "/chat/rooms" else body["data"]
+            if path == "/rooms":
+                assert body == {"error_message": None, "data": rooms}
+            assert isinstance(rooms, list) and len(rooms) == 1
+            assert rooms[0]["apartment_id"] == 5
+            assert sorted(rooms[0]["participants_id"]) == sorted([me, other])
+    assert cache_counts(stack)["hit"] > before["hit"]
