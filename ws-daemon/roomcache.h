@@ -8,7 +8,7 @@
  * events (bus.h). Only the service thread touches it: no locks.
  *
  * Ordering. Every committed message carries prev_id, the id of the
- * message committed just before it in the same room (chat_ws_store
+ * message committed just before it in the same room (chat_ws_insert
  * locks the room, so ids are handed out in commit order). Messages are
  * held here and released by room_next() only when their predecessor was
  * released (or is older than what was released), so a recipient sees a

@@ -10,18 +10,20 @@
 #include <time.h>
 
 #define STORE_SETTLE "2 seconds"	/* longer than any event takes to travel */
+#define STORE_RESENDS_US 1000000	/* after a resend: ON CONFLICT for this long */
 
 static const struct db_stmt store_stmts[] = {
 	/*
-	 * the stored rows in input order, then one row per room found locked
-	 * (id NULL), sql/006_ws_store_rows.sql
+	 * each locked room's previous message (kind 1), the stored rows in
+	 * input order (kind 0), the rooms held elsewhere (kind 2); $5: with
+	 * ON CONFLICT (sql/008_ws_insert.sql)
 	 */
-	{ "ws_store",
-	  "SELECT id, sender_id::text, client_temp_id, room_id, created_at, prev_id "
-	  "FROM chat_ws_store($1::uuid[], $2::bigint[], $3::text[], $4::text[])" },
-	/* after the COMMIT of ws_store: its rooms for GET /rooms (listnotify.h) */
+	{ "ws_insert",
+	  "SELECT kind, id, sender_id::text, client_temp_id, room_id, created_at "
+	  "FROM chat_ws_insert($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::boolean)" },
+	/* after the COMMIT of ws_insert: its rooms for GET /rooms (listnotify.h) */
 	{ "ws_list_notify", LISTNOTIFY_SQL },
-	/* what became of the other rows ws_store did not store */
+	/* what became of the other rows ws_insert did not store */
 	{ "ws_lookup",
 	  "SELECT ord, status, id, room_id, created_at "
 	  "FROM chat_ws_lookup($1::uuid[], $2::text[])" },
@@ -42,10 +44,10 @@ static const struct db_stmt store_stmts[] = {
 	/*
 	 * The messages peers announce, as Postgres has them: the row with
 	 * that id, room, sender and text; its created_at in the API's form
-	 * and its predecessor in the room, found as chat_ws_store finds it
+	 * and its predecessor in the room, found as chat_ws_insert finds it
 	 * (one step back on the (room_id, id) index; none when a foreign
-	 * writer stored that one, sql/006_ws_store_rows.sql). The room's messages
-	 * commit in id order (chat_ws_store locks the room), so once a
+	 * writer stored that one, sql/008_ws_insert.sql). The room's messages
+	 * commit in id order (chat_ws_insert locks the room), so once a
 	 * message is visible its predecessor is too.
 	 */
 	{ "ws_verify",
@@ -173,7 +175,7 @@ static void store_room_add_busy(struct store_busy_rooms *b, int64_t room)
 	b->id[b->n++] = room;
 }
 
-/* chat_ws_store's status column: 0 stored, 1 before, 2 not a participant, 3 banned, 4 locked. */
+/* chat_ws_lookup's status column: 0 stored, 1 before, 2 not a participant, 3 banned, 4 locked. */
 static enum store_status store_status_of(const char *v)
 {
 	switch (atoi(v)) {
@@ -199,7 +201,7 @@ static int store_created_at(struct store_job *j, PGresult *r, int row, int col)
 }
 
 /*
- * The jobs of a batch that chat_ws_store neither stored nor turned away
+ * The jobs of a batch that chat_ws_insert neither stored nor turned away
  * for a locked room (status STORE_UNKNOWN): one chat_ws_lookup call says
  * why, or which message a resend already has. Whatever it cannot answer
  * fails ("server error"), never a silent loss.
@@ -253,36 +255,74 @@ out:
 		pgarr_release(&a[k]);
 }
 
+static int store_prev_cmp(const void *a, const void *b)
+{
+	int64_t x = ((const struct store_prev *)a)->room, y = ((const struct store_prev *)b)->room;
+
+	return (x > y) - (x < y);
+}
+
+void store_chain(struct store_job **jobs, int n, struct store_prev *prev, int nprev)
+{
+	struct store_prev key, *p;
+
+	qsort(prev, (size_t)nprev, sizeof(*prev), store_prev_cmp);
+	for (int i = 0; i < n; i++) {
+		struct store_job *j = jobs[i];
+
+		if (j->status != STORE_OK)
+			continue;
+		key.room = j->room_id;
+		p = bsearch(&key, prev, (size_t)nprev, sizeof(*prev), store_prev_cmp);
+		if (!p) {	/* cannot happen: stored, so locked */
+			log_error("store: room %lld stored without its previous message",
+				  (long long)j->room_id);
+			j->prev_id = 0;
+			continue;
+		}
+		j->prev_id = p->id;
+		p->id = j->id;
+	}
+}
+
 /*
- * One chat_ws_store call for jobs[0..n), minus the messages of rooms
+ * One chat_ws_insert call for jobs[0..n), minus the messages of rooms
  * already found locked in this run (busy). A failed call is not retried
  * message by message, each with its own timeout (issue 10: one locked
  * room then held every other room back for 5 s per message):
  *   DB_DOWN, DB_TIMEOUT  every message gets STORE_ERROR at once;
  *   DB_BUSY              (deadlock, serialisation) the call is made again, once;
+ *   unique_violation     made without ON CONFLICT, the call met a resend
+ *                        (or a temp id twice in the batch) and stored
+ *                        nothing: it is made again with ON CONFLICT, and
+ *                        the worker keeps asking for it for
+ *                        STORE_RESENDS_US (resends come in bursts, after
+ *                        reconnections);
  *   DB_ERROR             the statement itself failed on some row: the
  *                        batch is split in halves until that row is alone.
- * The answer's rows are the messages stored now, in the order of the jobs,
- * then the rooms found locked: walking the jobs, a row answers the first
- * job not yet answered with the same sender, temp id and room. Jobs of a
- * locked room get STORE_BUSY; any other job no row answers goes to
- * store_lookup().
+ * The answer's stored rows come in the order of the jobs: walking the
+ * jobs, a row answers the first job not yet answered with the same
+ * sender, temp id and room; store_chain() gives each its predecessor.
+ * Jobs of a locked room get STORE_BUSY; any other job no row answers goes
+ * to store_lookup().
  */
 static void store_send(struct store_worker *s, struct store_job **jobs, int n,
 		       struct store_busy_rooms *busy, int retried)
 {
 	struct store_job **go = NULL;
+	struct store_prev *prev = NULL;
 	struct pgarr a[4];
-	const char *vals[4];
+	const char *vals[5];
 	char err[512];
 	PGresult *r = NULL;
 	int64_t t0;
-	int m = 0, row = 0, rows, stored = 0, unknown = 0;
+	int m = 0, row = 0, rows, nprev = 0, stored = 0, unknown = 0, resends;
 
 	for (int k = 0; k < 4; k++)
 		pgarr_init(&a[k], 0);
 	go = malloc((size_t)(n ? n : 1) * sizeof(*go));
-	if (!go) {
+	prev = malloc((size_t)(n ? n : 1) * sizeof(*prev));	/* a room per job at most */
+	if (!go || !prev) {
 		log_error("store: out of memory for a batch of %d", n);
 		store_fail_all(jobs, n);
 		goto out;
@@ -307,8 +347,15 @@ static void store_send(struct store_worker *s, struct store_job **jobs, int n,
 	}
 again:
 	t0 = chrono_mono_us();
-	r = db_exec(&s->db, "ws_store", 4, vals, err, sizeof(err));
+	resends = t0 < s->resends_until_us;
+	vals[4] = resends ? "t" : "f";
+	r = db_exec(&s->db, "ws_insert", 5, vals, err, sizeof(err));
 	if (!r) {
+		if (s->db.fail == DB_ERROR && !resends && !strcmp(s->db.sqlstate, "23505")) {
+			s->resends_until_us = chrono_mono_us() + STORE_RESENDS_US;
+			__atomic_fetch_add(&s->stats.resend_retries, 1, __ATOMIC_RELAXED);
+			goto again;
+		}
 		log_warn("store: batch of %d messages failed: %s", m, err);
 		if (s->db.fail == DB_BUSY && !retried) {
 			retried = 1;
@@ -324,22 +371,34 @@ again:
 		goto out;
 	}
 	rows = PQntuples(r);
-	while (rows > 0 && PQgetisnull(r, rows - 1, 0)) {	/* the locked rooms */
-		store_room_add_busy(busy, strtoll(PQgetvalue(r, rows - 1, 3), NULL, 10));
-		rows--;
+	for (int i = 0; i < rows; i++) {
+		int64_t room = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+
+		switch (atoi(PQgetvalue(r, i, 0))) {
+		case 1:
+			if (nprev == m)		/* cannot happen: a row per locked room */
+				break;
+			prev[nprev].room = room;
+			prev[nprev++].id = PQgetisnull(r, i, 1) ? 0 :
+					   strtoll(PQgetvalue(r, i, 1), NULL, 10);
+			break;
+		case 2:
+			store_room_add_busy(busy, room);
+			break;
+		}
 	}
 	for (int i = 0; i < m; i++) {
 		struct store_job *j = go[i];
 
-		if (row < rows && !strcmp(PQgetvalue(r, row, 1), j->user) &&
-		    (size_t)PQgetlength(r, row, 2) == j->temp_len &&
-		    !memcmp(PQgetvalue(r, row, 2), j->temp_id, j->temp_len) &&
-		    strtoll(PQgetvalue(r, row, 3), NULL, 10) == j->room_id) {
+		while (row < rows && strcmp(PQgetvalue(r, row, 0), "0"))
+			row++;
+		if (row < rows && !strcmp(PQgetvalue(r, row, 2), j->user) &&
+		    (size_t)PQgetlength(r, row, 3) == j->temp_len &&
+		    !memcmp(PQgetvalue(r, row, 3), j->temp_id, j->temp_len) &&
+		    strtoll(PQgetvalue(r, row, 4), NULL, 10) == j->room_id) {
 			j->status = STORE_OK;
-			j->id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-			j->prev_id = PQgetisnull(r, row, 5) ? 0 :
-				     strtoll(PQgetvalue(r, row, 5), NULL, 10);
-			store_created_at(j, r, row, 4);
+			j->id = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+			store_created_at(j, r, row, 5);
 			row++;
 			stored++;
 		} else if (busy->n && store_room_busy(busy, j->room_id)) {
@@ -349,8 +408,11 @@ again:
 			unknown++;
 		}
 	}
+	while (row < rows && strcmp(PQgetvalue(r, row, 0), "0"))
+		row++;
 	if (row < rows)		/* cannot happen: rows come in job order */
-		log_error("store: %d stored rows matched no message of the batch", rows - row);
+		log_error("store: stored rows matched no message of the batch");
+	store_chain(go, m, prev, nprev);
 	if (unknown)
 		store_lookup(s, go, m);
 	/* read by the service thread's statistics line: atomics, no lock */
@@ -363,6 +425,7 @@ again:
 out:
 	PQclear(r);
 	free(go);
+	free(prev);
 	for (int k = 0; k < 4; k++)
 		pgarr_release(&a[k]);
 }
@@ -777,6 +840,7 @@ void store_stats(struct store *st, struct store_stats *out)
 		out->batches += __atomic_load_n(&s->stats.batches, __ATOMIC_RELAXED);
 		out->stored += __atomic_load_n(&s->stats.stored, __ATOMIC_RELAXED);
 		out->busy_us += __atomic_load_n(&s->stats.busy_us, __ATOMIC_RELAXED);
+		out->resend_retries += __atomic_load_n(&s->stats.resend_retries, __ATOMIC_RELAXED);
 		metrics_hist_add(&s->stats.batch_size, &out->batch_size);
 		metrics_hist_add(&s->stats.batch_us, &out->batch_us);
 	}

@@ -15,7 +15,7 @@
  * answered, then wakes the service thread through the wake callback
  * (lws_cancel_service). Under load the batches grow by themselves: while
  * one batch is in Postgres the next one queues, and all its messages
- * share one statement and one commit (chat_ws_store, sql/003_ws_store.sql).
+ * share one statement and one commit (chat_ws_insert, sql/008_ws_insert.sql).
  *
  * Jobs:
  *   STORE_SEND      store one message (status, id, created_at, prev_id).
@@ -33,7 +33,7 @@
  *   STORE_VERIFY    does Postgres hold the message a peer's event
  *                   announces: id, room_id, sender and text all equal?
  *                   STORE_OK with Postgres' created_at and prev_id (the
- *                   room's previous id, as chat_ws_store gave it), or
+ *                   room's previous id, as chat_ws_insert gave it), or
  *                   STORE_UNKNOWN. Read-only, so retried once on a
  *                   connection found dead.
  * A job that failed on the database gets STORE_ERROR ("server error").
@@ -118,10 +118,11 @@ static inline struct store_job *store_job_next(const struct store_job *j)
 
 /* What the worker has done since it started. */
 struct store_stats {
-	uint64_t batches;		/* chat_ws_store calls that answered */
+	uint64_t batches;		/* chat_ws_insert calls that answered */
 	uint64_t stored;		/* messages in them */
 	uint64_t busy_us;		/* time spent in them */
-	struct metrics_hist batch_size;	/* messages per chat_ws_store call */
+	uint64_t resend_retries;	/* calls made again with ON CONFLICT (a resend) */
+	struct metrics_hist batch_size;	/* messages per chat_ws_insert call */
 	struct metrics_hist batch_us;	/* its time (statement and commit), us */
 };
 
@@ -143,6 +144,7 @@ struct store_worker {
 	int started;
 	int batch_max;			/* most messages per statement */
 	int last_pid;			/* backend pid, to notice reconnects */
+	int64_t resends_until_us;	/* worker only: ON CONFLICT until then (monotonic) */
 	struct store_stats stats;	/* the worker adds (atomics): store_stats() */
 };
 
@@ -151,6 +153,25 @@ struct store {
 	int n;				/* workers started */
 	struct handoff out;		/* every worker's answers */
 };
+
+/*
+ * A room one chat_ws_insert call locked (its kind 1 row): id, the room's
+ * newest message before the call (0: none, or a foreign writer's).
+ */
+struct store_prev {
+	int64_t room, id;
+};
+
+/*
+ * The predecessors of one chat_ws_insert call's stored messages (a worker
+ * calls it; exposed for tests). jobs[0..n) in input order, those with
+ * status STORE_OK stored by the call, which numbered them in that order
+ * with their rooms locked; prev[0..nprev) the rooms it locked (sorted
+ * here). Each stored job's prev_id becomes the job stored before it in
+ * its room, or for the room's first the room's entry; the entries end as
+ * each room's last stored message.
+ */
+void store_chain(struct store_job **jobs, int n, struct store_prev *prev, int nprev);
 
 /*
  * Start workers (1..STORE_WORKERS_MAX) for conninfo. wake(arg) is called

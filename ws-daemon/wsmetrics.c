@@ -97,13 +97,16 @@ void wsmetrics_render(struct daemon *d, struct sbuf *b)
 		    cs->queue_drops);
 
 	metrics_family(b, "chat_ws_store_batch_size", "histogram",
-		       "Messages per store statement (chat_ws_store).");
+		       "Messages per store statement (chat_ws_insert).");
 	metrics_histogram(b, "chat_ws_store_batch_size", NULL, &metrics_size_spec,
 			  &st.batch_size);
 	metrics_family(b, "chat_ws_store_seconds", "histogram",
 		       "Time of a store batch: statement and commit, in seconds.");
 	metrics_histogram(b, "chat_ws_store_seconds", NULL, &metrics_seconds_spec,
 			  &st.batch_us);
+	wsm_counter(b, "chat_ws_store_resend_retries_total",
+		    "Store statements made again with ON CONFLICT after meeting a resend.",
+		    st.resend_retries);
 
 	for (int t = 0; t < EVT_NTYPES; t++)
 		names[t] = evt_type_name((enum evt_type)t);
