@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +20,8 @@
 #include <unistd.h>
 
 #define LISTENER_BACKLOG 65535		/* the kernel caps it at somaxconn */
-#define LISTENER_RETRY_S 0.1		/* after EMFILE, ENOBUFS ... */
+#define LISTENER_RETRY_MS 100		/* after EMFILE, ENOBUFS ... */
+#define LISTENER_BATCH 64		/* accepted ones handed over together */
 
 int listener_open(struct listener *l, const char *addr, int port, char *err, size_t errlen)
 {
@@ -116,19 +118,6 @@ int listener_open_inherited(struct listener *l, char *err, size_t errlen)
 	return 1;
 }
 
-/* Out of descriptors or memory (errno): accept again shortly. */
-static void listener_pause(struct listener *l)
-{
-	log_warn("accept: %s; accepting again in %.0f ms", strerror(errno),
-		 LISTENER_RETRY_S * 1000);
-	for (unsigned i = 0; i < l->nsocks; i++)
-		ev_io_stop(l->loop, &l->io[i]);
-	if (!ev_is_active(&l->retry)) {
-		ev_timer_set(&l->retry, LISTENER_RETRY_S, 0.);
-		ev_timer_start(l->loop, &l->retry);
-	}
-}
-
 /* Queues fd for lws (q[qhead .. qhead + qlen)); -1 when it cannot grow. */
 static int listener_push(struct listener *l, int fd)
 {
@@ -171,12 +160,49 @@ static void listener_hand_over(struct listener *l)
 }
 
 /*
- * Accepts everything queued in the kernel on socket lfd, then hands over
- * what it may.
+ * Accept thread: n accepted descriptors to the service thread (inbox),
+ * and a wake-up. One that cannot be queued (no memory) is closed.
  */
-static void listener_accept(struct listener *l, int lfd)
+static void listener_deliver(struct listener *l, const int *fd, size_t n)
 {
-	int one = 1;
+	size_t lost = 0;
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&l->mu);
+	if (l->ninbox + n > l->inbox_cap) {
+		size_t cap = l->inbox_cap ? l->inbox_cap : 1024;
+		int *in;
+
+		while (cap < l->ninbox + n)
+			cap *= 2;
+		in = realloc(l->inbox, cap * sizeof(*in));
+		if (in) {
+			l->inbox = in;
+			l->inbox_cap = cap;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (l->ninbox < l->inbox_cap) {
+			l->inbox[l->ninbox++] = fd[i];
+		} else {
+			close(fd[i]);
+			lost++;
+		}
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (lost)
+		log_warn("accept: out of memory queueing connections; %zu closed", lost);
+	ev_async_send(l->loop, &l->wake);
+}
+
+/*
+ * Accept thread: everything queued in the kernel on socket lfd. -1 when
+ * out of descriptors or memory (errno): accept again shortly.
+ */
+static int listener_accept(struct listener *l, int lfd)
+{
+	int got[LISTENER_BATCH], n = 0, one = 1, rc = 0;
 
 	for (;;) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -184,35 +210,81 @@ static void listener_accept(struct listener *l, int lfd)
 		if (fd >= 0) {
 			if (lfd == l->fd[0])	/* the TCP port (listener_open) */
 				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			if (!listener_push(l, fd))
-				continue;
-			close(fd);
-			errno = ENOMEM;
-		} else if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) {
+			got[n++] = fd;
+			if (n == LISTENER_BATCH) {
+				listener_deliver(l, got, (size_t)n);
+				n = 0;
+			}
 			continue;
-		} else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			break;
 		}
-		listener_pause(l);
+		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			continue;
+		if (errno != EAGAIN && errno != EWOULDBLOCK) {
+			log_warn("accept: %s; accepting again in %d ms", strerror(errno),
+				 LISTENER_RETRY_MS);
+			rc = -1;
+		}
 		break;
 	}
-	listener_hand_over(l);
+	listener_deliver(l, got, (size_t)n);
+	return rc;
 }
 
-static void listener_on_io(struct ev_loop *loop, ev_io *w, int revents)
+/* The accept thread: accepts until the stop pipe is written to. */
+static void *listener_run(void *arg)
 {
-	(void)loop;
-	(void)revents;
-	listener_accept(w->data, w->fd);
+	struct listener *l = arg;
+	struct pollfd p[1 + LISTENER_SOCKS];
+	int paused = 0;
+
+	p[0].fd = l->stop[0];
+	p[0].events = POLLIN;
+	for (unsigned i = 0; i < l->nsocks; i++) {
+		p[1 + i].fd = l->fd[i];
+		p[1 + i].events = POLLIN;
+	}
+	for (;;) {
+		/* paused (EMFILE ...): only the stop pipe, for LISTENER_RETRY_MS */
+		int rc = poll(p, paused ? 1 : 1 + l->nsocks, paused ? LISTENER_RETRY_MS : -1);
+
+		if (rc < 0 && errno != EINTR) {
+			log_error("accept: poll: %s", strerror(errno));
+			paused = 1;
+			continue;
+		}
+		if (rc > 0 && p[0].revents)
+			break;
+		if (paused) {
+			paused = 0;
+			continue;
+		}
+		for (unsigned i = 0; rc > 0 && i < l->nsocks; i++)
+			if (p[1 + i].revents && listener_accept(l, l->fd[i]))
+				paused = 1;
+	}
+	return NULL;
 }
 
-static void listener_on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+/* Service thread: what the accept thread queued, into q, then to lws. */
+static void listener_on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
 	struct listener *l = w->data;
+	size_t lost = 0;
 
+	(void)loop;
 	(void)revents;
-	for (unsigned i = 0; i < l->nsocks; i++)
-		ev_io_start(loop, &l->io[i]);
+	pthread_mutex_lock(&l->mu);
+	for (size_t i = 0; i < l->ninbox; i++) {
+		if (listener_push(l, l->inbox[i])) {
+			close(l->inbox[i]);
+			lost++;
+		}
+	}
+	l->ninbox = 0;
+	pthread_mutex_unlock(&l->mu);
+	if (lost)
+		log_warn("accept: out of memory queueing connections; %zu closed", lost);
+	listener_hand_over(l);
 }
 
 /* Due at once after listener_done(): in the next loop pass, outside lws. */
@@ -223,21 +295,32 @@ static void listener_on_kick(struct ev_loop *loop, ev_timer *w, int revents)
 	listener_hand_over(w->data);
 }
 
-void listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *vh,
-		    unsigned max_pending)
+int listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *vh,
+		   unsigned max_pending, char *err, size_t errlen)
 {
+	int rc;
+
 	l->loop = loop;
 	l->vh = vh;
 	l->max_pending = max_pending ? max_pending : 1;
-	ev_init(&l->retry, listener_on_retry);
-	l->retry.data = l;
 	ev_timer_init(&l->handover, listener_on_kick, 0., 0.);
 	l->handover.data = l;
-	for (unsigned i = 0; i < l->nsocks; i++) {
-		ev_io_init(&l->io[i], listener_on_io, l->fd[i], EV_READ);
-		l->io[i].data = l;
-		ev_io_start(loop, &l->io[i]);
+	ev_async_init(&l->wake, listener_on_wake);
+	l->wake.data = l;
+	ev_async_start(loop, &l->wake);
+	pthread_mutex_init(&l->mu, NULL);
+	if (pipe2(l->stop, O_CLOEXEC)) {
+		snprintf(err, errlen, "accept thread: pipe: %s", strerror(errno));
+		l->stop[0] = l->stop[1] = -1;
+		return -1;
 	}
+	rc = pthread_create(&l->thread, NULL, listener_run, l);
+	if (rc) {
+		snprintf(err, errlen, "accept thread: %s", strerror(rc));
+		return -1;
+	}
+	l->started = 1;
+	return 0;
 }
 
 void listener_done(struct listener *l, struct lws *wsi)
@@ -257,16 +340,30 @@ void listener_close(struct listener *l)
 {
 	if (!l->nsocks)
 		return;
-	for (unsigned i = 0; i < l->nsocks; i++) {
-		if (l->loop)
-			ev_io_stop(l->loop, &l->io[i]);
+	if (l->started) {
+		char c = 0;
+
+		while (write(l->stop[1], &c, 1) < 0 && errno == EINTR)
+			;
+		pthread_join(l->thread, NULL);
+		l->started = 0;
+	}
+	for (unsigned i = 0; i < l->nsocks; i++)
 		close(l->fd[i]);
-	}
-	if (l->loop) {
-		ev_timer_stop(l->loop, &l->retry);
-		ev_timer_stop(l->loop, &l->handover);
-	}
 	l->nsocks = 0;
+	if (l->loop) {
+		ev_async_stop(l->loop, &l->wake);
+		ev_timer_stop(l->loop, &l->handover);
+		for (int i = 0; i < 2; i++)
+			if (l->stop[i] >= 0)
+				close(l->stop[i]);
+		pthread_mutex_destroy(&l->mu);
+	}
+	for (size_t i = 0; i < l->ninbox; i++)
+		close(l->inbox[i]);
+	free(l->inbox);
+	l->inbox = NULL;
+	l->ninbox = l->inbox_cap = 0;
 	for (size_t i = 0; i < l->qlen; i++)
 		close(l->q[l->qhead + i]);
 	free(l->q);

@@ -1,11 +1,21 @@
 /*
  * listener - the daemon's listening socket. The daemon accepts every
- * connection at once (so the kernel's listen queue never overflows, which
- * would drop the SYN and make the client wait a second or more to try
- * again) and hands them to lws (lws_adopt_socket_vhost) in order, with at
- * most max_pending handshakes in progress at once; the others wait as
- * bare sockets in a queue of descriptors, where they cost nothing but
- * the descriptor.
+ * connection at once, on a thread of its own, and hands them to lws
+ * (lws_adopt_socket_vhost) in order on the service thread, with at most
+ * max_pending handshakes in progress at once; the others wait as bare
+ * sockets in a queue of descriptors, where they cost nothing but the
+ * descriptor.
+ *
+ * The kernel's listen queue must never overflow: over TCP that drops the
+ * SYN (the client waits a second or more to try again), and on the unix
+ * socket nginx connects to, connect() fails at once (EAGAIN), which nginx
+ * answers with 502 (503 here). The queue holds somaxconn (4,096 by
+ * default) connections; a storm brings 15,000 in about a second. Accepted
+ * on the service thread, they overflowed it whenever one loop pass took
+ * a few hundred milliseconds (lws answering hundreds of handshakes, a
+ * store answer to deliver), and 1,000-1,700 clients of a 15,000 storm got
+ * 503 (issue 12, docs/bench-ws.md, sixth session); the accept thread only
+ * accepts, so it drains the queue whatever the service thread is doing.
  *
  * Why (issue 12, docs/bench-ws.md "Admission"): lws 4.1 accepts whatever
  * is queued at once, and for each connection whose handshake is in
@@ -23,13 +33,15 @@
  * connections hold a place until lws's handshake timeout (main.c); the
  * port is nginx's, not public.
  *
- * Service thread only (the libev loop lws runs on).
+ * Service thread only (the libev loop lws runs on), except the accept
+ * thread's own fields.
  */
 #ifndef WS_LISTENER_H
 #define WS_LISTENER_H
 
 #include <ev.h>
 #include <libwebsockets.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,16 +50,22 @@
 
 struct listener {
 	int fd[LISTENER_SOCKS];		/* fd[0 .. nsocks) listen */
-	ev_io io[LISTENER_SOCKS];	/* readable: connections queued */
 	unsigned nsocks;		/* 0: not open, or closed */
 	struct ev_loop *loop;
 	struct lws_vhost *vh;
-	ev_timer retry;			/* after EMFILE and the like */
+	ev_async wake;			/* the accept thread put connections in inbox */
 	ev_timer handover;		/* due at once: hand queued ones over */
 	int *q;				/* accepted, not yet handed to lws: q[qhead..] */
 	size_t qhead, qlen, qcap;
 	unsigned pending, max_pending;
 	uint64_t accepted;		/* handed to lws since the start */
+	/* the accept thread's, and what it hands to the service thread */
+	pthread_t thread;
+	int started;			/* thread runs: listener_close joins it */
+	int stop[2];			/* a pipe: written to stop the thread */
+	pthread_mutex_t mu;		/* inbox */
+	int *inbox;			/* accepted, not yet in q */
+	size_t ninbox, inbox_cap;
 };
 
 /*
@@ -78,9 +96,13 @@ int listener_open_unix(struct listener *l, const char *path, char *err, size_t e
  */
 int listener_open_inherited(struct listener *l, char *err, size_t errlen);
 
-/* Accepts from now on on loop, handing connections to vh's protocols. */
-void listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *vh,
-		    unsigned max_pending);
+/*
+ * Accepts from now on (on the accept thread), handing connections to vh's
+ * protocols on loop. 0, or -1 with err set (no thread: nothing is
+ * accepted).
+ */
+int listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *vh,
+		   unsigned max_pending, char *err, size_t errlen);
 
 /*
  * wsi's handshake is over (established, answered, or closed). Any wsi may
@@ -90,8 +112,9 @@ void listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *
 void listener_done(struct listener *l, struct lws *wsi);
 
 /*
- * Stops accepting, closes the sockets (a unix socket's file stays: the
- * next run replaces it) and the connections not handed over.
+ * Stops accepting (joins the accept thread), closes the sockets (a unix
+ * socket's file stays: the next run replaces it) and the connections not
+ * handed over.
  */
 void listener_close(struct listener *l);
 

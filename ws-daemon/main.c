@@ -192,7 +192,8 @@ int main(int argc, char **argv)
 		    " package libwebsockets-evlib-ev, missing?)");
 	the_ctx = ctx;
 	life_attach(&d, ctx);
-	listener_start(&d.listener, loop, vh, LISTENER_MAX_PENDING);
+	if (listener_start(&d.listener, loop, vh, LISTENER_MAX_PENDING, err, sizeof(err)))
+		die("%s", err);
 	log_info("listening on port %d%s%s (daemon %d)", cfg.ws_port,
 		 inherited || cfg.ws_socket[0] ? " and " : "",
 		 inherited ? "the socket systemd passed" : cfg.ws_socket, cfg.ws_id);

@@ -13,7 +13,8 @@
 #   admit    15,000 clients connect at once through nginx to a freshly
 #            restarted daemon while the rate load flows
 #   store    the ceilings of the store path: a plain batched INSERT of the
-#            same rows and chat_ws_store alone, with pgbench, same database
+#            same rows and chat_ws_insert alone (the daemon's statement),
+#            with pgbench, same database
 #   foreign  the next live message after a foreign writer's insert
 # and prints every run, then each figure beside its ceiling or peer from
 # the same run, with the ratio. The stack and the directory are removed at
@@ -406,7 +407,7 @@ SELECT count(*) FROM (SELECT
 	array_agg(r.room ORDER BY g) rm,
 	array_agg(rpad('ceiling ' || g, 48, '.') ORDER BY g) m,
 	array_agg(md5(random()::text) ORDER BY g) t $rows_sql) x,
-	chat_ws_store(x.s, x.rm, x.m, x.t);
+	chat_ws_insert(x.s, x.rm, x.m, x.t, false);
 SQL
 # The same two on $dbw backends at once, as the daemon's $dbw database
 # workers run (each client its own rooms: the workers share rooms out).
@@ -425,12 +426,12 @@ ceil_ins=() ceil_fn=() ceil_ins_n=() ceil_fn_n=()
 for i in $(seq "$runs"); do
 	ceil_ins+=("$(pgb "$RUN_DIR/ceil-insert.sql")") ceil_fn+=("$(pgb "$RUN_DIR/ceil-store.sql")")
 	echo "store ceilings run $i: plain INSERT of $ceil_rows rows ${ceil_ins[-1]} rows/s;" \
-		"chat_ws_store alone ${ceil_fn[-1]} rows/s"
+		"chat_ws_insert alone ${ceil_fn[-1]} rows/s"
 	if [ "$dbw" -gt 1 ]; then
 		ceil_ins_n+=("$(pgb "$RUN_DIR/ceil-insert-n.sql" "$dbw")")
 		ceil_fn_n+=("$(pgb "$RUN_DIR/ceil-store-n.sql" "$dbw")")
 		echo "store ceilings run $i on $dbw connections: plain INSERT ${ceil_ins_n[-1]} rows/s;" \
-			"chat_ws_store ${ceil_fn_n[-1]} rows/s"
+			"chat_ws_insert ${ceil_fn_n[-1]} rows/s"
 	fi
 done
 
@@ -483,10 +484,10 @@ row "send->confirm p50 ms (flood, 1 in flight per user)" "" "${flood_c50[@]}"
 row "confirmed messages/s (flood through nginx)" "" "${flood_n[@]}"
 [ ${#flood_1w[@]} -gt 0 ] && row "confirmed messages/s (flood, 1 database worker)" "" "${flood_1w[@]}"
 row "store ceiling: plain INSERT, rows/s" "" "${ceil_ins[@]}"
-row "store ceiling: chat_ws_store alone, rows/s" "" "${ceil_fn[@]}"
+row "store ceiling: chat_ws_insert alone, rows/s" "" "${ceil_fn[@]}"
 if [ ${#ceil_fn_n[@]} -gt 0 ]; then
 	row "store ceiling: plain INSERT, $dbw connections, rows/s" "" "${ceil_ins_n[@]}"
-	row "store ceiling: chat_ws_store, $dbw connections, rows/s" "" "${ceil_fn_n[@]}"
+	row "store ceiling: chat_ws_insert, $dbw connections, rows/s" "" "${ceil_fn_n[@]}"
 fi
 row "achieved rate, msg/s (rate test)" "$rate" "${rate_got[@]}"
 row "send->confirm p50 ms at $rate msg/s" "" "${rate_c50[@]}"
@@ -508,11 +509,11 @@ echo "== each figure beside its ceiling or peer, from this run"
 printf '%-50s %10s %12s %7s  %s\n' "figure" "value" "ceiling/peer" "ratio" "target"
 cmp() { printf '%-50s %10s %12s %7s  %s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")" "$4"; }
 cmp "flood msgs/s / plain INSERT rows/s" "$fl" "$(median "${ceil_ins[@]}")" ">= 0.80"
-cmp "chat_ws_store rows/s / plain INSERT rows/s" "$(median "${ceil_fn[@]}")" "$(median "${ceil_ins[@]}")" ""
-cmp "flood msgs/s / chat_ws_store rows/s" "$fl" "$(median "${ceil_fn[@]}")" ""
+cmp "chat_ws_insert rows/s / plain INSERT rows/s" "$(median "${ceil_fn[@]}")" "$(median "${ceil_ins[@]}")" ""
+cmp "flood msgs/s / chat_ws_insert rows/s" "$fl" "$(median "${ceil_fn[@]}")" ""
 if [ ${#ceil_fn_n[@]} -gt 0 ]; then
 	cmp "flood msgs/s / plain INSERT on $dbw connections" "$fl" "$(median "${ceil_ins_n[@]}")" ""
-	cmp "chat_ws_store / plain INSERT, both on $dbw conns" "$(median "${ceil_fn_n[@]}")" "$(median "${ceil_ins_n[@]}")" ""
+	cmp "chat_ws_insert / plain INSERT, both on $dbw conns" "$(median "${ceil_fn_n[@]}")" "$(median "${ceil_ins_n[@]}")" ""
 fi
 [ ${#flood_1w[@]} -gt 0 ] &&
 	cmp "flood, $dbw database workers / 1 worker" "$fl" "$(median "${flood_1w[@]}")" ""

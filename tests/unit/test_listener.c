@@ -72,7 +72,9 @@ static int setup(void **state)
 	f.ctx = lws_create_context(&info);
 	if (!f.ctx)
 		return -1;
-	listener_start(&lis, f.loop, lws_get_vhost_by_name(f.ctx, "default"), 2);
+	if (listener_start(&lis, f.loop, lws_get_vhost_by_name(f.ctx, "default"), 2, err,
+			   sizeof(err)))
+		return -1;
 	*state = &f;
 	return 0;
 }
@@ -135,10 +137,46 @@ static void test_bounded_then_handed_over(void **state)
 	SPIN_UNTIL(f, lis.pending == 0);
 }
 
+/* What the accept thread has accepted and not yet handed over. */
+static size_t inbox(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&lis.mu);
+	n = lis.ninbox;
+	pthread_mutex_unlock(&lis.mu);
+	return n;
+}
+
+static void test_accepted_while_the_service_thread_is_busy(void **state)
+{
+	struct fixture *f = *state;
+	int c[5], i;
+
+	/*
+	 * The loop does not run (a long pass of the service thread): the
+	 * kernel's listen queue is emptied all the same.
+	 */
+	for (i = 0; i < 5; i++)
+		c[i] = dial(f->port);
+	for (i = 0; i < 500 && inbox() < 5; i++)
+		usleep(1000);
+	assert_int_equal(inbox(), 5);
+	assert_int_equal(lis.accepted, 0);
+	/* the loop's next pass takes them: two with lws, three waiting */
+	SPIN_UNTIL(f, lis.pending == 2 && lis.qlen == 3);
+	assert_int_equal(inbox(), 0);
+	for (i = 0; i < 5; i++)
+		close(c[i]);
+	SPIN_UNTIL(f, lis.pending == 0 && lis.qlen == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_bounded_then_handed_over, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accepted_while_the_service_thread_is_busy,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
