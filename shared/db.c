@@ -202,6 +202,7 @@ static PGresult *db_check(struct db *d, PGresult *r, char *err, size_t errlen)
 	ExecStatusType st = PQresultStatus(r);
 	const char *state;
 
+	d->sqlstate[0] = '\0';
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
 		d->fail = DB_OK;
 		return r;

@@ -49,7 +49,7 @@ struct db {
 	const struct db_stmt *stmts;	/* borrowed, caller keeps it alive */
 	int nstmts;
 	enum db_fail fail;		/* why the last call failed */
-	char sqlstate[6];		/* of the last failed statement ("" when none came) */
+	char sqlstate[6];		/* of the last statement's error ("" when none came) */
 	int fatal_seen;			/* the server sent FATAL: session is ending */
 	int in_tx;			/* db_begin() opened a transaction not yet ended */
 	int connected_once;		/* a connection has succeeded before */

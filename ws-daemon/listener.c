@@ -3,6 +3,7 @@
  * (listener.h).
  */
 #include "listener.h"
+#include "handoff.h"
 #include "log.h"
 
 #include <errno.h>
@@ -220,8 +221,11 @@ static int listener_accept(struct listener *l, int lfd)
 		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
 			continue;
 		if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			log_warn("accept: %s; accepting again in %d ms", strerror(errno),
-				 LISTENER_RETRY_MS);
+			unsigned long skipped;
+
+			if (log_limit_pass(&l->log, 10000, &skipped))
+				log_warn("accept: %s; accepting again in %d ms (%lu such lines"
+					 " skipped)", strerror(errno), LISTENER_RETRY_MS, skipped);
 			rc = -1;
 		}
 		break;
@@ -248,7 +252,11 @@ static void *listener_run(void *arg)
 		int rc = poll(p, paused ? 1 : 1 + l->nsocks, paused ? LISTENER_RETRY_MS : -1);
 
 		if (rc < 0 && errno != EINTR) {
-			log_error("accept: poll: %s", strerror(errno));
+			unsigned long skipped;
+
+			if (log_limit_pass(&l->log, 10000, &skipped))
+				log_error("accept: poll: %s (%lu such lines skipped)",
+					  strerror(errno), skipped);
 			paused = 1;
 			continue;
 		}
@@ -298,8 +306,6 @@ static void listener_on_kick(struct ev_loop *loop, ev_timer *w, int revents)
 int listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *vh,
 		   unsigned max_pending, char *err, size_t errlen)
 {
-	int rc;
-
 	l->loop = loop;
 	l->vh = vh;
 	l->max_pending = max_pending ? max_pending : 1;
@@ -310,17 +316,22 @@ int listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *v
 	ev_async_start(loop, &l->wake);
 	pthread_mutex_init(&l->mu, NULL);
 	if (pipe2(l->stop, O_CLOEXEC)) {
-		snprintf(err, errlen, "accept thread: pipe: %s", strerror(errno));
-		l->stop[0] = l->stop[1] = -1;
-		return -1;
+		snprintf(err, errlen, "cannot start the accept thread: pipe: %s", strerror(errno));
+		goto fail;
 	}
-	rc = pthread_create(&l->thread, NULL, listener_run, l);
-	if (rc) {
-		snprintf(err, errlen, "accept thread: %s", strerror(rc));
-		return -1;
+	if (handoff_thread_start(&l->thread, listener_run, l, "accept", err, errlen)) {
+		for (int i = 0; i < 2; i++)
+			close(l->stop[i]);
+		goto fail;
 	}
 	l->started = 1;
 	return 0;
+fail:
+	ev_async_stop(loop, &l->wake);
+	pthread_mutex_destroy(&l->mu);
+	l->stop[0] = l->stop[1] = -1;
+	l->loop = NULL;
+	return -1;
 }
 
 void listener_done(struct listener *l, struct lws *wsi)
@@ -338,8 +349,6 @@ void listener_done(struct listener *l, struct lws *wsi)
 
 void listener_close(struct listener *l)
 {
-	if (!l->nsocks)
-		return;
 	if (l->started) {
 		char c = 0;
 
@@ -351,13 +360,14 @@ void listener_close(struct listener *l)
 	for (unsigned i = 0; i < l->nsocks; i++)
 		close(l->fd[i]);
 	l->nsocks = 0;
-	if (l->loop) {
+	if (l->loop) {		/* listener_start succeeded */
 		ev_async_stop(l->loop, &l->wake);
 		ev_timer_stop(l->loop, &l->handover);
 		for (int i = 0; i < 2; i++)
 			if (l->stop[i] >= 0)
 				close(l->stop[i]);
 		pthread_mutex_destroy(&l->mu);
+		l->loop = NULL;
 	}
 	for (size_t i = 0; i < l->ninbox; i++)
 		close(l->inbox[i]);

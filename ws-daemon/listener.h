@@ -45,6 +45,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "log.h"
+
 #define LISTENER_MAX_PENDING 1024	/* handshakes in progress at once */
 #define LISTENER_SOCKS 2		/* a TCP port and a unix socket */
 
@@ -66,6 +68,7 @@ struct listener {
 	pthread_mutex_t mu;		/* inbox */
 	int *inbox;			/* accepted, not yet in q */
 	size_t ninbox, inbox_cap;
+	struct log_limit log;		/* the accept thread's warnings */
 };
 
 /*
@@ -97,9 +100,9 @@ int listener_open_unix(struct listener *l, const char *path, char *err, size_t e
 int listener_open_inherited(struct listener *l, char *err, size_t errlen);
 
 /*
- * Accepts from now on (on the accept thread), handing connections to vh's
- * protocols on loop. 0, or -1 with err set (no thread: nothing is
- * accepted).
+ * Accepts from now on (on the accept thread, signals blocked), handing
+ * connections to vh's protocols on loop. 0, or -1 with err set (nothing
+ * started; listener_close still closes the sockets).
  */
 int listener_start(struct listener *l, struct ev_loop *loop, struct lws_vhost *vh,
 		   unsigned max_pending, char *err, size_t errlen);

@@ -270,8 +270,6 @@ void store_chain(struct store_job **jobs, int n, struct store_prev *prev, int np
 	for (int i = 0; i < n; i++) {
 		struct store_job *j = jobs[i];
 
-		if (j->status != STORE_OK)
-			continue;
 		key.room = j->room_id;
 		p = bsearch(&key, prev, (size_t)nprev, sizeof(*prev), store_prev_cmp);
 		if (!p) {	/* cannot happen: stored, so locked */
@@ -309,7 +307,7 @@ void store_chain(struct store_job **jobs, int n, struct store_prev *prev, int np
 static void store_send(struct store_worker *s, struct store_job **jobs, int n,
 		       struct store_busy_rooms *busy, int retried)
 {
-	struct store_job **go = NULL;
+	struct store_job **go = NULL, **done;	/* done: the stored ones, go + n */
 	struct store_prev *prev = NULL;
 	struct pgarr a[4];
 	const char *vals[5];
@@ -320,7 +318,7 @@ static void store_send(struct store_worker *s, struct store_job **jobs, int n,
 
 	for (int k = 0; k < 4; k++)
 		pgarr_init(&a[k], 0);
-	go = malloc((size_t)(n ? n : 1) * sizeof(*go));
+	go = malloc((size_t)(n ? 2 * n : 1) * sizeof(*go));
 	prev = malloc((size_t)(n ? n : 1) * sizeof(*prev));	/* a room per job at most */
 	if (!go || !prev) {
 		log_error("store: out of memory for a batch of %d", n);
@@ -345,9 +343,10 @@ static void store_send(struct store_worker *s, struct store_job **jobs, int n,
 		store_fail_all(go, m);
 		goto out;
 	}
-again:
+	done = go + n;
 	t0 = chrono_mono_us();
-	resends = t0 < s->resends_until_us;
+again:
+	resends = chrono_mono_us() < s->resends_until_us;
 	vals[4] = resends ? "t" : "f";
 	r = db_exec(&s->db, "ws_insert", 5, vals, err, sizeof(err));
 	if (!r) {
@@ -398,9 +397,10 @@ again:
 		    strtoll(PQgetvalue(r, row, 4), NULL, 10) == j->room_id) {
 			j->status = STORE_OK;
 			j->id = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+			/* chained even when created_at is unreadable: it is stored */
+			done[stored++] = j;
 			store_created_at(j, r, row, 5);
 			row++;
-			stored++;
 		} else if (busy->n && store_room_busy(busy, j->room_id)) {
 			j->status = STORE_BUSY;
 		} else {
@@ -412,9 +412,16 @@ again:
 		row++;
 	if (row < rows)		/* cannot happen: rows come in job order */
 		log_error("store: stored rows matched no message of the batch");
-	store_chain(go, m, prev, nprev);
+	store_chain(done, stored, prev, nprev);
 	if (unknown)
 		store_lookup(s, go, m);
+	/* still resends coming (a storm of reconnections): ON CONFLICT stays */
+	for (int i = 0; resends && i < m; i++) {
+		if (go[i]->status == STORE_DUP) {
+			s->resends_until_us = chrono_mono_us() + STORE_RESENDS_US;
+			break;
+		}
+	}
 	/* read by the service thread's statistics line: atomics, no lock */
 	__atomic_fetch_add(&s->stats.batches, 1, __ATOMIC_RELAXED);
 	__atomic_fetch_add(&s->stats.stored, (uint64_t)stored, __ATOMIC_RELAXED);

@@ -164,10 +164,10 @@ struct store_prev {
 
 /*
  * The predecessors of one chat_ws_insert call's stored messages (a worker
- * calls it; exposed for tests). jobs[0..n) in input order, those with
- * status STORE_OK stored by the call, which numbered them in that order
- * with their rooms locked; prev[0..nprev) the rooms it locked (sorted
- * here). Each stored job's prev_id becomes the job stored before it in
+ * calls it; exposed for tests). jobs[0..n): the messages the call stored
+ * (whatever their status since), in input order, which is the order it
+ * numbered them in with their rooms locked; prev[0..nprev) the rooms it
+ * locked (sorted here). Each job's prev_id becomes the job before it in
  * its room, or for the room's first the room's entry; the entries end as
  * each room's last stored message.
  */
