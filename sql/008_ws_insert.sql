@@ -37,6 +37,24 @@
 --           again, ahead of newer ones, so the room's order is kept.
 -- Rows not stored for another reason (not a participant, no such room,
 -- banned, stored before) have no row; chat_ws_lookup (006) says why.
+-- The rows of a chat_ws_insert batch that may be stored, numbered from 1
+-- in input order: their room is one the call locked (p_locked), their
+-- sender a participant of it and not banned. A plain SQL function: the
+-- planner inlines it into chat_ws_insert's INSERT.
+CREATE OR REPLACE FUNCTION chat_ws_insert_rows(p_sender uuid[], p_room bigint[],
+					       p_msg text[], p_temp text[], p_locked bigint[])
+RETURNS TABLE (n bigint, room bigint, msg text, sender uuid, temp text)
+LANGUAGE sql STABLE AS $$
+	SELECT t.n, t.room, t.msg, t.sender, t.temp
+	FROM unnest(p_sender, p_room, p_msg, p_temp)
+		WITH ORDINALITY AS t(sender, room, msg, temp, n)
+	-- a set, not "= ANY (p_locked)": hashed, not a scan per row
+	WHERE t.room IN (SELECT unnest(p_locked))
+	  AND EXISTS (SELECT 1 FROM chat_rooms_participants p
+		      WHERE p.room_id = t.room AND p.participant_id = t.sender)
+	  AND NOT EXISTS (SELECT 1 FROM chat_bans b WHERE b.user_id = t.sender)
+$$;
+
 CREATE OR REPLACE FUNCTION chat_ws_insert(p_sender uuid[], p_room bigint[],
 					  p_msg text[], p_temp text[], p_resends boolean)
 RETURNS TABLE (kind int, id bigint, sender_id uuid, client_temp_id text,
@@ -65,15 +83,8 @@ BEGIN
 		RETURN QUERY
 		INSERT INTO chat_room_messages AS m
 			(room_id, message, sender_id, client_temp_id)
-		SELECT t.room, t.msg, t.sender, t.temp
-		FROM unnest(p_sender, p_room, p_msg, p_temp)
-			WITH ORDINALITY AS t(sender, room, msg, temp, n)
-		-- a set, not "= ANY (locked)": hashed, not a scan per row
-		WHERE t.room IN (SELECT unnest(locked))
-		  AND EXISTS (SELECT 1 FROM chat_rooms_participants p
-			      WHERE p.room_id = t.room AND p.participant_id = t.sender)
-		  AND NOT EXISTS (SELECT 1 FROM chat_bans b WHERE b.user_id = t.sender)
-		ORDER BY t.n
+		SELECT r.room, r.msg, r.sender, r.temp
+		FROM chat_ws_insert_rows(p_sender, p_room, p_msg, p_temp, locked) r ORDER BY r.n
 		ON CONFLICT (sender_id, client_temp_id) WHERE client_temp_id IS NOT NULL
 		DO NOTHING
 		RETURNING 0, m.id, m.sender_id, m.client_temp_id, m.room_id, m.created_at;
@@ -81,14 +92,8 @@ BEGIN
 		RETURN QUERY
 		INSERT INTO chat_room_messages AS m
 			(room_id, message, sender_id, client_temp_id)
-		SELECT t.room, t.msg, t.sender, t.temp
-		FROM unnest(p_sender, p_room, p_msg, p_temp)
-			WITH ORDINALITY AS t(sender, room, msg, temp, n)
-		WHERE t.room IN (SELECT unnest(locked))
-		  AND EXISTS (SELECT 1 FROM chat_rooms_participants p
-			      WHERE p.room_id = t.room AND p.participant_id = t.sender)
-		  AND NOT EXISTS (SELECT 1 FROM chat_bans b WHERE b.user_id = t.sender)
-		ORDER BY t.n
+		SELECT r.room, r.msg, r.sender, r.temp
+		FROM chat_ws_insert_rows(p_sender, p_room, p_msg, p_temp, locked) r ORDER BY r.n
 		RETURNING 0, m.id, m.sender_id, m.client_temp_id, m.room_id, m.created_at;
 	END IF;
 
