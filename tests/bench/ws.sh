@@ -6,7 +6,9 @@
 # the idle users, then runs build/ws-load against the ws-daemon's own port
 # (not through nginx, so the figures are the daemon's):
 #   flood    1,000 users send as fast as confirmations allow; once more
-#            through nginx (its peer: the flood straight to the daemon)
+#            through nginx (its peer: the flood straight to the daemon);
+#            then its ceiling, a plain batched INSERT of the same rows
+#            with pgbench (below), right after each run
 #   rate     2,000 messages/s in total, latency percentiles; again with
 #            15,000 idle connections held (its peer: the run without)
 #   idle     15,000 connections held, daemon RSS per connection
@@ -175,6 +177,7 @@ val() { awk -v k="$2" '$1 == k { v = $2 } END { print v == "" ? "-" : v }' "$1";
 # The same for counts: 0 when absent.
 num() { local v; v=$(val "$1" "$2"); [ "$v" = - ] && v=0; echo "$v"; }
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print NR ? v[int((NR + 1) / 2)] : "-" }'; }
 
 # A run is broken when the delivery check fails or connections were lost.
@@ -198,8 +201,47 @@ run_load() {
 	return 0
 }
 
+# The store path's ceilings, with pgbench on the same database: the same
+# rows the flood stores (the flood's rooms and users, a 48-character text,
+# a fresh temp id each), $ceil_rows per statement (the flood keeps up to
+# 1,000 messages in flight, so its batches reach that size), one statement
+# per transaction as the daemon commits.
+timeout 60 psql "$dsn" -X -q -v ON_ERROR_STOP=1 <<-SQL
+CREATE TABLE bench_rooms (k serial, room bigint, a uuid, b uuid);
+\copy bench_rooms (room, a, b) FROM '$RUN_DIR/rooms.txt' WITH (DELIMITER ' ')
+ANALYZE bench_rooms;
+SQL
+nrooms=$(wc -l <"$RUN_DIR/rooms.txt")
+rows_sql="FROM generate_series(1, $ceil_rows) g JOIN bench_rooms r ON r.k = 1 + g % $nrooms"
+cat >"$RUN_DIR/ceil-insert.sql" <<-SQL
+INSERT INTO chat_room_messages (room_id, message, sender_id, client_temp_id)
+SELECT r.room, rpad('ceiling ' || g, 48, '.'), CASE WHEN g % 2 = 0 THEN r.a ELSE r.b END,
+       md5(random()::text) $rows_sql ORDER BY g;
+SQL
+cat >"$RUN_DIR/ceil-store.sql" <<-SQL
+SELECT count(*) FROM (SELECT
+	array_agg(CASE WHEN g % 2 = 0 THEN r.a ELSE r.b END ORDER BY g) s,
+	array_agg(r.room ORDER BY g) rm,
+	array_agg(rpad('ceiling ' || g, 48, '.') ORDER BY g) m,
+	array_agg(md5(random()::text) ORDER BY g) t $rows_sql) x,
+	chat_ws_insert(x.s, x.rm, x.m, x.t, false);
+SQL
+# The same two on $dbw backends at once, as the daemon's $dbw database
+# workers run (each client its own rooms: the workers share rooms out).
+rows_sql="FROM generate_series(1, $ceil_rows) g JOIN bench_rooms r"
+rows_sql+=" ON r.k = 1 + ($dbw * g + :client_id) % $nrooms"
+sed "s/FROM generate_series.*JOIN bench_rooms r ON r.k = 1 + g % $nrooms/$rows_sql/" \
+	"$RUN_DIR/ceil-insert.sql" >"$RUN_DIR/ceil-insert-n.sql"
+sed "s/FROM generate_series.*JOIN bench_rooms r ON r.k = 1 + g % $nrooms/$rows_sql/" \
+	"$RUN_DIR/ceil-store.sql" >"$RUN_DIR/ceil-store-n.sql"
+pgb() {	# rows/s of script $1 run by pgbench for $secs s on $2 connections
+	PGPASSFILE=$RUN_DIR/pgpass "$pgbench" -n -T "$secs" -c "${2:-1}" -j "${2:-1}" -f "$1" \
+		"postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat" 2>&1 |
+		awk -v n="$ceil_rows" '/^tps/ { printf "%.0f", $3 * n }'
+}
+
 bound=$((secs + 90))
-flood_c=() flood_d=() flood_c50=() flood_n=()
+flood_c=() flood_d=() flood_c50=() flood_n=() flood_ceil=()
 for i in $(seq "$runs"); do
 	f=$out/flood-$i.txt
 	run_load "$f" $bound flood -p "$CHAT_WS_PORT" -r "$RUN_DIR/rooms.txt" -w "$window" -d "$secs"
@@ -215,6 +257,11 @@ for i in $(seq "$runs"); do
 	flood_n+=("$(val "$f" confirmed_per_s)")
 	echo "flood run $i through nginx: confirmed/s ${flood_n[-1]} deliveries/s" \
 		"$(val "$f" delivered_per_s) verified $(val "$f" verified)"
+	# its ceiling: the plain INSERT of the same rows, right after it, so
+	# that both see the same table and the same moment of the machine
+	flood_ceil+=("$(pgb "$RUN_DIR/ceil-insert.sql")")
+	echo "flood run $i: plain INSERT ceiling right after it ${flood_ceil[-1]} rows/s;" \
+		"flood / ceiling $(ratio "${flood_c[-1]}" "${flood_ceil[-1]}")"
 done
 
 # The flood's peer for the database workers: the same flood with one
@@ -384,44 +431,8 @@ for i in $(seq "$runs"); do
 		"while $(val "$f" confirmed_per_s) msg/s flowed (verified $(val "$f" verified))"
 done
 
-# The store path's ceilings, with pgbench on the same database: the same
-# rows the flood stores (the flood's rooms and users, a 48-character text,
-# a fresh temp id each), $ceil_rows per statement (the flood keeps up to
-# 1,000 messages in flight, so its batches reach that size), one statement
-# per transaction as the daemon commits.
-timeout 60 psql "$dsn" -X -q -v ON_ERROR_STOP=1 <<-SQL
-CREATE TABLE bench_rooms (k serial, room bigint, a uuid, b uuid);
-\copy bench_rooms (room, a, b) FROM '$RUN_DIR/rooms.txt' WITH (DELIMITER ' ')
-ANALYZE bench_rooms;
-SQL
-nrooms=$(wc -l <"$RUN_DIR/rooms.txt")
-rows_sql="FROM generate_series(1, $ceil_rows) g JOIN bench_rooms r ON r.k = 1 + g % $nrooms"
-cat >"$RUN_DIR/ceil-insert.sql" <<-SQL
-INSERT INTO chat_room_messages (room_id, message, sender_id, client_temp_id)
-SELECT r.room, rpad('ceiling ' || g, 48, '.'), CASE WHEN g % 2 = 0 THEN r.a ELSE r.b END,
-       md5(random()::text) $rows_sql ORDER BY g;
-SQL
-cat >"$RUN_DIR/ceil-store.sql" <<-SQL
-SELECT count(*) FROM (SELECT
-	array_agg(CASE WHEN g % 2 = 0 THEN r.a ELSE r.b END ORDER BY g) s,
-	array_agg(r.room ORDER BY g) rm,
-	array_agg(rpad('ceiling ' || g, 48, '.') ORDER BY g) m,
-	array_agg(md5(random()::text) ORDER BY g) t $rows_sql) x,
-	chat_ws_insert(x.s, x.rm, x.m, x.t, false);
-SQL
-# The same two on $dbw backends at once, as the daemon's $dbw database
-# workers run (each client its own rooms: the workers share rooms out).
-rows_sql="FROM generate_series(1, $ceil_rows) g JOIN bench_rooms r"
-rows_sql+=" ON r.k = 1 + ($dbw * g + :client_id) % $nrooms"
-sed "s/FROM generate_series.*JOIN bench_rooms r ON r.k = 1 + g % $nrooms/$rows_sql/" \
-	"$RUN_DIR/ceil-insert.sql" >"$RUN_DIR/ceil-insert-n.sql"
-sed "s/FROM generate_series.*JOIN bench_rooms r ON r.k = 1 + g % $nrooms/$rows_sql/" \
-	"$RUN_DIR/ceil-store.sql" >"$RUN_DIR/ceil-store-n.sql"
-pgb() {	# rows/s of script $1 run by pgbench for $secs s on $2 connections
-	PGPASSFILE=$RUN_DIR/pgpass "$pgbench" -n -T "$secs" -c "${2:-1}" -j "${2:-1}" -f "$1" \
-		"postgresql://chat@127.0.0.1:$CHAT_PG_PORT/chat" 2>&1 |
-		awk -v n="$ceil_rows" '/^tps/ { printf "%.0f", $3 * n }'
-}
+# The store path's ceilings again, after everything else: the plain INSERT
+# beside chat_ws_insert alone, on one connection and on $dbw.
 ceil_ins=() ceil_fn=() ceil_ins_n=() ceil_fn_n=()
 for i in $(seq "$runs"); do
 	ceil_ins+=("$(pgb "$RUN_DIR/ceil-insert.sql")") ceil_fn+=("$(pgb "$RUN_DIR/ceil-store.sql")")
@@ -467,7 +478,6 @@ if [ "$history" -gt 0 ]; then
 fi
 
 # The ratio of two medians ("-" when either is missing).
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 
 echo
 echo "== websocket benchmark, medians of $runs runs ($(nproc) cores, ws-load direct to ws-daemon port)"
@@ -483,6 +493,7 @@ row "deliveries/s (flood)" "= confirmed" "${flood_d[@]}"
 row "send->confirm p50 ms (flood, 1 in flight per user)" "" "${flood_c50[@]}"
 row "confirmed messages/s (flood through nginx)" "" "${flood_n[@]}"
 [ ${#flood_1w[@]} -gt 0 ] && row "confirmed messages/s (flood, 1 database worker)" "" "${flood_1w[@]}"
+row "store ceiling: plain INSERT after each flood, rows/s" "" "${flood_ceil[@]}"
 row "store ceiling: plain INSERT, rows/s" "" "${ceil_ins[@]}"
 row "store ceiling: chat_ws_insert alone, rows/s" "" "${ceil_fn[@]}"
 if [ ${#ceil_fn_n[@]} -gt 0 ]; then
@@ -508,7 +519,10 @@ echo
 echo "== each figure beside its ceiling or peer, from this run"
 printf '%-50s %10s %12s %7s  %s\n' "figure" "value" "ceiling/peer" "ratio" "target"
 cmp() { printf '%-50s %10s %12s %7s  %s\n' "$1" "$2" "$3" "$(ratio "$2" "$3")" "$4"; }
-cmp "flood msgs/s / plain INSERT rows/s" "$fl" "$(median "${ceil_ins[@]}")" ">= 0.80"
+cmp "flood msgs/s / plain INSERT rows/s (paired)" "$fl" "$(median "${flood_ceil[@]}")" ">= 0.80"
+pairs=()
+for i in "${!flood_c[@]}"; do pairs+=("$(ratio "${flood_c[$i]}" "${flood_ceil[$i]}")"); done
+echo "  each run against the INSERT right after it: $(IFS=/; echo "${pairs[*]}")"
 cmp "chat_ws_insert rows/s / plain INSERT rows/s" "$(median "${ceil_fn[@]}")" "$(median "${ceil_ins[@]}")" ""
 cmp "flood msgs/s / chat_ws_insert rows/s" "$fl" "$(median "${ceil_fn[@]}")" ""
 if [ ${#ceil_fn_n[@]} -gt 0 ]; then
