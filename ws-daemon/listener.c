@@ -119,24 +119,32 @@ int listener_open_inherited(struct listener *l, char *err, size_t errlen)
 	return 1;
 }
 
+/* (*v)[used] = fd, growing *v (*cap entries) when full; -1 when it cannot. */
+static int listener_fd_put(int **v, size_t used, size_t *cap, int fd)
+{
+	if (used == *cap) {
+		size_t c = *cap ? 2 * *cap : 1024;
+		int *nv = realloc(*v, c * sizeof(*nv));
+
+		if (!nv)
+			return -1;
+		*v = nv;
+		*cap = c;
+	}
+	(*v)[used] = fd;
+	return 0;
+}
+
 /* Queues fd for lws (q[qhead .. qhead + qlen)); -1 when it cannot grow. */
 static int listener_push(struct listener *l, int fd)
 {
-	if (l->qhead + l->qlen == l->qcap) {
-		if (l->qhead) {		/* room at the front: slide down */
-			memmove(l->q, l->q + l->qhead, l->qlen * sizeof(*l->q));
-			l->qhead = 0;
-		} else {
-			size_t cap = l->qcap ? 2 * l->qcap : 1024;
-			int *q = realloc(l->q, cap * sizeof(*q));
-
-			if (!q)
-				return -1;
-			l->q = q;
-			l->qcap = cap;
-		}
+	if (l->qhead && l->qhead + l->qlen == l->qcap) {	/* room at the front: slide down */
+		memmove(l->q, l->q + l->qhead, l->qlen * sizeof(*l->q));
+		l->qhead = 0;
 	}
-	l->q[l->qhead + l->qlen++] = fd;
+	if (listener_fd_put(&l->q, l->qhead + l->qlen, &l->qcap, fd))
+		return -1;
+	l->qlen++;
 	return 0;
 }
 
@@ -171,21 +179,9 @@ static void listener_deliver(struct listener *l, const int *fd, size_t n)
 	if (!n)
 		return;
 	pthread_mutex_lock(&l->mu);
-	if (l->ninbox + n > l->inbox_cap) {
-		size_t cap = l->inbox_cap ? l->inbox_cap : 1024;
-		int *in;
-
-		while (cap < l->ninbox + n)
-			cap *= 2;
-		in = realloc(l->inbox, cap * sizeof(*in));
-		if (in) {
-			l->inbox = in;
-			l->inbox_cap = cap;
-		}
-	}
 	for (size_t i = 0; i < n; i++) {
-		if (l->ninbox < l->inbox_cap) {
-			l->inbox[l->ninbox++] = fd[i];
+		if (!listener_fd_put(&l->inbox, l->ninbox, &l->inbox_cap, fd[i])) {
+			l->ninbox++;
 		} else {
 			close(fd[i]);
 			lost++;

@@ -255,9 +255,10 @@ out:
 		pgarr_release(&a[k]);
 }
 
-static int store_prev_cmp(const void *a, const void *b)
+/* Orders int64_t values, or structs that begin with one (struct store_prev). */
+static int store_cmp_i64(const void *a, const void *b)
 {
-	int64_t x = ((const struct store_prev *)a)->room, y = ((const struct store_prev *)b)->room;
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
 	return (x > y) - (x < y);
 }
@@ -266,12 +267,12 @@ void store_chain(struct store_job **jobs, int n, struct store_prev *prev, int np
 {
 	struct store_prev key, *p;
 
-	qsort(prev, (size_t)nprev, sizeof(*prev), store_prev_cmp);
+	qsort(prev, (size_t)nprev, sizeof(*prev), store_cmp_i64);
 	for (int i = 0; i < n; i++) {
 		struct store_job *j = jobs[i];
 
 		key.room = j->room_id;
-		p = bsearch(&key, prev, (size_t)nprev, sizeof(*prev), store_prev_cmp);
+		p = bsearch(&key, prev, (size_t)nprev, sizeof(*prev), store_cmp_i64);
 		if (!p) {	/* cannot happen: stored, so locked */
 			log_error("store: room %lld stored without its previous message",
 				  (long long)j->room_id);
@@ -602,13 +603,6 @@ static void store_keep_busy(struct store_worker *s, struct store_job **jobs, int
 			 (long long)(oldest / 1000));
 }
 
-static int store_cmp_room(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 /*
  * Announce the rooms rooms[0..n) (any order, repeats allowed) whose
  * messages were just stored, for the REST tier's GET /rooms caches
@@ -625,7 +619,7 @@ static void store_announce(struct store_worker *s, int64_t *rooms, int n)
 
 	if (!n)
 		return;
-	qsort(rooms, (size_t)n, sizeof(*rooms), store_cmp_room);
+	qsort(rooms, (size_t)n, sizeof(*rooms), store_cmp_i64);
 	pgarr_init(&a, (size_t)n * 8);
 	for (int i = 0; i < n; i++)
 		if (!i || rooms[i] != rooms[i - 1])

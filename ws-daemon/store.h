@@ -159,7 +159,7 @@ struct store {
  * newest message before the call (0: none, or a foreign writer's).
  */
 struct store_prev {
-	int64_t room, id;
+	int64_t room, id;		/* room first: store.c sorts by it as an int64_t */
 };
 
 /*

@@ -14,10 +14,10 @@ import uuid
 
 import psycopg
 import pytest
-import requests
 import websocket
 
 from conftest import create_room
+from test_metrics import parse, scrape
 from test_ws import assert_silent, confirmation, direct, pair, received, send  # noqa: F401
 
 
@@ -159,9 +159,8 @@ def test_without_resends_a_repeated_temp_id_fails_the_statement_and_stores_nothi
 
 
 def ws_metric(stack, i, name):
-    text = requests.get("http://127.0.0.1:%d/metrics" % (int(stack.env["CHAT_WS_PORT"]) + i),
-                        timeout=10).text
-    return sum(float(l.split()[1]) for l in text.splitlines() if l.split(" ")[0] == name)
+    return parse(scrape("http://127.0.0.1:%d/metrics" % (int(stack.env["CHAT_WS_PORT"]) + i)))[
+        (name, ())]
 
 
 def test_a_resend_costs_one_statement_more_and_fresh_messages_none(stack):
